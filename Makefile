@@ -1,0 +1,77 @@
+# predrnn: `make help` lists the targets. Every target sets up .venv itself when needed.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# CPU-only machines get this torch first (a CPU build where one is at hand), so that pip
+# doesn't pull a multi-GB CUDA build; machines with nvidia-smi let pip pick torch freely.
+CPU_TORCH ?= torch==2.13.0
+ARGS ?=
+CKPT ?= last
+INPUT ?=
+OUTPUT ?= predictions.npy
+SWEEP ?= logs/multirun/latest
+
+.PHONY: help install test test-fast lint format train train-cpu smoke eval predict sweep report bench bench-data bench-gpu notebook clean
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	@if command -v nvidia-smi >/dev/null 2>&1; then \
+		echo "GPU found: pip chooses the torch build"; \
+	elif ! $(BIN)/python -c "import torch" 2>/dev/null; then \
+		echo "no GPU: installing $(CPU_TORCH) first"; $(BIN)/python -m pip install -q "$(CPU_TORCH)"; \
+	fi
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	@touch $@
+
+install: $(VENV)/.installed ## create .venv and install predrnn with its dev tools
+
+test: install ## run the whole test suite (installs first)
+	$(BIN)/python -m pytest -n 2 --timeout 600 $(ARGS)
+
+test-fast: install ## run the tests not marked slow
+	$(BIN)/python -m pytest -n 2 -m "not slow" $(ARGS)
+
+lint: install ## ruff check and format check
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+
+format: install ## ruff fix and format
+	$(BIN)/ruff check --fix src tests
+	$(BIN)/ruff format src tests
+
+train: install ## train PredRNN on Moving MNIST (experiment=paper_mnist); extra overrides in ARGS="..."
+	$(BIN)/predrnn-train experiment=paper_mnist $(ARGS)
+
+smoke: install ## a tiny training run on CPU (seconds)
+	$(BIN)/predrnn-train experiment=smoke $(ARGS)
+
+eval: install ## evaluate a checkpoint: make eval CKPT=path/to.ckpt (default: the newest last.ckpt)
+	$(BIN)/predrnn-eval ckpt_path=$(CKPT) $(ARGS)
+
+predict: install ## predict: make predict CKPT=... INPUT=frames.npy OUTPUT=predictions.npy
+	$(BIN)/predrnn-predict ckpt_path=$(CKPT) input=$(INPUT) output=$(OUTPUT) $(ARGS)
+
+sweep: install ## a small multirun comparing the sampling curves (CPU-sized)
+	$(BIN)/predrnn-train -m experiment=smoke hparams_search=sampling_curves $(ARGS)
+
+report: install ## table + plot of a multirun folder: make report SWEEP=logs/multirun/...
+	$(BIN)/predrnn-report $(SWEEP) $(ARGS)
+
+bench: install ## time the training step in every mode (JSON lines)
+	$(BIN)/predrnn-bench $(ARGS)
+
+bench-data: install ## sequences/s of the Moving MNIST generator (JSON lines)
+	$(BIN)/predrnn-bench suite=data $(ARGS)
+
+clean: ## remove caches and build leftovers (keeps .venv and logs/)
+	rm -rf .pytest_cache .ruff_cache build dist src/*.egg-info
+	find . -name __pycache__ -not -path "./$(VENV)/*" -prune -exec rm -rf {} +

@@ -1,0 +1,122 @@
+"""Recurrent convolutional cells: the ST-LSTM of PredRNN and the ConvLSTM baseline.
+
+The equations follow Wang et al. (NeurIPS 2017, eqs. 3-4) as written out in
+`docs/predrnn.md` §2-3. All terms that share an input are computed by one convolution and
+split along channels, as in the official code:
+
+    conv_x: X      -> 7·hidden  (i, f, g, i', f', g', o)
+    conv_h: H      -> 4·hidden  (i, f, g, o)
+    conv_m: M      -> 3·hidden  (i', f', g')
+    conv_o: [C, M] -> hidden    (the W_co * C + W_mo * M term of o)
+    conv_last (1×1): [C, M] -> hidden
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+FORGET_BIAS = 1.0
+
+
+def _check(in_channels: int, hidden_channels: int, kernel_size: int) -> None:
+    if in_channels <= 0:
+        raise ValueError(f"in_channels must be positive, got {in_channels}")
+    if hidden_channels <= 0:
+        raise ValueError(f"hidden_channels must be positive, got {hidden_channels}: use e.g. 64")
+    if kernel_size <= 0 or kernel_size % 2 == 0:
+        raise ValueError(
+            f"kernel_size must be a positive odd number (for 'same' padding), got {kernel_size}: "
+            "use e.g. 3 or 5"
+        )
+
+
+def _gate_conv(cin: int, cout: int, kernel_size: int, layer_norm: bool) -> nn.Module:
+    """A bias-free 'same' convolution, followed by layer norm when asked.
+
+    Layer norm normalises over (C, H, W) of each sample (GroupNorm with one group), so its
+    statistics don't depend on the batch or on the image size; gain and bias are per channel.
+    """
+    conv = nn.Conv2d(cin, cout, kernel_size, padding=kernel_size // 2, bias=False)
+    if not layer_norm:
+        return conv
+    return nn.Sequential(conv, nn.GroupNorm(1, cout))
+
+
+class SpatioTemporalLSTMCell(nn.Module):
+    """ST-LSTM: a temporal memory C (per layer, across time) and a spatiotemporal memory M
+    (zigzag across layers), both feeding the hidden state H."""
+
+    def __init__(
+        self, in_channels: int, hidden_channels: int, kernel_size: int = 5, layer_norm: bool = False
+    ) -> None:
+        super().__init__()
+        _check(in_channels, hidden_channels, kernel_size)
+        self.in_channels = in_channels
+        self.hidden_channels = hidden_channels
+        hc = hidden_channels
+        self.conv_x = _gate_conv(in_channels, 7 * hc, kernel_size, layer_norm)
+        self.conv_h = _gate_conv(hc, 4 * hc, kernel_size, layer_norm)
+        self.conv_m = _gate_conv(hc, 3 * hc, kernel_size, layer_norm)
+        self.conv_o = _gate_conv(2 * hc, hc, kernel_size, layer_norm)
+        self.conv_last = nn.Conv2d(2 * hc, hc, 1, bias=False)
+
+    def forward(
+        self, x: Tensor, h: Tensor, c: Tensor, m: Tensor, return_deltas: bool = False
+    ) -> tuple[Tensor, ...]:
+        """One step. Returns (h, c, m), plus (ΔC, ΔM) = (i∘g, i'∘g') when `return_deltas`
+        (for the PredRNN-V2 decoupling loss; they are computed either way)."""
+        hc = self.hidden_channels
+        x_i, x_f, x_g, x_i_, x_f_, x_g_, x_o = torch.split(self.conv_x(x), hc, dim=1)
+        h_i, h_f, h_g, h_o = torch.split(self.conv_h(h), hc, dim=1)
+        m_i, m_f, m_g = torch.split(self.conv_m(m), hc, dim=1)
+
+        # temporal memory C (as in ConvLSTM, without peepholes)
+        i = torch.sigmoid(x_i + h_i)
+        f = torch.sigmoid(x_f + h_f + FORGET_BIAS)
+        g = torch.tanh(x_g + h_g)
+        delta_c = i * g
+        c_new = f * c + delta_c
+
+        # spatiotemporal memory M, read from the layer below (or the top layer at t-1)
+        i_ = torch.sigmoid(x_i_ + m_i)
+        f_ = torch.sigmoid(x_f_ + m_f + FORGET_BIAS)
+        g_ = torch.tanh(x_g_ + m_g)
+        delta_m = i_ * g_
+        m_new = f_ * m + delta_m
+
+        # output gate sees both memories; H mixes them through a 1×1 convolution
+        mem = torch.cat([c_new, m_new], dim=1)
+        o = torch.sigmoid(x_o + h_o + self.conv_o(mem))
+        h_new = o * torch.tanh(self.conv_last(mem))
+
+        if return_deltas:
+            return h_new, c_new, m_new, delta_c, delta_m
+        return h_new, c_new, m_new
+
+
+class ConvLSTMCell(nn.Module):
+    """ConvLSTM (Shi et al., 2015) without peepholes: the baseline PredRNN starts from."""
+
+    def __init__(
+        self, in_channels: int, hidden_channels: int, kernel_size: int = 5, layer_norm: bool = False
+    ) -> None:
+        super().__init__()
+        _check(in_channels, hidden_channels, kernel_size)
+        self.in_channels = in_channels
+        self.hidden_channels = hidden_channels
+        self.conv_x = _gate_conv(in_channels, 4 * hidden_channels, kernel_size, layer_norm)
+        self.conv_h = _gate_conv(hidden_channels, 4 * hidden_channels, kernel_size, layer_norm)
+
+    def forward(self, x: Tensor, h: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
+        """One step. Returns (h, c)."""
+        hc = self.hidden_channels
+        x_i, x_f, x_g, x_o = torch.split(self.conv_x(x), hc, dim=1)
+        h_i, h_f, h_g, h_o = torch.split(self.conv_h(h), hc, dim=1)
+        i = torch.sigmoid(x_i + h_i)
+        f = torch.sigmoid(x_f + h_f + FORGET_BIAS)
+        g = torch.tanh(x_g + h_g)
+        c_new = f * c + i * g
+        o = torch.sigmoid(x_o + h_o)
+        h_new = o * torch.tanh(c_new)
+        return h_new, c_new

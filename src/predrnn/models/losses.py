@@ -1,0 +1,31 @@
+"""Training losses: reconstruction (L1 + L2 or MSE) and the PredRNN-V2 decoupling loss."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+RECONSTRUCTION_LOSSES = ("l1_l2", "mse", "l1")
+
+
+def reconstruction_loss(predictions: Tensor, target: Tensor, kind: str = "l1_l2") -> Tensor:
+    """Mean over all elements. `l1_l2` is the seed paper's L1 + L2; `mse` the official code's."""
+    if kind == "mse":
+        return F.mse_loss(predictions, target)
+    if kind == "l1":
+        return F.l1_loss(predictions, target)
+    if kind == "l1_l2":
+        return F.mse_loss(predictions, target) + F.l1_loss(predictions, target)
+    raise ValueError(f"unknown loss {kind!r}: use one of {', '.join(RECONSTRUCTION_LOSSES)}")
+
+
+def decoupling_loss(delta_c: Tensor, delta_m: Tensor) -> Tensor:
+    """Mean |cosine similarity| between ΔC and ΔM per channel (PredRNN-V2, §6 of the notes).
+
+    Inputs are already mapped by the shared 1×1 adapter, shape (B, C, H, W); each channel is
+    L2-normalised over space before the cosine, so the value lies in [0, 1].
+    """
+    c = F.normalize(delta_c.flatten(2), dim=2)
+    m = F.normalize(delta_m.flatten(2), dim=2)
+    return torch.abs((c * m).sum(dim=2)).mean()
