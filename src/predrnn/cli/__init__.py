@@ -1,0 +1,1 @@
+"""Console entry points: predrnn-train, -eval, -predict, -report, -bench."""

@@ -1,0 +1,1 @@
+"""Lightning pieces: the module, the sampling-schedule callback, metrics, media, guards."""

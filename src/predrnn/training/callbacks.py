@@ -1,0 +1,152 @@
+"""Callbacks of the training system: media, the non-finite guard, the test report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+from pytorch_lightning.callbacks import Callback
+from pytorch_lightning.loggers import TensorBoardLogger, WandbLogger
+from pytorch_lightning.utilities import rank_zero_info, rank_zero_only
+from rich.console import Console
+from rich.table import Table
+from torch import Tensor
+from typing_extensions import override
+
+from predrnn.errors import PredRNNError
+from predrnn.training import media
+
+
+class NonFiniteLossError(PredRNNError):
+    """The training loss became NaN or infinite."""
+
+
+class NonFiniteGuard(Callback):
+    """Stops training when a loss was NaN/inf, before any checkpoint is written after it.
+
+    The module records non-finite losses in a device flag (no host sync per step); this guard
+    reads it every `check_every_n_steps` and before every validation or epoch-end checkpoint
+    (ModelCheckpoint always runs after other callbacks), so saved checkpoints stay good.
+    """
+
+    def __init__(self, check_every_n_steps: int = 50) -> None:
+        if check_every_n_steps <= 0:
+            raise ValueError(f"check_every_n_steps must be positive, got {check_every_n_steps}")
+        self.every = check_every_n_steps
+
+    def _check(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        flag = pl_module.nonfinite
+        if trainer.world_size > 1:
+            flag = trainer.strategy.reduce_boolean_decision(bool(flag), all=False)
+        if bool(flag):
+            ckpt = getattr(trainer.checkpoint_callback, "last_model_path", "") or "none yet"
+            raise NonFiniteLossError(
+                f"training loss became NaN/inf by step {trainer.global_step}: lower module.lr or set "
+                f"trainer.gradient_clip_val=1.0; last good checkpoint: {ckpt}"
+            )
+
+    @override
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if trainer.global_step % self.every == 0:
+            self._check(trainer, pl_module)
+
+    @override
+    def on_validation_start(self, trainer, pl_module) -> None:
+        if not trainer.sanity_checking and trainer.training:
+            self._check(trainer, pl_module)
+
+    @override
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        self._check(trainer, pl_module)
+
+
+class PredictionMedia(Callback):
+    """Image strips and GIFs of the first `num_sequences` sequences at validation and test,
+    written under `<run>/media/` and logged to wandb / TensorBoard, from rank zero only."""
+
+    def __init__(self, num_sequences: int = 2, dirpath: str | None = None) -> None:
+        self.num_sequences = num_sequences
+        self.dirpath = dirpath
+
+    def _folder(self, trainer: pl.Trainer) -> Path:
+        return Path(self.dirpath or trainer.default_root_dir) / "media"
+
+    @rank_zero_only
+    def _emit(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Tensor, preds: Tensor, stage: str) -> None:
+        if trainer.sanity_checking or self.num_sequences <= 0:
+            return
+        j = pl_module.input_length
+        tag = f"{stage}_step{trainer.global_step:07d}"
+        images, gifs = [], []
+        for i in range(min(self.num_sequences, batch.shape[0])):
+            inputs, truth, pred = batch[i, :j].cpu(), batch[i, j:].cpu(), preds[i, j - 1 :].cpu()
+            image = media.strip(inputs, truth, pred)
+            png = self._folder(trainer) / f"{tag}_seq{i}.png"
+            png.parent.mkdir(parents=True, exist_ok=True)
+            import imageio.v2 as imageio
+
+            imageio.imwrite(png, image)
+            images.append(image)
+            gifs.append(media.write_gif(png.with_suffix(".gif"), inputs, truth, pred))
+        for logger in trainer.loggers:
+            if isinstance(logger, WandbLogger):
+                import wandb
+
+                logger.log_image(f"{stage}/strip", images=list(images), step=trainer.global_step)
+                logger.experiment.log(
+                    {f"{stage}/gif": [wandb.Video(str(g), format="gif") for g in gifs]}, commit=False
+                )
+            elif isinstance(logger, TensorBoardLogger):
+                for i, image in enumerate(images):
+                    logger.experiment.add_image(f"{stage}/strip_{i}", image[None], trainer.global_step)
+
+    @override
+    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        if batch_idx == 0:
+            self._emit(trainer, pl_module, batch, outputs["predictions"], "val")
+
+    @override
+    def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        if batch_idx == 0:
+            self._emit(trainer, pl_module, batch, outputs["predictions"], "test")
+
+
+class TestReport(Callback):
+    """At test end: `metrics.json`, the per-frame plot and a per-frame table on the terminal."""
+
+    def __init__(self, dirpath: str | None = None, extra: dict[str, Any] | None = None) -> None:
+        self.dirpath = dirpath
+        self.extra = extra or {}
+        self.path: Path | None = None
+
+    @override
+    def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        results = dict(pl_module.test_results)
+        if not results or not trainer.is_global_zero:
+            return
+        folder = Path(self.dirpath or trainer.default_root_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        results.update(self.extra)
+        results["convention"] = "mse/mae: per-frame sums over pixels on [0,1], prediction clipped; mean over frames"
+        self.path = folder / "metrics.json"
+        self.path.write_text(json.dumps(results, indent=2))
+        media.plot_per_frame(folder / "metrics_per_frame.png", {"test": results})
+        print_table(results)
+        rank_zero_info(f"metrics written to {self.path}")
+
+
+def print_table(results: dict[str, Any]) -> None:
+    table = Table(title=f"test metrics over {results.get('num_sequences', '?')} sequences")
+    table.add_column("frame", justify="right")
+    for name in ("MSE", "MAE", "SSIM", "PSNR"):
+        table.add_column(name, justify="right")
+    k = len(results["mse_per_frame"])
+    for i in range(k):
+        table.add_row(
+            str(i + 1),
+            *(f"{results[f'{n}_per_frame'][i]:.{p}f}" for n, p in (("mse", 2), ("mae", 2), ("ssim", 4), ("psnr", 2))),
+        )
+    table.add_row("mean", *(f"{results[n]:.{p}f}" for n, p in (("mse", 2), ("mae", 2), ("ssim", 4), ("psnr", 2))))
+    Console().print(table)

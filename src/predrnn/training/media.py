@@ -1,0 +1,77 @@
+"""Pictures of predictions: an image strip, a GIF per sequence, the per-frame metric plot.
+
+All functions take float frames in [0, 1] and return or write uint8 images (loggers need
+uint8; GIFs are written with imageio, no moviepy).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import imageio.v2 as imageio
+import numpy as np
+from torch import Tensor
+
+
+def to_uint8(frames: Tensor | np.ndarray) -> np.ndarray:
+    """(…, H, W) float in [0, 1] (values outside are clipped) -> uint8 0-255."""
+    array = frames.detach().float().cpu().numpy() if isinstance(frames, Tensor) else np.asarray(frames)
+    if array.dtype == np.uint8:
+        return array
+    return (np.clip(array, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+def strip(inputs: Tensor, truth: Tensor, prediction: Tensor, gap: int = 2) -> np.ndarray:
+    """One sequence as a grey image: row 1 inputs, row 2 truth | row 3 prediction aligned under it.
+
+    inputs (J, 1, H, W), truth and prediction (K, 1, H, W)."""
+    rows = [to_uint8(x[:, 0]) for x in (inputs, truth, prediction)]
+    height, width = rows[0].shape[1:]
+    cols = max(len(r) for r in rows)
+    image = np.full((3 * height + 2 * gap, cols * (width + gap) - gap), 128, np.uint8)
+    for r, frames in enumerate(rows):
+        for c, frame in enumerate(frames):
+            y, x = r * (height + gap), c * (width + gap)
+            image[y : y + height, x : x + width] = frame
+    return image
+
+
+def write_gif(path: Path, inputs: Tensor, truth: Tensor, prediction: Tensor, fps: int = 4) -> Path:
+    """A GIF whose frames show truth | prediction side by side (inputs on both sides first)."""
+    frames = []
+    for t in range(len(inputs)):
+        x = to_uint8(inputs[t, 0])
+        frames.append(np.concatenate([x, np.full((x.shape[0], 2), 128, np.uint8), x], axis=1))
+    for t in range(len(truth)):
+        a, b = to_uint8(truth[t, 0]), to_uint8(prediction[t, 0])
+        frames.append(np.concatenate([a, np.full((a.shape[0], 2), 255, np.uint8), b], axis=1))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    imageio.mimsave(path, frames, duration=1000 / fps, loop=0)
+    return path
+
+
+def plot_per_frame(path: Path, curves: Mapping[str, Mapping[str, Sequence[float]]]) -> Path:
+    """One PNG: MSE per future frame (left) and SSIM (right) for each named run."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for label, metrics in curves.items():
+        for ax, key in zip(axes, ("mse_per_frame", "ssim_per_frame")):
+            values = metrics.get(key)
+            if values:
+                ax.plot(range(1, len(values) + 1), values, marker="o", label=label)
+    for ax, title in zip(axes, ("MSE per frame (sum over pixels)", "SSIM per frame")):
+        ax.set_xlabel("future frame")
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+    if len(curves) > 1:
+        axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

@@ -1,0 +1,191 @@
+"""The LightningModule: one shared step for train/val/test around any `predrnn.models` network."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from torch import Tensor
+from typing_extensions import override
+
+from predrnn.errors import CheckpointError, ConfigError
+from predrnn.models import PredRNN, reconstruction_loss
+from predrnn.models.losses import RECONSTRUCTION_LOSSES
+from predrnn.training.metrics import METRIC_NAMES, FrameMetrics
+
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+OPTIMIZERS = ("adam", "adamw")
+SCHEDULERS = ("cosine",)
+
+
+class PredRNNModule(pl.LightningModule):
+    """Trains `network` to predict frames 1..T-1 from frames 0..T-2 under a teacher mask.
+
+    The `teacher_mask` attribute is set before each training batch by a sampling-schedule
+    callback (`predrnn.training.sampling`); without one, training runs free (true inputs for
+    the J observed frames, own outputs after). Validation and test always run free.
+    """
+
+    def __init__(
+        self,
+        network: PredRNN | Mapping[str, Any],
+        loss: str = "l1_l2",
+        decouple_beta: float = 0.0,
+        optimizer: str = "adam",
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        scheduler: str | None = None,
+        reverse_input: bool = False,
+        compile: str | None = None,
+        channels_last: bool = False,
+    ) -> None:
+        super().__init__()
+        if isinstance(network, Mapping):
+            network = PredRNN(**network)
+        if loss not in RECONSTRUCTION_LOSSES:
+            raise ConfigError(f"module.loss {loss!r} is unknown: use one of {', '.join(RECONSTRUCTION_LOSSES)}")
+        if lr <= 0:
+            raise ConfigError(f"module.lr must be positive, got {lr}: e.g. module.lr=1e-3")
+        if weight_decay < 0:
+            raise ConfigError(f"module.weight_decay must be >= 0, got {weight_decay}")
+        if decouple_beta < 0:
+            raise ConfigError(f"module.decouple_beta must be >= 0, got {decouple_beta}")
+        if decouple_beta > 0 and not network.uses_memory:
+            raise ConfigError("module.decouple_beta > 0 needs ST-LSTM cells: set model.cell=stlstm or beta 0")
+        if optimizer not in OPTIMIZERS:
+            raise ConfigError(f"module.optimizer {optimizer!r} is unknown: use one of {', '.join(OPTIMIZERS)}")
+        if scheduler is not None and scheduler not in SCHEDULERS:
+            raise ConfigError(f"module.scheduler {scheduler!r} is unknown: use null or {', '.join(SCHEDULERS)}")
+        if compile is not None and compile not in COMPILE_MODES:
+            raise ConfigError(f"module.compile {compile!r} is unknown: use null or one of {', '.join(COMPILE_MODES)}")
+        self.network = network
+        self.save_hyperparameters(ignore=["network"])
+        self.hparams["network"] = dict(network.init_args)
+        self.teacher_mask: Tensor | None = None
+        self.input_length = network.input_length
+        self._compiled: dict[str, Any] = {}
+        self.register_buffer("nonfinite", torch.zeros((), dtype=torch.bool), persistent=False)
+        self.val_metrics: FrameMetrics | None = None
+        self.test_metrics: FrameMetrics | None = None
+        self.test_results: dict[str, Any] = {}
+
+    # --- model -------------------------------------------------------------------------------
+    @override
+    def setup(self, stage: str) -> None:
+        if self.hparams.channels_last:
+            self.network.to(memory_format=torch.channels_last)
+        if self.hparams.compile and "forward" not in self._compiled:
+            # compile the bound method: no wrapper module, so checkpoint keys stay the same
+            self._compiled["forward"] = torch.compile(self.network.forward, mode=self.hparams.compile)
+
+    @override
+    def forward(self, frames: Tensor, teacher_mask: Tensor | None = None, return_decouple_loss: bool = False):
+        fn = self._compiled.get("forward", self.network)
+        if self.hparams.channels_last:
+            frames = frames.contiguous(memory_format=torch.channels_last_3d)
+        return fn(frames, teacher_mask, return_decouple_loss=return_decouple_loss)
+
+    # --- the shared step ---------------------------------------------------------------------
+    def shared_step(self, frames: Tensor, stage: str) -> tuple[Tensor, Tensor]:
+        """Loss over all T-1 outputs; metrics over the K future frames (val/test)."""
+        training = stage == "train"
+        mask = self.teacher_mask if training else None
+        if training and self.hparams.reverse_input:
+            # the official script also trains on each sequence played backwards
+            frames = torch.cat([frames, frames.flip(1)])
+            mask = None if mask is None else torch.cat([mask, mask])
+        beta = self.hparams.decouple_beta if training else 0.0
+        if beta > 0:
+            predictions, decouple = self(frames, mask, return_decouple_loss=True)
+        else:
+            predictions, decouple = self(frames, mask), None
+        target = frames[:, 1:]
+        loss = reconstruction_loss(predictions, target, self.hparams.loss)
+        if decouple is not None:
+            loss = loss + beta * decouple
+            self.log(f"{stage}/decouple_loss", decouple, on_step=training, on_epoch=not training)
+        self.log(f"{stage}/loss", loss, on_step=training, on_epoch=not training, prog_bar=training)
+        if training:
+            self.nonfinite |= ~torch.isfinite(loss.detach())  # checked by NonFiniteGuard, no sync here
+        else:
+            metrics = self.val_metrics if stage == "val" else self.test_metrics
+            j = self.input_length - 1
+            metrics.update(predictions[:, j:], target[:, j:])
+        return loss, predictions
+
+    @override
+    def training_step(self, batch: Tensor, batch_idx: int) -> Tensor:
+        return self.shared_step(batch, "train")[0]
+
+    @override
+    def validation_step(self, batch: Tensor, batch_idx: int) -> dict[str, Tensor]:
+        loss, predictions = self.shared_step(batch, "val")
+        return {"loss": loss, "predictions": predictions}
+
+    @override
+    def test_step(self, batch: Tensor, batch_idx: int) -> dict[str, Tensor]:
+        loss, predictions = self.shared_step(batch, "test")
+        return {"loss": loss, "predictions": predictions}
+
+    # --- metrics -----------------------------------------------------------------------------
+    def _future_frames(self) -> int:
+        dm = getattr(self.trainer, "datamodule", None)
+        total = getattr(dm, "total_length", None)
+        if total is None:
+            raise ConfigError("the module needs a datamodule with total_length to size its metrics")
+        return total - self.input_length
+
+    @override
+    def on_validation_epoch_start(self) -> None:
+        self.val_metrics = FrameMetrics(self._future_frames()).to(self.device)
+
+    @override
+    def on_test_epoch_start(self) -> None:
+        self.test_metrics = FrameMetrics(self._future_frames()).to(self.device)
+
+    def _summarise(self, metrics: FrameMetrics, stage: str) -> dict[str, Any]:
+        values = metrics.compute()
+        self.log_dict({f"{stage}/{n}": values[n].float() for n in METRIC_NAMES}, sync_dist=False)
+        result: dict[str, Any] = {n: float(values[n]) for n in METRIC_NAMES}
+        result.update({f"{n}_per_frame": values[f"{n}_per_frame"].tolist() for n in METRIC_NAMES})
+        result["num_sequences"] = int(values["count"])
+        metrics.reset()
+        return result
+
+    @override
+    def on_validation_epoch_end(self) -> None:
+        self.val_results = self._summarise(self.val_metrics, "val")
+
+    @override
+    def on_test_epoch_end(self) -> None:
+        self.test_results = self._summarise(self.test_metrics, "test")
+        for k, v in enumerate(self.test_results["mse_per_frame"], start=1):
+            self.log(f"test/mse_frame_{k}", float(v))
+
+    # --- optimisation ------------------------------------------------------------------------
+    @override
+    def configure_optimizers(self):
+        h = self.hparams
+        cls = torch.optim.Adam if h.optimizer == "adam" else torch.optim.AdamW
+        fused = next(self.parameters()).is_cuda
+        optimizer = cls(self.parameters(), lr=h.lr, weight_decay=h.weight_decay, fused=fused)
+        if h.scheduler is None:
+            return optimizer
+        steps = self.trainer.max_steps if self.trainer.max_steps > 0 else self.trainer.estimated_stepping_batches
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, int(steps)))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+    # --- checkpoints -------------------------------------------------------------------------
+    @override
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        saved = checkpoint.get("hyper_parameters", {}).get("network")
+        current = dict(self.network.init_args)
+        if saved is not None and dict(saved) != current:
+            diff = ", ".join(
+                f"{k}={saved.get(k)} (config: {current.get(k)})" for k in current if saved.get(k) != current.get(k)
+            )
+            raise CheckpointError(
+                f"checkpoint was trained with {diff}: use matching model/data overrides or another ckpt_path"
+            )

@@ -1,0 +1,168 @@
+"""Scheduled sampling (Bengio et al., 2015) and reverse scheduled sampling (PredRNN-V2).
+
+The decay curves are pure functions of the training step (§5 of the notes), so a resumed
+run continues exactly. A schedule is a Lightning callback: before each training batch it
+draws the `teacher_mask` (B, T-2) on the batch's device from a generator seeded by
+(seed, step), and hands it to the module.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.callbacks import Callback
+from torch import Tensor
+from typing_extensions import override
+
+from predrnn.errors import ConfigError
+
+
+def linear_decay(step: int, start: float = 1.0, slope: float = 2e-5, minimum: float = 0.0) -> float:
+    """ε_i = max(ε_min, k − c·i); the official PredRNN uses 1 − 2e-5·i (0 from i = 50 000)."""
+    return max(minimum, start - slope * step)
+
+
+def exponential_decay(step: int, k: float = 0.9999) -> float:
+    """ε_i = k^i, k < 1."""
+    return k**step
+
+
+def inverse_sigmoid_decay(step: int, k: float = 2500.0) -> float:
+    """ε_i = k / (k + exp(i / k)), k ≥ 1."""
+    z = step / k
+    return 0.0 if z > 700 else k / (k + math.exp(z))
+
+
+def reverse_encoder_probability(step: int, s1: int = 25_000, s2: int = 50_000, alpha: float = 5000.0) -> float:
+    """Encoder (t = 1..J-1) true-frame probability: 0.5, rising as 1 − 0.5·exp(−(i − s1)/α), then 1."""
+    if step < s1:
+        return 0.5
+    if step < s2:
+        return 1.0 - 0.5 * math.exp(-(step - s1) / alpha)
+    return 1.0
+
+
+def reverse_decoder_probability(step: int, s1: int = 25_000, s2: int = 50_000) -> float:
+    """Decoder (t = J..T-2) true-frame probability: 0.5, falling linearly to 0 at s2."""
+    if step < s1:
+        return 0.5
+    if step < s2:
+        return 0.5 - 0.5 * (step - s1) / (s2 - s1)
+    return 0.0
+
+
+def build_teacher_mask(
+    batch: int,
+    total_length: int,
+    input_length: int,
+    encoder_p: float,
+    decoder_p: float,
+    generator: torch.Generator,
+    device: torch.device,
+) -> Tensor:
+    """(B, T-2) float 0/1: one Bernoulli draw per sequence and step t = 1..T-2; columns
+    0..J-2 are encoder steps, J-1..T-3 decoder steps."""
+    probs = torch.full((total_length - 2,), decoder_p, device=device)
+    probs[: input_length - 1] = encoder_p
+    draws = torch.rand(batch, total_length - 2, generator=generator, device=device)
+    return (draws < probs).float()
+
+
+class ScheduledSampling(Callback):
+    """Base: `probabilities(step) -> (encoder_p, decoder_p)`, the chance of a true input."""
+
+    name = "base"
+
+    def __init__(self, seed: int = 0) -> None:
+        self.seed = seed
+        self._generators: dict[torch.device, torch.Generator] = {}
+
+    def probabilities(self, step: int) -> tuple[float, float]:
+        raise NotImplementedError
+
+    def mask(self, step: int, batch: int, total_length: int, input_length: int, device: torch.device) -> Tensor:
+        """The mask for `step`: the same on every run and after a resume (seeded by step)."""
+        gen = self._generators.get(device)
+        if gen is None:
+            gen = self._generators[device] = torch.Generator(device=device)
+        gen.manual_seed(self.seed * 1_000_003 + step)
+        enc, dec = self.probabilities(step)
+        return build_teacher_mask(batch, total_length, input_length, enc, dec, gen, device)
+
+    @override
+    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Tensor, batch_idx: int) -> None:
+        step = trainer.global_step
+        input_length = pl_module.network.input_length
+        pl_module.teacher_mask = self.mask(step, batch.shape[0], batch.shape[1], input_length, batch.device)
+        enc, dec = self.probabilities(step)
+        pl_module.log_dict({"sampling/encoder_p": enc, "sampling/decoder_p": dec}, on_step=True, on_epoch=False)
+
+
+class TeacherForcing(ScheduledSampling):
+    """Always true inputs."""
+
+    def probabilities(self, step: int) -> tuple[float, float]:
+        return 1.0, 1.0
+
+
+class FreeRunning(ScheduledSampling):
+    """True inputs for the J observed frames, own outputs afterwards (as at test time)."""
+
+    def probabilities(self, step: int) -> tuple[float, float]:
+        return 1.0, 0.0
+
+
+class LinearDecay(ScheduledSampling):
+    def __init__(self, start: float = 1.0, slope: float = 2e-5, minimum: float = 0.0, seed: int = 0) -> None:
+        super().__init__(seed)
+        if not 0.0 <= start <= 1.0 or not 0.0 <= minimum <= 1.0:
+            raise ConfigError(f"sampling.start ({start}) and sampling.minimum ({minimum}) must lie in [0, 1]")
+        if slope < 0:
+            raise ConfigError(f"sampling.slope must be >= 0, got {slope}: e.g. 2e-5")
+        self.start, self.slope, self.minimum = start, slope, minimum
+
+    def probabilities(self, step: int) -> tuple[float, float]:
+        return 1.0, linear_decay(step, self.start, self.slope, self.minimum)
+
+
+class ExponentialDecay(ScheduledSampling):
+    def __init__(self, k: float = 0.9999, seed: int = 0) -> None:
+        super().__init__(seed)
+        if not 0.0 < k < 1.0:
+            raise ConfigError(f"sampling.k must lie in (0, 1) for exponential decay, got {k}: e.g. 0.9999")
+        self.k = k
+
+    def probabilities(self, step: int) -> tuple[float, float]:
+        return 1.0, exponential_decay(step, self.k)
+
+
+class InverseSigmoidDecay(ScheduledSampling):
+    def __init__(self, k: float = 2500.0, seed: int = 0) -> None:
+        super().__init__(seed)
+        if k < 1.0:
+            raise ConfigError(f"sampling.k must be >= 1 for inverse sigmoid decay, got {k}: e.g. 2500")
+        self.k = k
+
+    def probabilities(self, step: int) -> tuple[float, float]:
+        return 1.0, inverse_sigmoid_decay(step, self.k)
+
+
+class ReverseScheduledSampling(ScheduledSampling):
+    """PredRNN-V2: the encoder moves from mixed to true inputs while the decoder moves from
+    mixed to own outputs (official defaults s1 = 25 000, s2 = 50 000, α = 5000)."""
+
+    def __init__(self, s1: int = 25_000, s2: int = 50_000, alpha: float = 5000.0, seed: int = 0) -> None:
+        super().__init__(seed)
+        if not 0 <= s1 < s2:
+            raise ConfigError(f"sampling.s1 ({s1}) and sampling.s2 ({s2}) must satisfy 0 <= s1 < s2")
+        if alpha <= 0:
+            raise ConfigError(f"sampling.alpha must be positive, got {alpha}: e.g. 5000")
+        self.s1, self.s2, self.alpha = s1, s2, alpha
+
+    def probabilities(self, step: int) -> tuple[float, float]:
+        return (
+            reverse_encoder_probability(step, self.s1, self.s2, self.alpha),
+            reverse_decoder_probability(step, self.s1, self.s2),
+        )
