@@ -9,6 +9,7 @@ from typing import Any
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import Callback
 from pytorch_lightning.loggers import TensorBoardLogger, WandbLogger
+from pytorch_lightning.trainer.states import TrainerFn
 from pytorch_lightning.utilities import rank_zero_info, rank_zero_only
 from rich.console import Console
 from rich.table import Table
@@ -54,12 +55,29 @@ class NonFiniteGuard(Callback):
 
     @override
     def on_validation_start(self, trainer, pl_module) -> None:
-        if not trainer.sanity_checking and trainer.training:
+        if not trainer.sanity_checking and trainer.state.fn == TrainerFn.FITTING:
             self._check(trainer, pl_module)
 
     @override
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         self._check(trainer, pl_module)
+
+
+class FinalCheckpoint(Callback):
+    """Writes `last.ckpt` with the final state when training ends normally.
+
+    Lightning's ModelCheckpoint saves at epoch ends and can skip the save when `max_steps`
+    stops the run on an epoch's last batch, leaving `last.ckpt` one epoch behind.
+    """
+
+    @override
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        cb = trainer.checkpoint_callback
+        if cb is None or not getattr(cb, "save_last", False) or cb.dirpath is None or trainer.interrupted:
+            return
+        path = Path(cb.dirpath) / f"{cb.CHECKPOINT_NAME_LAST}{cb.FILE_EXTENSION}"
+        trainer.save_checkpoint(path)
+        cb.last_model_path = str(path)
 
 
 class PredictionMedia(Callback):

@@ -51,6 +51,13 @@ def write_gif(path: Path, inputs: Tensor, truth: Tensor, prediction: Tensor, fps
     return path
 
 
+def write_prediction_gif(path: Path, observed: Tensor, prediction: Tensor, fps: int = 4) -> Path:
+    """A GIF of input | prediction side by side: the observed clip, then the last observed
+    frame held on the left while the prediction plays on the right."""
+    held = observed[-1:].expand(len(prediction), *observed.shape[1:])
+    return write_gif(path, observed, held, prediction, fps)
+
+
 def plot_per_frame(path: Path, curves: Mapping[str, Mapping[str, Sequence[float]]]) -> Path:
     """One PNG: MSE per future frame (left) and SSIM (right) for each named run."""
     import matplotlib

@@ -97,7 +97,9 @@ class ScheduledSampling(Callback):
         input_length = pl_module.network.input_length
         pl_module.teacher_mask = self.mask(step, batch.shape[0], batch.shape[1], input_length, batch.device)
         enc, dec = self.probabilities(step)
-        pl_module.log_dict({"sampling/encoder_p": enc, "sampling/decoder_p": dec}, on_step=True, on_epoch=False)
+        # the step is logged too: after a resume Lightning's own step column can shift by one
+        values = {"sampling/encoder_p": enc, "sampling/decoder_p": dec, "sampling/step": float(step)}
+        pl_module.log_dict(values, on_step=True, on_epoch=False)
 
 
 class TeacherForcing(ScheduledSampling):

@@ -1,0 +1,52 @@
+"""`predrnn-eval ckpt_path=… [data.test_file=…]`: test metrics of a checkpoint.
+
+Writes metrics.json (mse, mae, ssim, psnr and their per-frame lists), the per-frame plot and
+media into the run folder, and prints a per-frame table.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+
+from predrnn.config import CONF_DIR, report_errors, resolve_checkpoint, run_cli
+
+
+def evaluate(cfg: DictConfig) -> dict:
+    import pytorch_lightning as pl
+    from hydra.utils import instantiate
+
+    from predrnn.cli.checkpoint import load_module
+    from predrnn.training.callbacks import PredictionMedia, TestReport
+
+    ckpt = resolve_checkpoint(cfg.ckpt_path, cfg.paths.log_dir)
+    module = load_module(ckpt, compile=cfg.compile)
+    pl.seed_everything(cfg.seed, workers=True)
+    net = module.network.init_args
+    # the model decides the observed length and the frame size; the config the rest
+    datamodule = instantiate(cfg.data, input_length=net["input_length"], image_size=net["image_size"][0])
+    output_dir = Path(cfg.paths.output_dir)
+    report = TestReport(dirpath=str(output_dir), extra={"checkpoint": ckpt})
+    callbacks = [report, PredictionMedia(num_sequences=cfg.num_media, dirpath=str(output_dir))]
+    loggers = [instantiate(c) for c in cfg.get("logger", {}).values() if c is not None]
+    trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    trainer.test(module, datamodule=datamodule)
+    return module.test_results
+
+
+@report_errors("predrnn-eval")
+def _task(cfg: DictConfig) -> dict:
+    return evaluate(cfg)
+
+
+_hydra_main = hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="eval")(_task)
+
+
+def main() -> None:
+    run_cli("eval", _hydra_main, "predrnn-eval")
+
+
+if __name__ == "__main__":
+    main()

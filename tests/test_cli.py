@@ -1,0 +1,100 @@
+"""The console scripts end to end, as a user runs them (subprocesses in a scratch folder)."""
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.slow
+ENV = {**os.environ, "WANDB_MODE": "offline", "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"}
+
+
+def run(args, cwd, check=True):
+    proc = subprocess.run(args, cwd=cwd, env=ENV, capture_output=True, text=True, timeout=300)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{args} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return proc
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory) -> Path:
+    cwd = tmp_path_factory.mktemp("cli")
+    run(["predrnn-train", "experiment=smoke"], cwd)
+    (run_dir,) = (cwd / "logs" / "train" / "runs").iterdir()
+    return run_dir
+
+
+def test_train_writes_run_folder(smoke_run):
+    assert (smoke_run / "checkpoints" / "last.ckpt").is_file()
+    assert list((smoke_run / "checkpoints").glob("best-*.ckpt"))
+    assert (smoke_run / ".hydra" / "config.yaml").is_file()  # the composed config
+    metrics = json.loads((smoke_run / "metrics.json").read_text())
+    assert len(metrics["mse_per_frame"]) == 10 and metrics["num_sequences"] == 8
+    assert 0 < metrics["mse"] < 1000 and 0 <= metrics["ssim"] <= 1
+    assert (smoke_run / "metrics_per_frame.png").is_file()
+    assert list((smoke_run / "media").glob("val_*.png")) and list((smoke_run / "media").glob("test_*.gif"))
+    summary = json.loads((smoke_run / "summary.json").read_text())
+    assert summary["status"] == "finished" and summary["global_step"] == 16
+
+
+def test_eval_and_predict_on_checkpoint(smoke_run, tmp_path):
+    cwd = smoke_run.parents[3]
+    ckpt = smoke_run / "checkpoints" / "last.ckpt"
+    proc = run(["predrnn-eval", f"ckpt_path={ckpt}", "data.test_size=6", "data.num_workers=0"], cwd)
+    assert "MSE" in proc.stdout  # the per-frame table
+    evals = list((cwd / "logs" / "eval" / "runs").glob("*/metrics.json"))
+    assert len(evals) == 1
+    metrics = json.loads(evals[0].read_text())
+    for key in ("mse", "mae", "ssim", "psnr"):
+        assert len(metrics[f"{key}_per_frame"]) == 10
+    assert metrics["num_sequences"] == 6 and metrics["checkpoint"] == str(ckpt)
+    assert (evals[0].parent / "metrics_per_frame.png").is_file()
+
+    clip = (np.random.default_rng(0).random((2, 12, 64, 64)) * 255).astype(np.uint8)
+    np.save(tmp_path / "clip.npy", clip)
+    run(["predrnn-predict", "ckpt_path=last", f"input={tmp_path / 'clip.npy'}", f"output={tmp_path / 'p.npy'}"], cwd)
+    pred = np.load(tmp_path / "p.npy")
+    assert pred.shape == (2, 10, 64, 64) and pred.dtype == np.uint8
+    assert (tmp_path / "p.gif").is_file()
+    # a GIF input and a folder of PNGs work too; a float clip keeps its dtype
+    import imageio.v2 as imageio
+
+    imageio.mimsave(tmp_path / "clip.gif", list(clip[0]))
+    (tmp_path / "pngs").mkdir()
+    for i, frame in enumerate(clip[1]):
+        imageio.imwrite(tmp_path / "pngs" / f"{i:03d}.png", frame)
+    np.save(tmp_path / "f.npy", clip[0, :10].astype(np.float32) / 255)
+    for src, dtype in (("clip.gif", np.uint8), ("pngs", np.uint8), ("f.npy", np.float32)):
+        run(["predrnn-predict", f"ckpt_path={ckpt}", f"input={tmp_path / src}", f"output={tmp_path / 'o.npy'}"], cwd)
+        out = np.load(tmp_path / "o.npy")
+        assert out.shape == (1, 10, 64, 64) and out.dtype == dtype
+    np.save(tmp_path / "small.npy", clip[:, :, :32, :32])
+    bad = run(["predrnn-predict", f"ckpt_path={ckpt}", f"input={tmp_path / 'small.npy'}"], cwd, check=False)
+    assert bad.returncode == 2
+    assert bad.stderr.strip().splitlines()[-1] == (
+        "predrnn-predict: error: input frames are 32x32, the model was trained on 64x64"
+    )
+    short = run(["predrnn-predict", f"ckpt_path={ckpt}", f"input={tmp_path / 'f.npy'}", "num_predictions=0"], tmp_path, False)
+    assert short.returncode == 2
+
+
+def test_errors_exit_2_with_one_line(tmp_path):
+    proc = run(["predrnn-train", "experiment=smoke", "model.patch_size=3"], tmp_path, check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "predrnn-train: error: model.patch_size=3 must divide data.image_size=64: e.g. 4 for 64"
+    ]
+    proc = run(["predrnn-train", "sampling=sigmoid"], tmp_path, check=False)
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
+    assert "sampling=sigmoid is unknown" in proc.stderr
+    proc = run(["predrnn-eval", "ckpt_path=/missing.ckpt"], tmp_path, check=False)
+    assert proc.returncode == 2 and "checkpoint /missing.ckpt not found" in proc.stderr
+    full = subprocess.run(
+        ["predrnn-train", "experiment=smoke", "model.patch_size=3"],
+        cwd=tmp_path, env={**ENV, "HYDRA_FULL_ERROR": "1"}, capture_output=True, text=True, timeout=120,
+    )
+    assert full.returncode != 0 and "Traceback" in full.stderr
+    assert "num_predictions must be positive" in short.stderr
