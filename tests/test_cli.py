@@ -79,6 +79,7 @@ def test_eval_and_predict_on_checkpoint(smoke_run, tmp_path):
     )
     short = run(["predrnn-predict", f"ckpt_path={ckpt}", f"input={tmp_path / 'f.npy'}", "num_predictions=0"], tmp_path, False)
     assert short.returncode == 2
+    assert "num_predictions must be positive" in short.stderr
 
 
 def test_errors_exit_2_with_one_line(tmp_path):
@@ -97,4 +98,3 @@ def test_errors_exit_2_with_one_line(tmp_path):
         cwd=tmp_path, env={**ENV, "HYDRA_FULL_ERROR": "1"}, capture_output=True, text=True, timeout=120,
     )
     assert full.returncode != 0 and "Traceback" in full.stderr
-    assert "num_predictions must be positive" in short.stderr

@@ -2,6 +2,7 @@
 
 import csv
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -60,8 +61,13 @@ def test_wandb_offline_run_files(tmp_path, monkeypatch):
     assert list(runs[0].glob("run-*.wandb"))
     media = list((runs[0] / "files" / "media").rglob("*"))
     assert any(p.suffix == ".png" for p in media) and any(p.suffix == ".gif" for p in media)
-    records = next(runs[0].glob("run-*.wandb")).read_bytes()  # offline: the history lives here
-    for key in (b"test/mse", b"val/mse", b"sampling/decoder_p", b"hidden_channels"):
+    keys = (b"test/mse", b"val/mse", b"sampling/decoder_p", b"hidden_channels")
+    for _ in range(40):  # offline, the history lives in the .wandb file, which wandb-core writes async
+        records = next(runs[0].glob("run-*.wandb")).read_bytes()
+        if all(k in records for k in keys):
+            break
+        time.sleep(0.25)
+    for key in keys:
         assert key in records, key
 
 
