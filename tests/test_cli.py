@@ -55,7 +55,15 @@ def test_eval_and_predict_on_checkpoint(smoke_run, tmp_path):
 
     clip = (np.random.default_rng(0).random((2, 12, 64, 64)) * 255).astype(np.uint8)
     np.save(tmp_path / "clip.npy", clip)
-    run(["predrnn-predict", "ckpt_path=last", f"input={tmp_path / 'clip.npy'}", f"output={tmp_path / 'p.npy'}"], cwd)
+    run(
+        [
+            "predrnn-predict",
+            "ckpt_path=last",
+            f"input={tmp_path / 'clip.npy'}",
+            f"output={tmp_path / 'p.npy'}",
+        ],
+        cwd,
+    )
     pred = np.load(tmp_path / "p.npy")
     assert pred.shape == (2, 10, 64, 64) and pred.dtype == np.uint8
     assert (tmp_path / "p.gif").is_file()
@@ -68,7 +76,15 @@ def test_eval_and_predict_on_checkpoint(smoke_run, tmp_path):
         imageio.imwrite(tmp_path / "pngs" / f"{i:03d}.png", frame)
     np.save(tmp_path / "f.npy", clip[0, :10].astype(np.float32) / 255)
     for src, dtype in (("clip.gif", np.uint8), ("pngs", np.uint8), ("f.npy", np.float32)):
-        run(["predrnn-predict", f"ckpt_path={ckpt}", f"input={tmp_path / src}", f"output={tmp_path / 'o.npy'}"], cwd)
+        run(
+            [
+                "predrnn-predict",
+                f"ckpt_path={ckpt}",
+                f"input={tmp_path / src}",
+                f"output={tmp_path / 'o.npy'}",
+            ],
+            cwd,
+        )
         out = np.load(tmp_path / "o.npy")
         assert out.shape == (1, 10, 64, 64) and out.dtype == dtype
     np.save(tmp_path / "small.npy", clip[:, :, :32, :32])
@@ -77,7 +93,11 @@ def test_eval_and_predict_on_checkpoint(smoke_run, tmp_path):
     assert bad.stderr.strip().splitlines()[-1] == (
         "predrnn-predict: error: input frames are 32x32, the model was trained on 64x64"
     )
-    short = run(["predrnn-predict", f"ckpt_path={ckpt}", f"input={tmp_path / 'f.npy'}", "num_predictions=0"], tmp_path, False)
+    short = run(
+        ["predrnn-predict", f"ckpt_path={ckpt}", f"input={tmp_path / 'f.npy'}", "num_predictions=0"],
+        tmp_path,
+        False,
+    )
     assert short.returncode == 2
     assert "num_predictions must be positive" in short.stderr
 
@@ -95,6 +115,10 @@ def test_errors_exit_2_with_one_line(tmp_path):
     assert proc.returncode == 2 and "checkpoint /missing.ckpt not found" in proc.stderr
     full = subprocess.run(
         ["predrnn-train", "experiment=smoke", "model.patch_size=3"],
-        cwd=tmp_path, env={**ENV, "HYDRA_FULL_ERROR": "1"}, capture_output=True, text=True, timeout=120,
+        cwd=tmp_path,
+        env={**ENV, "HYDRA_FULL_ERROR": "1"},
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert full.returncode != 0 and "Traceback" in full.stderr

@@ -7,7 +7,14 @@ from conftest import compose
 from predrnn.models import PredRNN
 from predrnn.training.module import PredRNNModule
 
-EXPERIMENTS = ["paper_mnist", "official_mnist", "predrnn_v2_mnist", "convlstm_mnist", "smoke", "paper_mnist_fast"]
+EXPERIMENTS = [
+    "paper_mnist",
+    "official_mnist",
+    "predrnn_v2_mnist",
+    "convlstm_mnist",
+    "smoke",
+    "paper_mnist_fast",
+]
 
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
@@ -47,7 +54,9 @@ def test_sampling_group(curve, tmp_path):
 
 def test_overrides_reach_constructors(tmp_path):
     cfg = compose(
-        "train", tmp_path, ["model.hidden_channels=[16,24,8]", "model=convlstm", "module.lr=5e-4", "data.speed=[2,5]"]
+        "train",
+        tmp_path,
+        ["model.hidden_channels=[16,24,8]", "model=convlstm", "module.lr=5e-4", "data.speed=[2,5]"],
     )
     module = instantiate(cfg.module)
     assert module.network.widths == [16, 24, 8] and not module.network.uses_memory

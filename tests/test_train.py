@@ -20,21 +20,30 @@ def _weights(ckpt: Path) -> dict:
 
 
 def _decoder_p(run: Path) -> dict[int, float]:
-    rows = csv.DictReader(open(run / "csv" / "metrics.csv"))
+    with open(run / "csv" / "metrics.csv") as f:
+        rows = list(csv.DictReader(f))
     return {int(float(r["sampling/step"])): float(r["sampling/decoder_p"]) for r in rows if r.get("sampling/step")}
 
 
 @pytest.mark.slow
 def test_resume_continues_exactly(tmp_path):
     """2 × N steps straight == N steps, then resume for N more (weights within 1e-6)."""
-    common = [*SMOKE, "sampling=linear", "sampling.slope=0.05", "callbacks.media.num_sequences=0", "test=false"]
+    common = [
+        *SMOKE,
+        "sampling=linear",
+        "sampling.slope=0.05",
+        "callbacks.media.num_sequences=0",
+        "test=false",
+    ]
     straight = compose("train", tmp_path / "a", [*common, "trainer.max_steps=16", "trainer.log_every_n_steps=1"])
     train(straight)
     first = compose("train", tmp_path / "b", [*common, "trainer.max_steps=8"])
     train(first)
     last = tmp_path / "b" / "run" / "checkpoints" / "last.ckpt"
     resumed = compose(
-        "train", tmp_path / "c", [*common, "trainer.max_steps=16", "trainer.log_every_n_steps=1", f"ckpt_path={last}"]
+        "train",
+        tmp_path / "c",
+        [*common, "trainer.max_steps=16", "trainer.log_every_n_steps=1", f"ckpt_path={last}"],
     )
     train(resumed)
     a = _weights(tmp_path / "a" / "run" / "checkpoints" / "last.ckpt")

@@ -79,9 +79,10 @@ def validate_train(cfg: DictConfig) -> None:
     """The checks that must fail before any data is read or process started."""
     model, data = cfg.model, cfg.data
     if not _positive_ints(model.hidden_channels):
+        widths = model.hidden_channels
+        shown = OmegaConf.to_container(widths) if OmegaConf.is_config(widths) else widths
         raise ConfigError(
-            f"model.hidden_channels must be a non-empty list of positive ints, got "
-            f"{OmegaConf.to_container(model.hidden_channels) if OmegaConf.is_config(model.hidden_channels) else model.hidden_channels}: "
+            f"model.hidden_channels must be a non-empty list of positive ints, got {shown}: "
             "e.g. model.hidden_channels=[64,64]"
         )
     if model.kernel_size <= 0 or model.kernel_size % 2 == 0:

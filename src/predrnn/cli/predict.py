@@ -79,10 +79,7 @@ def predict(cfg: DictConfig) -> Path:
     unit = observed.astype(np.float32) / 255.0 if frames.dtype == np.uint8 else observed
     device = _device(cfg.accelerator)
     module = module.to(device).eval()
-    if cfg.compile:
-        net_fn = torch.compile(net.forward, mode=cfg.compile)
-    else:
-        net_fn = net.forward
+    net_fn = torch.compile(net.forward, mode=cfg.compile) if cfg.compile else net.forward
     dtype = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}.get(str(cfg.precision))
     outputs = []
     with torch.inference_mode(), torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):

@@ -26,8 +26,7 @@ def _check(in_channels: int, hidden_channels: int, kernel_size: int) -> None:
         raise ValueError(f"hidden_channels must be positive, got {hidden_channels}: use e.g. 64")
     if kernel_size <= 0 or kernel_size % 2 == 0:
         raise ValueError(
-            f"kernel_size must be a positive odd number (for 'same' padding), got {kernel_size}: "
-            "use e.g. 3 or 5"
+            f"kernel_size must be a positive odd number (for 'same' padding), got {kernel_size}: use e.g. 3 or 5"
         )
 
 
@@ -47,9 +46,7 @@ class SpatioTemporalLSTMCell(nn.Module):
     """ST-LSTM: a temporal memory C (per layer, across time) and a spatiotemporal memory M
     (zigzag across layers), both feeding the hidden state H."""
 
-    def __init__(
-        self, in_channels: int, hidden_channels: int, kernel_size: int = 5, layer_norm: bool = False
-    ) -> None:
+    def __init__(self, in_channels: int, hidden_channels: int, kernel_size: int = 5, layer_norm: bool = False) -> None:
         super().__init__()
         _check(in_channels, hidden_channels, kernel_size)
         self.in_channels = in_channels
@@ -61,9 +58,7 @@ class SpatioTemporalLSTMCell(nn.Module):
         self.conv_o = _gate_conv(2 * hc, hc, kernel_size, layer_norm)
         self.conv_last = nn.Conv2d(2 * hc, hc, 1, bias=False)
 
-    def forward(
-        self, x: Tensor, h: Tensor, c: Tensor, m: Tensor, return_deltas: bool = False
-    ) -> tuple[Tensor, ...]:
+    def forward(self, x: Tensor, h: Tensor, c: Tensor, m: Tensor, return_deltas: bool = False) -> tuple[Tensor, ...]:
         """One step. Returns (h, c, m), plus (ΔC, ΔM) = (i∘g, i'∘g') when `return_deltas`
         (for the PredRNN-V2 decoupling loss; they are computed either way)."""
         hc = self.hidden_channels
@@ -98,9 +93,7 @@ class SpatioTemporalLSTMCell(nn.Module):
 class ConvLSTMCell(nn.Module):
     """ConvLSTM (Shi et al., 2015) without peepholes: the baseline PredRNN starts from."""
 
-    def __init__(
-        self, in_channels: int, hidden_channels: int, kernel_size: int = 5, layer_norm: bool = False
-    ) -> None:
+    def __init__(self, in_channels: int, hidden_channels: int, kernel_size: int = 5, layer_norm: bool = False) -> None:
         super().__init__()
         _check(in_channels, hidden_channels, kernel_size)
         self.in_channels = in_channels

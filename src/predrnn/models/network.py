@@ -97,9 +97,7 @@ class PredRNN(nn.Module):
             )
             # V2 decoupling: one 1×1 adapter shared by ΔC and ΔM (and by all layers of a width,
             # as in the official code where all layers are equally wide).
-            self.adapters = nn.ModuleDict(
-                {str(w): nn.Conv2d(w, w, 1, bias=False) for w in sorted(set(widths))}
-            )
+            self.adapters = nn.ModuleDict({str(w): nn.Conv2d(w, w, 1, bias=False) for w in sorted(set(widths))})
 
     def _check_input(self, frames: Tensor, teacher_mask: Tensor | None) -> None:
         if frames.ndim != 5:
@@ -116,9 +114,7 @@ class PredRNN(nn.Module):
                 f"{self.input_length}: give more frames"
             )
         if teacher_mask is not None and tuple(teacher_mask.shape) != (b, t - 2):
-            raise ValueError(
-                f"teacher_mask must be (B, T-2) = ({b}, {t - 2}), got {tuple(teacher_mask.shape)}"
-            )
+            raise ValueError(f"teacher_mask must be (B, T-2) = ({b}, {t - 2}), got {tuple(teacher_mask.shape)}")
 
     def forward(
         self, frames: Tensor, teacher_mask: Tensor | None = None, return_decouple_loss: bool = False

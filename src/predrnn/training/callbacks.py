@@ -92,7 +92,9 @@ class PredictionMedia(Callback):
         return Path(self.dirpath or trainer.default_root_dir) / "media"
 
     @rank_zero_only
-    def _emit(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Tensor, preds: Tensor, stage: str) -> None:
+    def _emit(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Tensor, preds: Tensor, stage: str
+    ) -> None:
         if trainer.sanity_checking or self.num_sequences <= 0:
             return
         j = pl_module.input_length
@@ -113,9 +115,7 @@ class PredictionMedia(Callback):
                 import wandb
 
                 logger.log_image(f"{stage}/strip", images=list(images), step=trainer.global_step)
-                logger.experiment.log(
-                    {f"{stage}/gif": [wandb.Video(str(g), format="gif") for g in gifs]}, commit=False
-                )
+                logger.experiment.log({f"{stage}/gif": [wandb.Video(str(g), format="gif") for g in gifs]}, commit=False)
             elif isinstance(logger, TensorBoardLogger):
                 for i, image in enumerate(images):
                     logger.experiment.add_image(f"{stage}/strip_{i}", image[None], trainer.global_step)

@@ -92,7 +92,9 @@ class ScheduledSampling(Callback):
         return build_teacher_mask(batch, total_length, input_length, enc, dec, gen, device)
 
     @override
-    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Tensor, batch_idx: int) -> None:
+    def on_train_batch_start(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Tensor, batch_idx: int
+    ) -> None:
         step = trainer.global_step
         input_length = pl_module.network.input_length
         pl_module.teacher_mask = self.mask(step, batch.shape[0], batch.shape[1], input_length, batch.device)
