@@ -5,13 +5,16 @@ import pytest
 import torch
 
 from predrnn.data.datamodule import MovingMNISTDataModule
+from predrnn.data.moving_mnist import to_unit_float as to_float
 from predrnn.errors import ConfigError
 
 
 def test_batches_are_float_sequences():
     dm = MovingMNISTDataModule(batch_size=4, train_size=8, val_size=6, test_size=5, num_workers=0)
     dm.setup()
-    batch = next(iter(dm.train_dataloader()))
+    raw = next(iter(dm.train_dataloader()))
+    assert raw.dtype == torch.uint8  # loaders ship uint8; the float conversion runs on the device
+    batch = dm.on_after_batch_transfer(raw, 0)
     assert batch.shape == (4, 20, 1, 64, 64) and batch.dtype == torch.float32
     assert batch.min() >= 0 and batch.max() <= 1 and batch.max() > 0.9
     assert len(dm.train_dataloader()) == 2
@@ -49,7 +52,7 @@ def test_test_file_is_used(tmp_path):
     np.save(tmp_path / "mnist_test_seq.npy", arr)
     dm = MovingMNISTDataModule(batch_size=2, test_file=str(tmp_path / "mnist_test_seq.npy"), num_workers=0)
     dm.setup("test")
-    got = torch.cat(list(dm.test_dataloader()))
+    got = to_float(torch.cat(list(dm.test_dataloader())))
     torch.testing.assert_close(got[3, :, 0], torch.from_numpy(arr[:, 3]).float() / 255)
 
 

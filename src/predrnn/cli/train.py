@@ -12,7 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 from predrnn.config import CONF_DIR, report_errors, resolve_checkpoint, run_cli, validate_train
 
 
-def train(cfg: DictConfig) -> float:
+def train(cfg: DictConfig, extra_callbacks: list | None = None) -> float:
     """Train (and test) as `cfg` says; returns `cfg.optimized_metric` for sweepers."""
     import pytorch_lightning as pl
     from hydra.utils import instantiate
@@ -26,6 +26,7 @@ def train(cfg: DictConfig) -> float:
     module = instantiate(cfg.module)
     callbacks = [instantiate(c) for c in cfg.callbacks.values() if c is not None]
     callbacks.append(instantiate(cfg.sampling))
+    callbacks.extend(extra_callbacks or [])
     loggers = [instantiate(c) for c in cfg.get("logger", {}).values() if c is not None]
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     for logger in loggers:

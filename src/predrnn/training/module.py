@@ -13,6 +13,7 @@ from typing_extensions import override
 from predrnn.errors import CheckpointError, ConfigError
 from predrnn.models import PredRNN, reconstruction_loss
 from predrnn.models.losses import RECONSTRUCTION_LOSSES
+from predrnn.training.graph import GraphedOptimizer, GraphedTrainStep
 from predrnn.training.metrics import METRIC_NAMES, FrameMetrics
 
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
@@ -40,6 +41,7 @@ class PredRNNModule(pl.LightningModule):
         reverse_input: bool = False,
         compile: str | None = None,
         channels_last: bool = False,
+        cuda_graph: bool = False,
     ) -> None:
         super().__init__()
         if isinstance(network, Mapping):
@@ -60,12 +62,22 @@ class PredRNNModule(pl.LightningModule):
             raise ConfigError(f"module.scheduler {scheduler!r} is unknown: use null or {', '.join(SCHEDULERS)}")
         if compile is not None and compile not in COMPILE_MODES:
             raise ConfigError(f"module.compile {compile!r} is unknown: use null or one of {', '.join(COMPILE_MODES)}")
+        if cuda_graph and scheduler is not None:
+            raise ConfigError("module.cuda_graph bakes the learning rate into the graph: set module.scheduler=null")
+        if cuda_graph and compile in ("reduce-overhead", "max-autotune"):
+            raise ConfigError(
+                f"module.compile={compile} makes CUDA graphs of its own: with module.cuda_graph=true use "
+                "module.compile=default or max-autotune-no-cudagraphs"
+            )
         self.network = network
         self.save_hyperparameters(ignore=["network"])
+        # the graphed step makes its own optimiser step, so Lightning hands over the loop
+        self.automatic_optimization = not cuda_graph
+        self._graph_step: GraphedTrainStep | None = None
         self.hparams["network"] = dict(network.init_args)
         self.teacher_mask: Tensor | None = None
         self.input_length = network.input_length
-        self._compiled: dict[str, Any] = {}
+        self._compiled = False
         self.register_buffer("nonfinite", torch.zeros((), dtype=torch.bool), persistent=False)
         self.val_metrics: FrameMetrics | None = None
         self.test_metrics: FrameMetrics | None = None
@@ -76,22 +88,22 @@ class PredRNNModule(pl.LightningModule):
     def setup(self, stage: str) -> None:
         if self.hparams.channels_last:
             self.network.to(memory_format=torch.channels_last)
-        if self.hparams.compile and "forward" not in self._compiled:
-            # compile the bound method: no wrapper module, so checkpoint keys stay the same
-            self._compiled["forward"] = torch.compile(self.network.forward, mode=self.hparams.compile)
+        if self.hparams.compile and not self._compiled:
+            # compile each cell in place (checkpoint keys unchanged): the cell graph compiles in
+            # seconds, where the unrolled 19 × L network takes minutes
+            for cell in self.network.cells:
+                cell.compile(mode=self.hparams.compile)
+            self._compiled = True
 
     @override
     def forward(self, frames: Tensor, teacher_mask: Tensor | None = None, return_decouple_loss: bool = False):
-        fn = self._compiled.get("forward", self.network)
         if self.hparams.channels_last:
             frames = frames.contiguous(memory_format=torch.channels_last_3d)
-        return fn(frames, teacher_mask, return_decouple_loss=return_decouple_loss)
+        return self.network(frames, teacher_mask, return_decouple_loss=return_decouple_loss)
 
     # --- the shared step ---------------------------------------------------------------------
-    def shared_step(self, frames: Tensor, stage: str) -> tuple[Tensor, Tensor]:
-        """Loss over all T-1 outputs; metrics over the K future frames (val/test)."""
-        training = stage == "train"
-        mask = self.teacher_mask if training else None
+    def compute_loss(self, frames: Tensor, mask: Tensor | None, training: bool) -> tuple[Tensor, Tensor, Tensor | None]:
+        """(loss, predictions, decoupling loss or None) over all T-1 outputs."""
         if training and self.hparams.reverse_input:
             # the official script also trains on each sequence played backwards
             frames = torch.cat([frames, frames.flip(1)])
@@ -101,23 +113,57 @@ class PredRNNModule(pl.LightningModule):
             predictions, decouple = self(frames, mask, return_decouple_loss=True)
         else:
             predictions, decouple = self(frames, mask), None
-        target = frames[:, 1:]
-        loss = reconstruction_loss(predictions, target, self.hparams.loss)
+        loss = reconstruction_loss(predictions, frames[:, 1:], self.hparams.loss)
         if decouple is not None:
             loss = loss + beta * decouple
-            self.log(f"{stage}/decouple_loss", decouple, on_step=training, on_epoch=not training)
-        self.log(f"{stage}/loss", loss, on_step=training, on_epoch=not training, prog_bar=training)
         if training:
             self.nonfinite |= ~torch.isfinite(loss.detach())  # checked by NonFiniteGuard, no sync here
-        else:
+        return loss, predictions, decouple
+
+    def shared_step(self, frames: Tensor, stage: str) -> tuple[Tensor, Tensor]:
+        """Loss and logging for any stage; metrics over the K future frames (val/test)."""
+        training = stage == "train"
+        mask = self.teacher_mask if training else None
+        loss, predictions, decouple = self.compute_loss(frames, mask, training)
+        if decouple is not None:
+            self.log(f"{stage}/decouple_loss", decouple, on_step=training, on_epoch=not training)
+        self.log(f"{stage}/loss", loss, on_step=training, on_epoch=not training, prog_bar=training)
+        if not training:
             metrics = self.val_metrics if stage == "val" else self.test_metrics
             j = self.input_length - 1
-            metrics.update(predictions[:, j:], target[:, j:])
+            metrics.update(predictions[:, j:], frames[:, 1:][:, j:])
         return loss, predictions
 
     @override
     def training_step(self, batch: Tensor, batch_idx: int) -> Tensor:
-        return self.shared_step(batch, "train")[0]
+        if self.automatic_optimization:
+            return self.shared_step(batch, "train")[0]
+        optimizer = self.optimizers()
+        if isinstance(optimizer.optimizer, GraphedOptimizer):
+            loss = optimizer.step(closure=lambda: self._graphed(batch))
+        else:  # cuda_graph asked for, but no CUDA here: the same step, eagerly
+            optimizer.zero_grad()
+            loss = self.shared_step(batch, "train")[0]
+            self.manual_backward(loss)
+            optimizer.step()
+            return loss
+        self.log("train/loss", loss, on_step=True, prog_bar=True)
+        return loss
+
+    def _graphed(self, batch: Tensor) -> Tensor:
+        if self._graph_step is None:
+            dtype = torch.get_autocast_dtype("cuda") if torch.is_autocast_enabled("cuda") else None
+
+            def loss_fn(frames: Tensor, mask: Tensor | None) -> Tensor:
+                # autocast without its weight cache: casts must be recorded inside the graph
+                with torch.autocast(
+                    "cuda", dtype=dtype or torch.float32, enabled=dtype is not None, cache_enabled=False
+                ):
+                    return self.compute_loss(frames, mask, training=True)[0]
+
+            inner = self.optimizers().optimizer.inner
+            self._graph_step = GraphedTrainStep(loss_fn, list(self.parameters()), inner)
+        return self._graph_step(batch, self.teacher_mask).detach().clone()
 
     @override
     def validation_step(self, batch: Tensor, batch_idx: int) -> dict[str, Tensor]:
@@ -169,8 +215,11 @@ class PredRNNModule(pl.LightningModule):
     def configure_optimizers(self):
         h = self.hparams
         cls = torch.optim.Adam if h.optimizer == "adam" else torch.optim.AdamW
-        fused = next(self.parameters()).is_cuda
-        optimizer = cls(self.parameters(), lr=h.lr, weight_decay=h.weight_decay, fused=fused)
+        cuda = next(self.parameters()).is_cuda
+        graphed = h.cuda_graph and cuda
+        optimizer = cls(self.parameters(), lr=h.lr, weight_decay=h.weight_decay, fused=cuda, capturable=graphed)
+        if graphed:
+            return GraphedOptimizer(optimizer)
         if h.scheduler is None:
             return optimizer
         steps = self.trainer.max_steps if self.trainer.max_steps > 0 else self.trainer.estimated_stepping_batches

@@ -1,0 +1,336 @@
+"""`predrnn-bench`: time the training step in each mode, Trainer.fit, prediction and the data.
+
+Prints one JSON line per case. Timings: median per step after warm-up, CUDA events on a
+GPU, a synchronised wall clock on the CPU. Model TFLOP/s counts 3 × the forward FLOPs
+(analytic, from the conv shapes). Compare figures from the same run and card only.
+
+    predrnn-bench                           # paper config on the GPU (small on CPU), all suites
+    predrnn-bench --suite data              # generator sequences/s
+    predrnn-bench --suite train --batch-sizes 8,64 --modes eager_fp32,cuda_graph
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+from predrnn.data.mnist import load_digits
+from predrnn.data.moving_mnist import MovingMNIST, to_unit_float
+from predrnn.models import PredRNN, reconstruction_loss
+from predrnn.training.graph import GraphedTrainStep
+from predrnn.training.sampling import LinearDecay
+
+MODES = ("eager_fp32", "bf16_channels_last", "cuda_graph", "compiled", "compiled_cuda_graph")
+SIZES = {
+    "paper": {"hidden_channels": [128, 128, 128, 128], "kernel_size": 5, "patch_size": 4},
+    "small": {"hidden_channels": [16, 16], "kernel_size": 3, "patch_size": 4},
+}
+MODE_SETTINGS = {  # (bf16 autocast, channels_last, compiled cells, CUDA graph)
+    "eager_fp32": (False, False, False, False),
+    "bf16_channels_last": (True, True, False, False),
+    "compiled": (True, True, True, False),
+    "cuda_graph": (True, True, False, True),
+    "compiled_cuda_graph": (True, True, True, True),
+}
+
+
+def emit(record: dict[str, Any]) -> None:
+    print(json.dumps(record), flush=True)
+
+
+def device_info(device: torch.device) -> dict[str, Any]:
+    if device.type == "cuda":
+        return {"device": "cuda", "card": torch.cuda.get_device_name(device)}
+    import platform
+
+    return {"device": "cpu", "card": platform.processor() or platform.machine(), "threads": torch.get_num_threads()}
+
+
+class Timer:
+    """Per-step times in ms: CUDA events on a GPU, synchronised wall clock on the CPU."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+
+    def time(self, fn: Callable[[], Any], steps: int) -> list[float]:
+        times = []
+        for _ in range(steps):
+            if self.device.type == "cuda":
+                start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                start.record()
+                fn()
+                end.record()
+                end.synchronize()
+                times.append(start.elapsed_time(end))
+            else:
+                t0 = time.perf_counter()
+                fn()
+                times.append((time.perf_counter() - t0) * 1000)
+        return times
+
+
+def make_batch(batch: int, device: torch.device, total_length: int = 20) -> tuple[torch.Tensor, torch.Tensor]:
+    """A real Moving MNIST batch and a scheduled-sampling mask at ε = 0.5."""
+    gen = MovingMNIST(load_digits()["train"], total_length=total_length)
+    frames = to_unit_float(gen.generate(batch, 0)).to(device)
+    mask = LinearDecay(slope=2e-5).mask(25_000, batch, total_length, 10, device)
+    return frames, mask
+
+
+def build(size: str, mode: str, device: torch.device, batch: int, seed: int = 0):
+    """Network, optimiser and one-step callable for a mode; returns (step, net, setup_seconds)."""
+    bf16, channels_last, compiled, graphed = MODE_SETTINGS[mode]
+    torch.manual_seed(seed)
+    net = PredRNN(**SIZES[size]).to(device)
+    if channels_last:
+        net.to(memory_format=torch.channels_last)
+    if compiled:
+        for cell in net.cells:
+            cell.compile()
+    cuda = device.type == "cuda"
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3, fused=cuda, capturable=graphed)
+    frames, mask = make_batch(batch, device)
+    if channels_last:
+        frames = frames.contiguous(memory_format=torch.channels_last_3d)
+
+    def loss_fn(x: torch.Tensor, m: torch.Tensor | None) -> torch.Tensor:
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16, cache_enabled=not graphed):
+            return reconstruction_loss(net(x, m), x[:, 1:], "l1_l2")
+
+    if graphed:
+        graph = GraphedTrainStep(loss_fn, list(net.parameters()), opt)
+        t0 = time.perf_counter()
+        graph(frames, mask)
+        return (lambda: graph(frames, mask)), net, time.perf_counter() - t0
+
+    def step() -> torch.Tensor:
+        opt.zero_grad(set_to_none=True)
+        loss = loss_fn(frames, mask)
+        loss.backward()
+        opt.step()
+        return loss
+
+    t0 = time.perf_counter()
+    step()  # first call: compilation / autotuning
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return step, net, time.perf_counter() - t0
+
+
+def bench_train(args: argparse.Namespace, device: torch.device) -> None:
+    for batch in args.batch_sizes:
+        for mode in args.modes:
+            info = {"suite": "train", "mode": mode, "batch": batch, "config": args.size, **device_info(device)}
+            if MODE_SETTINGS[mode][3] and device.type != "cuda":
+                emit({**info, "skipped": "CUDA graphs need a GPU"})
+                continue
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+                torch.cuda.reset_peak_memory_stats(device)
+            step, net, setup = build(args.size, mode, device, batch)
+            for _ in range(args.warmup):
+                step()
+            times = Timer(device).time(step, args.steps)
+            ms = statistics.median(times)
+            flops = 3 * net.forward_flops(batch, 20)
+            record = {
+                **info,
+                "ms_per_step": round(ms, 3),
+                "seq_per_s": round(batch * 1000 / ms, 1),
+                "model_tflops": round(flops / (ms / 1000) / 1e12, 2),
+                "setup_s": round(setup, 2),
+                "steps": args.steps,
+            }
+            if device.type == "cuda":
+                record["peak_mem_mb"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
+            emit(record)
+            del step, net
+
+
+def bench_predict(args: argparse.Namespace, device: torch.device) -> None:
+    batch = args.predict_batch
+    for mode in ("eager_fp32", "bf16_channels_last", "compiled"):
+        bf16, channels_last, compiled, _ = MODE_SETTINGS[mode]
+        torch.manual_seed(0)
+        net = PredRNN(**SIZES[args.size]).to(device).eval()
+        if channels_last:
+            net.to(memory_format=torch.channels_last)
+        if compiled:
+            for cell in net.cells:
+                cell.compile()
+        frames, _ = make_batch(batch, device)
+
+        def run(net=net, frames=frames, bf16=bf16) -> torch.Tensor:
+            with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                return net(frames)
+
+        t0 = time.perf_counter()
+        run()
+        setup = time.perf_counter() - t0
+        times = Timer(device).time(run, max(3, args.steps // 2))
+        ms = statistics.median(times)
+        emit(
+            {
+                "suite": "predict", "mode": mode, "batch": batch, "config": args.size, **device_info(device),
+                "ms_per_batch": round(ms, 3), "seq_per_s": round(batch * 1000 / ms, 1), "setup_s": round(setup, 2),
+            }
+        )  # fmt: skip
+
+
+def bench_fit(args: argparse.Namespace, device: torch.device) -> None:
+    """Trainer.fit with the fast experiment config: ms per step including the loop's overhead."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict
+    from pytorch_lightning.callbacks import Callback
+
+    from predrnn.cli.train import train
+    from predrnn.config import CONF_DIR
+
+    class StepClock(Callback):
+        def __init__(self, skip: int) -> None:
+            self.skip, self.marks = skip, []
+
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+            if trainer.global_step >= self.skip:
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+                self.marks.append(time.perf_counter())
+
+    import tempfile
+
+    total = args.warmup + args.fit_steps + 1
+    experiment = "paper_mnist_fast" if args.size == "paper" else "smoke"
+    overrides = [
+        f"experiment={experiment}", "logger=none", "test=false", f"trainer.max_steps={total}",
+        "trainer.limit_val_batches=0", "trainer.num_sanity_val_steps=0", "callbacks.media=null",
+        "callbacks.progress_bar=null", "trainer.enable_progress_bar=false",
+        f"trainer.accelerator={'gpu' if device.type == 'cuda' else 'cpu'}", *args.fit_overrides,
+    ]  # fmt: skip
+    if args.size == "small":
+        overrides += [
+            "model.hidden_channels=[16,16]",
+            "model.kernel_size=3",
+            "data.batch_size=8",
+            "data.train_size=4000",
+        ]
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose("train", overrides=overrides, return_hydra_config=True)
+    tmp = tempfile.mkdtemp(prefix="predrnn-bench-")
+    with open_dict(cfg):
+        cfg.hydra.runtime.output_dir = tmp
+        cfg.hydra.runtime.cwd = tmp
+        cfg.hydra.job.num = 0
+    HydraConfig.instance().set_config(cfg)
+    clock = StepClock(args.warmup)
+    t0 = time.perf_counter()
+    train(cfg, extra_callbacks=[clock])
+    wall = time.perf_counter() - t0
+    steps = np.diff(clock.marks) * 1000
+    ms = float(np.median(steps))
+    batch = int(cfg.data.batch_size)
+    emit(
+        {
+            "suite": "fit", "mode": experiment, "batch": batch, "config": args.size, **device_info(device),
+            "ms_per_step": round(ms, 3), "seq_per_s": round(batch * 1000 / ms, 1), "steps": len(steps),
+            "wall_s": round(wall, 1), "overrides": list(args.fit_overrides),
+        }
+    )  # fmt: skip
+
+
+def bench_data(args: argparse.Namespace) -> None:
+    """Generator throughput in one process, and through the training DataLoader (uint8
+    batches, as the loaders ship them; the float conversion runs on the device)."""
+    digits = load_digits()["train"]
+    gen = MovingMNIST(digits)
+    for batch in (64, 256, 1024):
+        gen.generate(batch, 0)
+        t0 = time.perf_counter()
+        n = 0
+        while time.perf_counter() - t0 < args.data_seconds:
+            gen.generate(batch, n)
+            n += 1
+        elapsed = time.perf_counter() - t0
+        emit({"suite": "data", "mode": "generator", "batch": batch, "threads": torch.get_num_threads(),
+              "seq_per_s": round(n * batch / elapsed, 1)})  # fmt: skip
+    from predrnn.data.datamodule import MovingMNISTDataModule
+
+    for workers in sorted({0, args.workers}):
+        dm = MovingMNISTDataModule(batch_size=64, train_size=64 * 400, num_workers=workers, pin_memory=False)
+        dm.setup("fit")
+        loader = dm.train_dataloader()
+        it = iter(loader)
+        next(it)
+        t0 = time.perf_counter()
+        n = 0
+        for _ in it:
+            n += 1
+            if time.perf_counter() - t0 > args.data_seconds:
+                break
+        elapsed = time.perf_counter() - t0
+        emit({"suite": "data", "mode": "dataloader", "batch": 64, "workers": workers,
+              "seq_per_s": round(n * 64 / elapsed, 1)})  # fmt: skip
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="predrnn-bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--suite", default="all", choices=["all", "train", "predict", "fit", "data"])
+    parser.add_argument("--size", default=None, choices=list(SIZES), help="paper on GPU, small on CPU by default")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    parser.add_argument("--batch-sizes", default=None, help="comma list; default 8,64 on GPU, 8 on CPU")
+    parser.add_argument("--modes", default=",".join(MODES), help=f"comma list of {', '.join(MODES)}")
+    parser.add_argument("--steps", type=int, default=None, help="timed steps (default 30 GPU, 3 CPU)")
+    parser.add_argument("--warmup", type=int, default=None, help="untimed steps (default 5 GPU, 1 CPU)")
+    parser.add_argument("--fit-steps", type=int, default=None, help="timed Trainer.fit steps")
+    parser.add_argument("--fit-overrides", nargs="*", default=[], help="extra Hydra overrides for the fit case")
+    parser.add_argument("--predict-batch", type=int, default=64)
+    parser.add_argument("--data-seconds", type=float, default=2.0)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args(argv)
+    modes = [m for m in args.modes.split(",") if m]
+    unknown = set(modes) - set(MODES)
+    if unknown:
+        parser.error(f"unknown mode(s) {', '.join(sorted(unknown))}: use {', '.join(MODES)}")
+    args.modes = modes
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse(argv)
+    auto = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(auto if args.device == "auto" else args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        print("predrnn-bench: error: --device cuda but no CUDA device is visible", file=sys.stderr)
+        sys.exit(2)
+    gpu = device.type == "cuda"
+    args.size = args.size or ("paper" if gpu else "small")
+    args.batch_sizes = [int(b) for b in (args.batch_sizes or ("8,64" if gpu else "8")).split(",")]
+    args.steps = args.steps or (30 if gpu else 3)
+    args.warmup = args.warmup if args.warmup is not None else (5 if gpu else 1)
+    args.fit_steps = args.fit_steps or (60 if gpu else 4)
+    if gpu:
+        torch.backends.cuda.matmul.allow_tf32 = True  # as the official code ran (TF32 on)
+        torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cudnn.benchmark = True
+    if args.suite in ("all", "data"):
+        bench_data(args)
+    if args.suite in ("all", "train"):
+        bench_train(args, device)
+    if args.suite in ("all", "predict"):
+        bench_predict(args, device)
+    if args.suite in ("all", "fit"):
+        bench_fit(args, device)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+"""Fast modes compute the same loss and gradients as eager fp32 (within stated tolerances),
+and the benchmark runs and prints its JSON lines (no timing asserts)."""
+
+import json
+import subprocess
+
+import pytest
+import torch
+
+from predrnn.models import PredRNN, reconstruction_loss
+from predrnn.training.graph import GraphedTrainStep
+
+CUDA = torch.cuda.is_available()
+
+
+def _setup(device="cpu", channels_last=False):
+    torch.manual_seed(0)
+    net = PredRNN([8, 8], image_size=16, patch_size=4, kernel_size=3, input_length=3).to(device)
+    x = torch.rand(2, 6, 1, 16, 16, device=device)
+    mask = torch.bernoulli(torch.full((2, 4), 0.5, device=device))
+    if channels_last:
+        net.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last_3d)
+    return net, x, mask
+
+
+def _loss_and_grads(net, x, mask, bf16=False, device="cpu"):
+    net.zero_grad(set_to_none=True)
+    with torch.autocast(device, dtype=torch.bfloat16, enabled=bf16):
+        loss = reconstruction_loss(net(x, mask), x[:, 1:], "l1_l2")
+    loss.backward()
+    return loss.detach().float(), [p.grad.detach().float().clone() for p in net.parameters() if p.grad is not None]
+
+
+def _rel(a, b):
+    return ((a - b).norm() / b.norm().clamp(min=1e-12)).item()
+
+
+def _compare(got, want, tol):
+    loss, grads = got
+    ref_loss, ref_grads = want
+    assert _rel(loss, ref_loss) < tol
+    for g, r in zip(grads, ref_grads, strict=True):
+        assert _rel(g, r) < tol
+
+
+def test_channels_last_fp32_matches_eager():
+    ref = _loss_and_grads(*_setup())
+    _compare(_loss_and_grads(*_setup(channels_last=True)), ref, 1e-5)
+
+
+def test_bf16_autocast_within_2e2():
+    ref = _loss_and_grads(*_setup())
+    _compare(_loss_and_grads(*_setup(channels_last=True), bf16=True), ref, 2e-2)
+
+
+@pytest.mark.slow
+def test_compiled_cells_fp32_match_eager():
+    ref = _loss_and_grads(*_setup())
+    net, x, mask = _setup()
+    for cell in net.cells:
+        cell.compile()
+    _compare(_loss_and_grads(net, x, mask), ref, 1e-5)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not CUDA, reason="needs a CUDA device")
+@pytest.mark.parametrize("bf16, tol", [(False, 1e-5), (True, 2e-2)])
+def test_cuda_graph_step_matches_eager_steps(bf16, tol):
+    """Three graphed steps give the same weights as three eager steps."""
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    results = []
+    for graphed in (False, True):
+        net, x, mask = _setup("cuda", channels_last=bf16)
+        opt = torch.optim.Adam(net.parameters(), lr=1e-3, capturable=graphed)
+
+        def loss_fn(frames, m, net=net):
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=bf16, cache_enabled=False):
+                return reconstruction_loss(net(frames, m), frames[:, 1:], "l1_l2")
+
+        if graphed:
+            step = GraphedTrainStep(loss_fn, list(net.parameters()), opt)
+            losses = [step(x, mask).clone() for _ in range(3)]
+        else:
+            losses = []
+            for _ in range(3):
+                opt.zero_grad()
+                loss = loss_fn(x, mask)
+                loss.backward()
+                opt.step()
+                losses.append(loss.detach())
+        results.append((torch.stack(losses), [p.detach().clone() for p in net.parameters()]))
+    (eager_losses, eager_params), (graph_losses, graph_params) = results
+    assert _rel(graph_losses, eager_losses) < tol
+    for g, e in zip(graph_params, eager_params, strict=True):
+        assert _rel(g, e) < tol
+
+
+@pytest.mark.slow
+def test_bench_prints_json_lines():
+    proc = subprocess.run(
+        ["predrnn-bench", "--suite", "all", "--steps", "1", "--warmup", "0", "--fit-steps", "2",
+         "--data-seconds", "0.2", "--modes", "eager_fp32,bf16_channels_last,cuda_graph"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    records = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    suites = {r["suite"] for r in records}
+    assert suites == {"data", "train", "predict", "fit"}
+    train = [r for r in records if r["suite"] == "train" and "ms_per_step" in r]
+    assert {r["mode"] for r in train} == {"eager_fp32", "bf16_channels_last"}
+    for r in train:
+        assert r["ms_per_step"] > 0 and r["seq_per_s"] > 0 and r["model_tflops"] > 0 and r["device"] == "cpu"
+    assert any(r.get("skipped") for r in records if r["mode"] == "cuda_graph")
+    fit = next(r for r in records if r["suite"] == "fit")
+    assert fit["ms_per_step"] > 0 and fit["steps"] >= 1
