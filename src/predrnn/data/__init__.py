@@ -1,0 +1,1 @@
+"""Moving MNIST: digit sources, the generator and the Lightning data module."""

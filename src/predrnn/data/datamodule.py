@@ -1,0 +1,166 @@
+"""The Lightning data module: Moving MNIST generated on the fly for training, fixed sets
+from MNIST test digits (or the standard test file) for validation and testing."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, Dataset
+from typing_extensions import override
+
+from predrnn.data.mnist import load_digits
+from predrnn.data.moving_mnist import (
+    FixedSequences,
+    GeneratedSequences,
+    MovingMNIST,
+    SequenceFile,
+    ShardBatchSampler,
+    TrainBatchSampler,
+    speed_range,
+    to_unit_float,
+)
+from predrnn.errors import ConfigError
+
+
+def _as_batch(frames: torch.Tensor) -> torch.Tensor:
+    return frames  # `__getitems__` already returns the whole batch as one uint8 tensor
+
+
+def _worker_init(_: int) -> None:
+    torch.set_num_threads(1)  # workers render in parallel; one thread each avoids oversubscription
+
+
+class MovingMNISTDataModule(pl.LightningDataModule):
+    """Batches are float32 (B, total_length, 1, image_size, image_size) in [0, 1].
+
+    The loaders yield uint8 (4× less to copy between worker processes and to the GPU);
+    `on_after_batch_transfer` turns them into float32 on the device the model is on.
+
+    One training epoch is `train_size` fresh sequences (split across ranks); validation and
+    test sets are fixed by `test_seed`, drawn from test digits only, and sharded across ranks
+    without duplicates.
+    """
+
+    def __init__(
+        self,
+        batch_size: int = 8,
+        input_length: int = 10,
+        total_length: int = 20,
+        image_size: int = 64,
+        num_digits: int = 2,
+        speed: float | Sequence[float] = 3.6,
+        digits: str = "bundled",
+        test_file: str | None = None,
+        train_size: int = 10_000,
+        val_size: int = 1_000,
+        test_size: int = 10_000,
+        eval_batch_size: int | None = None,
+        num_workers: int = 2,
+        seed: int = 0,
+        test_seed: int = 2017,
+        pin_memory: bool = True,
+    ) -> None:
+        super().__init__()
+        for key, value in (("batch_size", batch_size), ("train_size", train_size),
+                           ("val_size", val_size), ("test_size", test_size)):
+            if value <= 0:
+                raise ConfigError(f"data.{key} must be positive, got {value}")
+        if eval_batch_size is not None and eval_batch_size <= 0:
+            raise ConfigError(f"data.eval_batch_size must be positive or null, got {eval_batch_size}")
+        if input_length < 1:
+            raise ConfigError(f"data.input_length must be at least 1, got {input_length}")
+        if total_length <= input_length:
+            raise ConfigError(
+                f"data.input_length ({input_length}) must be less than data.total_length "
+                f"({total_length}): e.g. input_length=10 total_length=20"
+            )
+        if num_workers < 0:
+            raise ConfigError(f"data.num_workers must be >= 0, got {num_workers}")
+        if num_digits < 1:
+            raise ConfigError(f"data.num_digits must be at least 1, got {num_digits}")
+        if image_size < 28:
+            raise ConfigError(f"data.image_size must be at least 28 (one digit), got {image_size}")
+        try:
+            speed_range(speed)
+        except ValueError as err:
+            raise ConfigError(f"data.{err}") from None
+        if test_file is not None and not Path(test_file).expanduser().is_file():
+            raise ConfigError(f"data.test_file {test_file} not found: give the path of mnist_test_seq.npy or null")
+        self.save_hyperparameters()
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size or batch_size
+        self.input_length = input_length
+        self.total_length = total_length
+        self.image_size = image_size
+        self.rank, self.world_size = 0, 1
+
+    @cached_property
+    def digits(self) -> dict[str, np.ndarray]:
+        return load_digits(self.hparams.digits)
+
+    def generator(self, split: str) -> MovingMNIST:
+        """The generator over `train` or `test` digits with this module's settings."""
+        h = self.hparams
+        return MovingMNIST(self.digits[split], h.total_length, h.image_size, h.num_digits, h.speed)
+
+    @override
+    def setup(self, stage: str | None = None) -> None:
+        if self.trainer is not None:
+            self.rank, self.world_size = self.trainer.global_rank, self.trainer.world_size
+        h = self.hparams
+        if stage in (None, "fit"):
+            self.train_set = GeneratedSequences(self.generator("train"), h.seed)
+        if stage in (None, "fit", "validate"):
+            self.val_set = FixedSequences(self.generator("test"), h.val_size, h.test_seed + 1)
+        if stage in (None, "test", "predict"):
+            self.test_set = self.make_test_set()
+
+    def make_test_set(self) -> Dataset:
+        h = self.hparams
+        if h.test_file is not None:
+            return SequenceFile(h.test_file, h.total_length, h.image_size)
+        return FixedSequences(self.generator("test"), h.test_size, h.test_seed)
+
+    def _loader(self, dataset: Dataset, batch_sampler) -> DataLoader:
+        workers = self.hparams.num_workers
+        return DataLoader(
+            dataset,
+            batch_sampler=batch_sampler,
+            collate_fn=_as_batch,
+            num_workers=workers,
+            pin_memory=self.hparams.pin_memory and torch.cuda.is_available(),
+            persistent_workers=workers > 0,
+            worker_init_fn=_worker_init if workers > 0 else None,
+        )
+
+    @override
+    def train_dataloader(self) -> DataLoader:
+        per_step = self.batch_size * self.world_size
+        batches = max(1, self.hparams.train_size // per_step)
+        start_fn = None
+        if self.trainer is not None:
+            progress = self.trainer.fit_loop.epoch_loop.batch_progress
+            start_fn = lambda: progress.total.ready  # noqa: E731  batches drawn so far (restored on resume)
+        sampler = TrainBatchSampler(batches, self.batch_size, self.rank, self.world_size, start_fn)
+        return self._loader(self.train_set, sampler)
+
+    def _eval_loader(self, dataset: Dataset) -> DataLoader:
+        sampler = ShardBatchSampler(len(dataset), self.eval_batch_size, self.rank, self.world_size)
+        return self._loader(dataset, sampler)
+
+    @override
+    def on_after_batch_transfer(self, batch: torch.Tensor, dataloader_idx: int) -> torch.Tensor:
+        return to_unit_float(batch) if batch.dtype == torch.uint8 else batch
+
+    @override
+    def val_dataloader(self) -> DataLoader:
+        return self._eval_loader(self.val_set)
+
+    @override
+    def test_dataloader(self) -> DataLoader:
+        return self._eval_loader(self.test_set)
