@@ -12,7 +12,7 @@ ARGS ?=
 CKPT ?= last
 INPUT ?=
 OUTPUT ?= predictions.npy
-SWEEP ?= logs/multirun/latest
+SWEEP ?= $(shell ls -td logs/train/multiruns/* 2>/dev/null | head -1)
 
 .PHONY: help install test test-fast lint format train train-cpu smoke eval predict sweep report bench bench-data bench-gpu notebook clean
 

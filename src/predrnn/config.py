@@ -59,7 +59,8 @@ def check_group_overrides(config_name: str, overrides: Sequence[str], conf_dir: 
     for item in overrides:
         key, sep, value = item.lstrip("+~").partition("=")
         group = conf_dir / key
-        if not sep or "." in key or not group.is_dir() or value in ("null", ""):
+        # hydra/* groups get options from plugins too (joblib, optuna, submitit): Hydra checks those
+        if not sep or "." in key or key.startswith("hydra") or not group.is_dir() or value in ("null", ""):
             continue
         options = sorted(p.stem for p in group.glob("*.yaml"))
         for choice in value.strip("[]").split(","):
@@ -102,6 +103,27 @@ def validate_train(cfg: DictConfig) -> None:
         raise ConfigError(f"module.lr must be positive, got {cfg.module.lr}: e.g. module.lr=1e-3")
     if cfg.trainer.max_steps == 0:
         raise ConfigError("trainer.max_steps is 0: give a positive number of steps, or -1 with max_epochs")
+
+
+def check_launch(cfg: DictConfig) -> None:
+    """A local multirun must not use a strategy that relaunches the script (Lightning's `ddp`
+    starts `sys.argv` again per rank, which would start the whole sweep again)."""
+    if not _in_multirun():
+        return
+    trainer = cfg.trainer
+    strategy = str(trainer.get("strategy", "auto"))
+    devices, nodes = trainer.get("devices", 1), trainer.get("num_nodes", 1)
+    several = nodes > 1 or devices in ("auto", -1) or (isinstance(devices, int) and devices > 1)
+    if not several or "spawn" in strategy or strategy in ("auto", "single_device"):
+        return
+    from lightning_fabric.plugins.environments import SLURMEnvironment, TorchElasticEnvironment
+
+    if SLURMEnvironment.detect() or TorchElasticEnvironment.detect():
+        return  # the cluster started one process per rank: nothing is relaunched
+    raise ConfigError(
+        f"trainer.strategy={strategy} with several devices relaunches the script, which would restart "
+        "the whole sweep: run DDP sweeps with hydra/launcher=slurm (one task per GPU), or single runs"
+    )
 
 
 def resolve_checkpoint(path: str | None, log_dir: str | Path) -> str | None:

@@ -9,7 +9,7 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from predrnn.config import CONF_DIR, report_errors, resolve_checkpoint, run_cli, validate_train
+from predrnn.config import CONF_DIR, check_launch, report_errors, resolve_checkpoint, run_cli, validate_train
 
 
 def train(cfg: DictConfig, extra_callbacks: list | None = None) -> float:
@@ -18,6 +18,8 @@ def train(cfg: DictConfig, extra_callbacks: list | None = None) -> float:
     from hydra.utils import instantiate
 
     validate_train(cfg)
+    check_launch(cfg)
+    fit_threads_to_affinity()
     ckpt_path = resolve_checkpoint(cfg.get("ckpt_path"), cfg.paths.log_dir)
     pl.seed_everything(cfg.seed, workers=True)
     output_dir = Path(cfg.paths.output_dir)
@@ -57,6 +59,21 @@ def train(cfg: DictConfig, extra_callbacks: list | None = None) -> float:
     if "best_val_mse" in summary and cfg.optimized_metric == "val/mse":
         return summary["best_val_mse"]
     return float(metric) if metric is not None else float("nan")
+
+
+def fit_threads_to_affinity() -> None:
+    """Use no more threads than the CPUs this process may run on (a SLURM or submitit job is
+    pinned to cpus_per_task): more OpenMP threads than CPUs spin against each other."""
+    import os
+
+    import torch
+
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return
+    if torch.get_num_threads() > cpus:
+        torch.set_num_threads(cpus)
 
 
 def _finish_wandb(loggers: list) -> None:

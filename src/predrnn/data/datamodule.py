@@ -66,8 +66,12 @@ class MovingMNISTDataModule(pl.LightningDataModule):
         pin_memory: bool = True,
     ) -> None:
         super().__init__()
-        for key, value in (("batch_size", batch_size), ("train_size", train_size),
-                           ("val_size", val_size), ("test_size", test_size)):
+        for key, value in (
+            ("batch_size", batch_size),
+            ("train_size", train_size),
+            ("val_size", val_size),
+            ("test_size", test_size),
+        ):
             if value <= 0:
                 raise ConfigError(f"data.{key} must be positive, got {value}")
         if eval_batch_size is not None and eval_batch_size <= 0:

@@ -102,8 +102,7 @@ def _find_idx(folder: Path, split: str) -> Path:
             if (folder / name).is_file():
                 return folder / name
     raise DataError(
-        f"no {split} images in {folder}: expected {IDX_NAMES[split][0]}[.gz] "
-        "(the standard MNIST IDX files)"
+        f"no {split} images in {folder}: expected {IDX_NAMES[split][0]}[.gz] (the standard MNIST IDX files)"
     )
 
 
@@ -127,9 +126,7 @@ def load_files(path: str | Path) -> dict[str, np.ndarray]:
             with np.load(path) as npz:
                 missing = {"x_train", "x_test"} - set(npz.files)
                 if missing:
-                    raise DataError(
-                        f"{path} lacks {', '.join(sorted(missing))}: an .npz needs x_train and x_test"
-                    )
+                    raise DataError(f"{path} lacks {', '.join(sorted(missing))}: an .npz needs x_train and x_test")
                 arrays = {"train": npz["x_train"], "test": npz["x_test"]}
         except (OSError, ValueError, zipfile.BadZipFile) as err:
             raise DataError(f"{path} is not a readable .npz ({err}): give an .npz or an IDX folder")

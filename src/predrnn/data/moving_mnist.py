@@ -196,13 +196,11 @@ class SequenceFile(Dataset):
             )
         if total_length is not None and array.shape[0] < total_length:
             raise DataError(
-                f"test file {path} has {array.shape[0]} frames per sequence, fewer than "
-                f"total_length={total_length}"
+                f"test file {path} has {array.shape[0]} frames per sequence, fewer than total_length={total_length}"
             )
         if image_size is not None and array.shape[2:] != (image_size, image_size):
             raise DataError(
-                f"test file {path} has {array.shape[2]}x{array.shape[3]} frames, the config "
-                f"image_size={image_size}"
+                f"test file {path} has {array.shape[2]}x{array.shape[3]} frames, the config image_size={image_size}"
             )
         self.array = array
         self.length = total_length or array.shape[0]

@@ -70,6 +70,10 @@ class PredRNNModule(pl.LightningModule):
                 "module.compile=default or max-autotune-no-cudagraphs"
             )
         self.network = network
+        if network.uses_memory and decouple_beta == 0:
+            # the V2 adapters get no gradient without the decoupling loss; DDP rejects unused
+            # trainable parameters, so they are frozen
+            network.adapters.requires_grad_(False)
         self.save_hyperparameters(ignore=["network"])
         # the graphed step makes its own optimiser step, so Lightning hands over the loop
         self.automatic_optimization = not cuda_graph

@@ -1,0 +1,94 @@
+"""Sweeps through the real CLI: basic, joblib and SLURM-config (submitit local) launchers,
+Optuna with sqlite storage, wandb runs grouped per sweep, and the report."""
+
+import csv
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from test_cli import run
+
+pytestmark = pytest.mark.slow
+FAST = ["experiment=smoke", "trainer.max_steps=8", "data.val_size=4", "data.test_size=4", "callbacks.media=null"]
+
+
+def _sweep_dir(cwd: Path) -> Path:
+    (folder,) = (cwd / "logs" / "train" / "multiruns").iterdir()
+    return folder
+
+
+def test_basic_multirun_with_a_failed_job_and_report(tmp_path):
+    proc = run(
+        ["predrnn-train", "-m", *FAST, "logger=wandb", "sampling=linear,exponential", "model.kernel_size=3,4"], tmp_path
+    )
+    sweep = _sweep_dir(tmp_path)
+    jobs = sorted(p for p in sweep.iterdir() if p.name.isdigit())
+    assert len(jobs) == 4
+    assert proc.stderr.count("predrnn-train: error: model.kernel_size must be a positive odd number") == 2
+    ok = [j for j in jobs if (j / "metrics.json").is_file()]
+    failed = [j for j in jobs if (j / "error.txt").is_file()]
+    assert len(ok) == 2 and len(failed) == 2
+    # each finished job has its own wandb run, grouped by the sweep folder's name
+    for job in ok:
+        (wandb_run,) = (job / "wandb").glob("offline-run-*")
+        assert sweep.name.encode() in next(wandb_run.glob("run-*.wandb")).read_bytes()
+
+    out = run(["predrnn-report", str(sweep)], tmp_path).stdout
+    lines = [line for line in out.splitlines() if line.startswith("|")]
+    assert "model.kernel_size" in lines[0] and "sampling" in lines[0] and "experiment" not in lines[0]
+    assert lines[2].split("|")[3].strip() == "finished" and "failed" in lines[-1]
+    rows = list(csv.DictReader(open(sweep / "report.csv")))
+    assert [r["status"] for r in rows] == ["finished", "finished", "failed", "failed"]
+    mses = [float(r["test_mse"]) for r in rows[:2]]
+    assert mses == sorted(mses) and all(0 < m < 1000 for m in mses)
+    assert (sweep / "report_mse_per_frame.png").stat().st_size > 0
+
+
+def test_report_copes_with_unfinished_jobs(tmp_path):
+    sweep = tmp_path / "sweep"
+    for name in ("0", "1"):
+        (sweep / name / ".hydra").mkdir(parents=True)
+        (sweep / name / ".hydra" / "overrides.yaml").write_text(f"- model.kernel_size={3 + 2 * int(name)}\n")
+    (sweep / "0" / "summary.json").write_text(json.dumps({"status": "finished", "best_val_mse": 90.0}))
+    out = run(["predrnn-report", str(sweep)], tmp_path).stdout
+    assert "finished" in out and "unfinished" in out
+    bad = run(["predrnn-report", str(tmp_path / "nope")], tmp_path, check=False)
+    assert bad.returncode == 2 and "is not a folder" in bad.stderr
+
+
+@pytest.mark.parametrize("launcher", ["joblib", "slurm_local"])
+def test_parallel_launchers(tmp_path, launcher):
+    extra = ["hydra.launcher.n_jobs=2"] if launcher == "joblib" else []
+    run(["predrnn-train", "-m", *FAST, f"hydra/launcher={launcher}", *extra, "sampling=linear,reverse"], tmp_path)
+    sweep = _sweep_dir(tmp_path)
+    summaries = [json.loads((sweep / j / "summary.json").read_text()) for j in ("0", "1")]
+    assert all(s["status"] == "finished" and s["global_step"] == 8 for s in summaries)
+    assert summaries[0]["output_dir"] != summaries[1]["output_dir"]
+    if launcher == "slurm_local":
+        assert list((sweep / ".submitit").rglob("*_result.pkl"))
+
+
+def test_slurm_config_composes_from_trainer(tmp_path):
+    from conftest import compose
+
+    cfg = compose(
+        "train", tmp_path, ["hydra/launcher=slurm", "trainer=ddp", "trainer.devices=4", "trainer.num_nodes=2"]
+    )
+    launcher = cfg.hydra.launcher
+    assert launcher.tasks_per_node == 4 and launcher.gpus_per_node == 4 and launcher.nodes == 2
+    assert launcher._target_.endswith("SlurmLauncher")
+
+
+def test_optuna_two_trials_with_sqlite(tmp_path):
+    db = tmp_path / "study.db"
+    run(["predrnn-train", "-m", *FAST, "hparams_search=optuna", "hydra.sweeper.n_trials=2",
+         f"hydra.sweeper.storage=sqlite:///{db}"], tmp_path)  # fmt: skip
+    sweep = _sweep_dir(tmp_path)
+    results = (sweep / "optimization_results.yaml").read_text()
+    assert "best_params" in results and "best_value" in results
+    with sqlite3.connect(db) as con:
+        states = [s for (s,) in con.execute("select state from trials")]
+        values = [v for (v,) in con.execute("select value from trial_values")]
+    assert states == ["COMPLETE", "COMPLETE"] and all(0 < v < 1000 for v in values)
