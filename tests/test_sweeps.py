@@ -39,7 +39,7 @@ def test_basic_multirun_with_a_failed_job_and_report(tmp_path):
     lines = [line for line in out.splitlines() if line.startswith("|")]
     assert "model.kernel_size" in lines[0] and "sampling" in lines[0] and "experiment" not in lines[0]
     assert lines[2].split("|")[3].strip() == "finished" and "failed" in lines[-1]
-    rows = list(csv.DictReader(open(sweep / "report.csv")))
+    rows = list(csv.DictReader((sweep / "report.csv").read_text().splitlines()))
     assert [r["status"] for r in rows] == ["finished", "finished", "failed", "failed"]
     mses = [float(r["test_mse"]) for r in rows[:2]]
     assert mses == sorted(mses) and all(0 < m < 1000 for m in mses)
