@@ -167,3 +167,14 @@ def test_unknown_group_option_is_one_line():
     with pytest.raises(ConfigError, match="sampling=sigmoid is unknown: use one of exponential, inverse_sigmoid"):
         check_group_overrides("train", ["sampling=sigmoid"])
     check_group_overrides("train", ["sampling=linear", "model.hidden_channels=[8]", "logger=[wandb,tensorboard]"])
+
+
+def test_lpips_skipped_with_notice_without_torchvision():
+    import importlib.util
+
+    from predrnn.training.module import make_lpips
+
+    if importlib.util.find_spec("torchvision") is not None:
+        pytest.skip("torchvision present: LPIPS may be computed here")
+    with pytest.warns(UserWarning, match="LPIPS skipped: ModuleNotFoundError"):
+        assert make_lpips() is None

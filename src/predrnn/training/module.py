@@ -21,6 +21,21 @@ OPTIMIZERS = ("adam", "adamw")
 SCHEDULERS = ("cosine",)
 
 
+def make_lpips():
+    """torchmetrics' LPIPS (AlexNet) where torchvision and its weights are available; otherwise
+    None, with a one-time notice (the other metrics are computed either way)."""
+    from pytorch_lightning.utilities import rank_zero_warn
+
+    try:
+        import torchvision  # noqa: F401
+        from torchmetrics.image.lpip import LearnedPerceptualImagePatchSimilarity
+
+        return LearnedPerceptualImagePatchSimilarity(net_type="alex", normalize=True)
+    except Exception as err:  # missing torchvision, or weights that can't be loaded offline
+        rank_zero_warn(f"LPIPS skipped: {type(err).__name__}: {err}".split("\n")[0])
+        return None
+
+
 class PredRNNModule(pl.LightningModule):
     """Trains `network` to predict frames 1..T-1 from frames 0..T-2 under a teacher mask.
 
@@ -86,6 +101,7 @@ class PredRNNModule(pl.LightningModule):
         self.val_metrics: FrameMetrics | None = None
         self.test_metrics: FrameMetrics | None = None
         self.test_results: dict[str, Any] = {}
+        self.lpips = None
 
     # --- model -------------------------------------------------------------------------------
     @override
@@ -138,6 +154,10 @@ class PredRNNModule(pl.LightningModule):
             metrics = self.val_metrics if stage == "val" else self.test_metrics
             j = self.input_length - 1
             metrics.update(predictions[:, j:], frames[:, 1:][:, j:])
+            if stage == "test" and self.lpips is not None:
+                # AlexNet LPIPS on grey frames repeated to RGB, inputs in [0, 1]
+                pred = predictions[:, j:].clamp(0, 1).flatten(0, 1).float().repeat(1, 3, 1, 1)
+                self.lpips.update(pred, frames[:, 1:][:, j:].flatten(0, 1).float().repeat(1, 3, 1, 1))
         return loss, predictions
 
     @override
@@ -196,6 +216,9 @@ class PredRNNModule(pl.LightningModule):
     @override
     def on_test_epoch_start(self) -> None:
         self.test_metrics = FrameMetrics(self._future_frames()).to(self.device)
+        self.lpips = make_lpips()
+        if self.lpips is not None:
+            self.lpips = self.lpips.to(self.device)
 
     def _summarise(self, metrics: FrameMetrics, stage: str) -> dict[str, Any]:
         values = metrics.compute()
@@ -213,6 +236,9 @@ class PredRNNModule(pl.LightningModule):
     @override
     def on_test_epoch_end(self) -> None:
         self.test_results = self._summarise(self.test_metrics, "test")
+        if self.lpips is not None:
+            self.test_results["lpips"] = float(self.lpips.compute())
+            self.log("test/lpips", self.test_results["lpips"])
         for k, v in enumerate(self.test_results["mse_per_frame"], start=1):
             self.log(f"test/mse_frame_{k}", float(v))
 
