@@ -35,10 +35,10 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed ## create .venv and install predrnn with its dev tools
 
 test: install ## run the whole test suite (installs first)
-	$(BIN)/python -m pytest -n 2 --dist loadfile --timeout 900 --nbmake tests notebooks $(ARGS)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -n 2 --dist loadfile --timeout 900 --nbmake tests notebooks $(ARGS)
 
 test-fast: install ## run the tests not marked slow
-	$(BIN)/python -m pytest -n 2 --dist loadfile -m "not slow" tests $(ARGS)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -n 2 --dist loadfile -m "not slow" tests $(ARGS)
 
 lint: install ## ruff check and format check
 	$(BIN)/ruff check src tests

@@ -3,6 +3,7 @@
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,8 +13,15 @@ pytestmark = pytest.mark.slow
 ENV = {**os.environ, "WANDB_MODE": "offline", "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"}
 
 
-def run(args, cwd, check=True):
-    proc = subprocess.run(args, cwd=cwd, env=ENV, capture_output=True, text=True, timeout=300)
+def script(name: str) -> str:
+    """A console script of this environment (found beside its python, PATH or not)."""
+    local = Path(sys.executable).parent / name
+    return str(local) if local.is_file() else name
+
+
+def run(args, cwd, check=True, env=None):
+    args = [script(args[0]), *args[1:]]
+    proc = subprocess.run(args, cwd=cwd, env=env or ENV, capture_output=True, text=True, timeout=300)
     if check and proc.returncode != 0:
         raise AssertionError(f"{args} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     return proc
@@ -113,12 +121,7 @@ def test_errors_exit_2_with_one_line(tmp_path):
     assert "sampling=sigmoid is unknown" in proc.stderr
     proc = run(["predrnn-eval", "ckpt_path=/missing.ckpt"], tmp_path, check=False)
     assert proc.returncode == 2 and "checkpoint /missing.ckpt not found" in proc.stderr
-    full = subprocess.run(
-        ["predrnn-train", "experiment=smoke", "model.patch_size=3"],
-        cwd=tmp_path,
-        env={**ENV, "HYDRA_FULL_ERROR": "1"},
-        capture_output=True,
-        text=True,
-        timeout=120,
+    full = run(
+        ["predrnn-train", "experiment=smoke", "model.patch_size=3"], tmp_path, False, {**ENV, "HYDRA_FULL_ERROR": "1"}
     )
     assert full.returncode != 0 and "Traceback" in full.stderr

@@ -99,8 +99,10 @@ def test_cuda_graph_step_matches_eager_steps(bf16, tol):
 
 @pytest.mark.slow
 def test_bench_prints_json_lines():
+    from test_cli import script
+
     proc = subprocess.run(
-        ["predrnn-bench", "--suite", "all", "--steps", "1", "--warmup", "0", "--fit-steps", "2",
+        [script("predrnn-bench"), "--suite", "all", "--steps", "1", "--warmup", "0", "--fit-steps", "2",
          "--data-seconds", "0.2", "--modes", "eager_fp32,bf16_channels_last,cuda_graph"],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
