@@ -63,14 +63,14 @@ predict: install ## predict: make predict CKPT=... INPUT=frames.npy OUTPUT=predi
 sweep: install ## a small multirun comparing the sampling curves (CPU-sized)
 	$(BIN)/predrnn-train -m experiment=smoke hparams_search=sampling_curves $(ARGS)
 
-report: install ## table + plot of a multirun folder: make report SWEEP=logs/multirun/...
+report: install ## table + plot of a multirun folder: make report SWEEP=logs/train/multiruns/<time> (default: newest)
 	$(BIN)/predrnn-report $(SWEEP) $(ARGS)
 
 bench: install ## time the training step in every mode (JSON lines)
 	$(BIN)/predrnn-bench $(ARGS)
 
 bench-data: install ## sequences/s of the Moving MNIST generator (JSON lines)
-	$(BIN)/predrnn-bench suite=data $(ARGS)
+	$(BIN)/predrnn-bench --suite data $(ARGS)
 
 clean: ## remove caches and build leftovers (keeps .venv and logs/)
 	rm -rf .pytest_cache .ruff_cache build dist src/*.egg-info

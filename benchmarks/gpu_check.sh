@@ -24,6 +24,9 @@ if [ "$stage" = bench ]; then
   timeout 90 python3 -m pytest -q -p no:cacheprovider tests/test_fast.py tests/test_network.py tests/test_cells.py \
     -m "gpu or not slow" 2>&1 | tail -4 | tee "$OUT/pytest.txt"
   timeout 200 python3 -m predrnn.cli.bench --suite train --batch-sizes 8,64 --steps 15 --warmup 3 2>"$OUT/bench_train.err" | tee "$OUT/bench.jsonl"
+  # the same model as paper_mnist_fast (layer norm on), to compare with the Trainer.fit case
+  timeout 90 python3 -m predrnn.cli.bench --suite train --layer-norm --batch-sizes 8 --modes cuda_graph,compiled_cuda_graph \
+    --steps 15 --warmup 3 2>>"$OUT/bench_train.err" | tee -a "$OUT/bench.jsonl"
   timeout 45 python3 -m predrnn.cli.bench --suite predict --steps 10 2>"$OUT/bench_predict.err" | tee -a "$OUT/bench.jsonl"
   timeout 75 python3 -m predrnn.cli.bench --suite fit --fit-steps 150 --warmup 10 2>"$OUT/bench_fit.err" | tee -a "$OUT/bench.jsonl"
   tail -n 3 "$OUT"/bench_*.err

@@ -178,3 +178,14 @@ def test_lpips_skipped_with_notice_without_torchvision():
         pytest.skip("torchvision present: LPIPS may be computed here")
     with pytest.warns(UserWarning, match="LPIPS skipped: ModuleNotFoundError"):
         assert make_lpips() is None
+
+
+@pytest.mark.slow
+def test_tensorboard_on_request(tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    cfg = compose("train", tmp_path, [*SMOKE, "logger=[wandb,tensorboard]", "test=false"])
+    assert set(cfg.logger) == {"csv", "wandb", "tensorboard"}
+    train(cfg)
+    events = list((tmp_path / "run" / "tensorboard").rglob("events.out.tfevents.*"))
+    assert events and events[0].stat().st_size > 0
+    assert (tmp_path / "run" / "csv" / "metrics.csv").is_file()

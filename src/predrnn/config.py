@@ -205,11 +205,21 @@ def _mark_failed(message: str) -> None:
     (folder / "error.txt").write_text(message + "\n")
 
 
-def run_cli(config_name: str, hydra_main: Callable[[], Any], prog: str) -> None:
-    """Pre-check group overrides (one line instead of Hydra's multi-line message), then run."""
-    try:
-        check_group_overrides(config_name, [a for a in sys.argv[1:] if not a.startswith("-")])
-    except ConfigError as err:
-        print(f"{prog}: error: {one_line(err)}", file=sys.stderr)
-        sys.exit(2)
-    hydra_main()
+def entry_point(config_name: str, prog: str, task: Callable[[DictConfig], Any]) -> Callable[[], None]:
+    """The console-script `main` of a Hydra task: group overrides pre-checked (one line instead
+    of Hydra's multi-line message), user errors reported by `report_errors`."""
+    import hydra
+
+    hydra_main = hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name=config_name)(
+        report_errors(prog)(task)
+    )
+
+    def main() -> None:
+        try:
+            check_group_overrides(config_name, [a for a in sys.argv[1:] if not a.startswith("-")])
+        except ConfigError as err:
+            print(f"{prog}: error: {one_line(err)}", file=sys.stderr)
+            sys.exit(2)
+        hydra_main()
+
+    return main

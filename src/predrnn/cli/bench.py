@@ -84,11 +84,11 @@ def make_batch(batch: int, device: torch.device, total_length: int = 20) -> tupl
     return frames, mask
 
 
-def build(size: str, mode: str, device: torch.device, batch: int, seed: int = 0):
+def build(size: str, mode: str, device: torch.device, batch: int, layer_norm: bool = False, seed: int = 0):
     """Network, optimiser and one-step callable for a mode; returns (step, net, setup_seconds)."""
     bf16, channels_last, compiled, graphed = MODE_SETTINGS[mode]
     torch.manual_seed(seed)
-    net = PredRNN(**SIZES[size]).to(device)
+    net = PredRNN(**SIZES[size], layer_norm=layer_norm).to(device)
     if channels_last:
         net.to(memory_format=torch.channels_last)
     if compiled:
@@ -127,14 +127,15 @@ def build(size: str, mode: str, device: torch.device, batch: int, seed: int = 0)
 def bench_train(args: argparse.Namespace, device: torch.device) -> None:
     for batch in args.batch_sizes:
         for mode in args.modes:
-            info = {"suite": "train", "mode": mode, "batch": batch, "config": args.size, **device_info(device)}
+            info = {"suite": "train", "mode": mode, "batch": batch, "config": args.size,
+                    "layer_norm": args.layer_norm, **device_info(device)}  # fmt: skip
             if MODE_SETTINGS[mode][3] and device.type != "cuda":
                 emit({**info, "skipped": "CUDA graphs need a GPU"})
                 continue
             if device.type == "cuda":
                 torch.cuda.empty_cache()
                 torch.cuda.reset_peak_memory_stats(device)
-            step, net, setup = build(args.size, mode, device, batch)
+            step, net, setup = build(args.size, mode, device, batch, args.layer_norm)
             for _ in range(args.warmup):
                 step()
             times = Timer(device).time(step, args.steps)
@@ -248,7 +249,8 @@ def bench_fit(args: argparse.Namespace, device: torch.device) -> None:
     batch = int(cfg.data.batch_size)
     emit(
         {
-            "suite": "fit", "mode": experiment, "batch": batch, "config": args.size, **device_info(device),
+            "suite": "fit", "mode": experiment, "batch": batch, "config": args.size,
+            "layer_norm": bool(cfg.model.layer_norm), **device_info(device),
             "ms_per_step": round(ms, 3), "seq_per_s": round(batch * 1000 / ms, 1), "steps": clock.steps,
             "wall_s": round(wall, 1), "overrides": list(args.fit_overrides),
         }
@@ -300,6 +302,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=None, help="untimed steps (default 5 GPU, 1 CPU)")
     parser.add_argument("--fit-steps", type=int, default=None, help="timed Trainer.fit steps")
     parser.add_argument("--fit-overrides", nargs="*", default=[], help="extra Hydra overrides for the fit case")
+    parser.add_argument(
+        "--layer-norm", action="store_true", help="layer norm in the timed network (paper_mnist has it; official not)"
+    )
     parser.add_argument("--predict-batch", type=int, default=64)
     parser.add_argument("--data-seconds", type=float, default=2.0)
     parser.add_argument("--workers", type=int, default=2)

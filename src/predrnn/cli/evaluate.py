@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import hydra
 from omegaconf import DictConfig
 
-from predrnn.config import CONF_DIR, report_errors, resolve_checkpoint, run_cli
+from predrnn.config import entry_point, report_errors, resolve_checkpoint
 
 
 def evaluate(cfg: DictConfig) -> dict:
@@ -36,16 +35,8 @@ def evaluate(cfg: DictConfig) -> dict:
     return module.test_results
 
 
-@report_errors("predrnn-eval")
-def _task(cfg: DictConfig) -> dict:
-    return evaluate(cfg)
-
-
-_hydra_main = hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="eval")(_task)
-
-
-def main() -> None:
-    run_cli("eval", _hydra_main, "predrnn-eval")
+_task = report_errors("predrnn-eval")(evaluate)  # the Hydra task, for in-process use
+main = entry_point("eval", "predrnn-eval", evaluate)
 
 
 if __name__ == "__main__":

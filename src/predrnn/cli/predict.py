@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import hydra
 import numpy as np
 from omegaconf import DictConfig
 
-from predrnn.config import CONF_DIR, report_errors, resolve_checkpoint, run_cli
+from predrnn.config import entry_point, report_errors, resolve_checkpoint
 from predrnn.errors import DataError
 
 
@@ -115,16 +114,8 @@ def _device(accelerator: str):
     return torch.device("cpu")
 
 
-@report_errors("predrnn-predict")
-def _task(cfg: DictConfig) -> Path:
-    return predict(cfg)
-
-
-_hydra_main = hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="predict")(_task)
-
-
-def main() -> None:
-    run_cli("predict", _hydra_main, "predrnn-predict")
+_task = report_errors("predrnn-predict")(predict)  # the Hydra task, for in-process use
+main = entry_point("predict", "predrnn-predict", predict)
 
 
 if __name__ == "__main__":

@@ -6,10 +6,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from predrnn.config import CONF_DIR, check_launch, report_errors, resolve_checkpoint, run_cli, validate_train
+from predrnn.config import check_launch, entry_point, report_errors, resolve_checkpoint, validate_train
 
 
 def train(cfg: DictConfig, extra_callbacks: list | None = None) -> float:
@@ -86,16 +85,8 @@ def _finish_wandb(loggers: list) -> None:
         wandb.finish()
 
 
-@report_errors("predrnn-train")
-def _task(cfg: DictConfig) -> float:
-    return train(cfg)
-
-
-_hydra_main = hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")(_task)
-
-
-def main() -> None:
-    run_cli("train", _hydra_main, "predrnn-train")
+_task = report_errors("predrnn-train")(train)  # the Hydra task, for in-process use
+main = entry_point("train", "predrnn-train", train)
 
 
 if __name__ == "__main__":
