@@ -9,6 +9,7 @@ BIN := $(VENV)/bin
 # doesn't pull a multi-GB CUDA build; machines with nvidia-smi let pip pick torch freely.
 CPU_TORCH ?= torch==2.13.0
 ARGS ?=
+EXPERIMENT ?= paper_mnist
 CKPT ?= last
 INPUT ?=
 OUTPUT ?= predictions.npy
@@ -48,8 +49,8 @@ format: install ## ruff fix and format
 	$(BIN)/ruff check --fix src tests
 	$(BIN)/ruff format src tests
 
-train: install ## train PredRNN on Moving MNIST (experiment=paper_mnist); extra overrides in ARGS="..."
-	$(BIN)/predrnn-train experiment=paper_mnist $(ARGS)
+train: install ## train PredRNN on Moving MNIST (EXPERIMENT=paper_mnist); overrides in ARGS="..."
+	$(BIN)/predrnn-train experiment=$(EXPERIMENT) $(ARGS)
 
 smoke: install ## a tiny training run on CPU (seconds)
 	$(BIN)/predrnn-train experiment=smoke $(ARGS)
