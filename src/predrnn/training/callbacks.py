@@ -103,11 +103,7 @@ class PredictionMedia(Callback):
         for i in range(min(self.num_sequences, batch.shape[0])):
             inputs, truth, pred = batch[i, :j].cpu(), batch[i, j:].cpu(), preds[i, j - 1 :].cpu()
             image = media.strip(inputs, truth, pred)
-            png = self._folder(trainer) / f"{tag}_seq{i}.png"
-            png.parent.mkdir(parents=True, exist_ok=True)
-            import imageio.v2 as imageio
-
-            imageio.imwrite(png, image)
+            png = media.write_png(self._folder(trainer) / f"{tag}_seq{i}.png", image)
             images.append(image)
             gifs.append(media.write_gif(png.with_suffix(".gif"), inputs, truth, pred))
         for logger in trainer.loggers:

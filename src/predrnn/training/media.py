@@ -37,6 +37,12 @@ def strip(inputs: Tensor, truth: Tensor, prediction: Tensor, gap: int = 2) -> np
     return image
 
 
+def write_png(path: Path, image: np.ndarray) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    imageio.imwrite(path, image)
+    return path
+
+
 def write_gif(path: Path, inputs: Tensor, truth: Tensor, prediction: Tensor, fps: int = 4) -> Path:
     """A GIF whose frames show truth | prediction side by side (inputs on both sides first)."""
     frames = []
