@@ -21,24 +21,10 @@ def digits() -> dict[str, np.ndarray]:
 
 
 def compose(config_name: str, tmp_path, overrides=()):
-    """The real configs composed as the entry points do, with the run folder in tmp_path."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.core.hydra_config import HydraConfig
-    from omegaconf import open_dict
+    """The real configs composed as the entry points do, with the run folder tmp_path/run."""
+    from predrnn.config import compose as compose_config
 
-    from predrnn.config import CONF_DIR
-
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = hydra_compose(config_name, overrides=list(overrides), return_hydra_config=True)
-    with open_dict(cfg):
-        cfg.hydra.runtime.output_dir = str(tmp_path / "run")
-        cfg.hydra.runtime.cwd = str(tmp_path)
-        cfg.hydra.job.num = 0
-    HydraConfig.instance().set_config(cfg)
-    return cfg
+    return compose_config(config_name, overrides, tmp_path / "run")
 
 
 SMOKE = ("experiment=smoke", "data.val_size=4", "data.test_size=4", "trainer.max_steps=4")

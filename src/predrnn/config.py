@@ -126,6 +126,26 @@ def check_launch(cfg: DictConfig) -> None:
     )
 
 
+def compose(config_name: str, overrides: Sequence[str], output_dir: str | Path) -> DictConfig:
+    """The configs composed as an entry point composes them, outside `@hydra.main` (benchmarks,
+    tests): the run folder, and so every `${hydra:...}` path, is `output_dir`."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = hydra_compose(config_name, overrides=list(overrides), return_hydra_config=True)
+    with open_dict(cfg):
+        cfg.hydra.runtime.output_dir = str(output_dir)
+        cfg.hydra.runtime.cwd = str(Path(output_dir).parent)
+        cfg.hydra.job.num = 0
+    HydraConfig.instance().set_config(cfg)
+    return cfg
+
+
 def resolve_checkpoint(path: str | None, log_dir: str | Path) -> str | None:
     """A checkpoint path that exists; `last` means the newest last.ckpt under `log_dir`."""
     if path in (None, ""):

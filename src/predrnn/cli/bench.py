@@ -12,13 +12,16 @@ GPU, a synchronised wall clock on the CPU. Model TFLOP/s counts 3 × the forward
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import statistics
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from predrnn.data.mnist import load_digits
@@ -76,9 +79,15 @@ class Timer:
         return times
 
 
+@functools.cache
+def train_digits() -> np.ndarray:
+    """The bundled training digits, read and hash-checked once per process."""
+    return load_digits()["train"]
+
+
 def make_batch(batch: int, device: torch.device, total_length: int = 20) -> tuple[torch.Tensor, torch.Tensor]:
     """A real Moving MNIST batch and a scheduled-sampling mask at ε = 0.5."""
-    gen = MovingMNIST(load_digits()["train"], total_length=total_length)
+    gen = MovingMNIST(train_digits(), total_length=total_length)
     frames = to_unit_float(gen.generate(batch, 0)).to(device)
     mask = LinearDecay(slope=2e-5).mask(25_000, batch, total_length, 10, device)
     return frames, mask
@@ -187,14 +196,12 @@ def bench_predict(args: argparse.Namespace, device: torch.device) -> None:
 
 def bench_fit(args: argparse.Namespace, device: torch.device) -> None:
     """Trainer.fit with the fast experiment config: ms per step including the loop's overhead."""
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.core.hydra_config import HydraConfig
-    from omegaconf import open_dict
+    import tempfile
+
     from pytorch_lightning.callbacks import Callback
 
     from predrnn.cli.train import train
-    from predrnn.config import CONF_DIR
+    from predrnn.config import compose
 
     class StepClock(Callback):
         """Wall time from step `skip` to the end, synchronised only there (a sync per step
@@ -215,8 +222,6 @@ def bench_fit(args: argparse.Namespace, device: torch.device) -> None:
         def on_train_end(self, trainer, pl_module) -> None:
             self.end, self.steps = self._now(), trainer.global_step - self.first
 
-    import tempfile
-
     total = args.warmup + args.fit_steps + 1
     experiment = "paper_mnist_fast" if args.size == "paper" else "smoke"
     overrides = [
@@ -232,15 +237,7 @@ def bench_fit(args: argparse.Namespace, device: torch.device) -> None:
             "data.batch_size=8",
             "data.train_size=4000",
         ]
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose("train", overrides=overrides, return_hydra_config=True)
-    tmp = tempfile.mkdtemp(prefix="predrnn-bench-")
-    with open_dict(cfg):
-        cfg.hydra.runtime.output_dir = tmp
-        cfg.hydra.runtime.cwd = tmp
-        cfg.hydra.job.num = 0
-    HydraConfig.instance().set_config(cfg)
+    cfg = compose("train", overrides, Path(tempfile.mkdtemp(prefix="predrnn-bench-")) / "run")
     clock = StepClock(args.warmup)
     t0 = time.perf_counter()
     train(cfg, extra_callbacks=[clock])
@@ -260,8 +257,7 @@ def bench_fit(args: argparse.Namespace, device: torch.device) -> None:
 def bench_data(args: argparse.Namespace) -> None:
     """Generator throughput in one process, and through the training DataLoader (uint8
     batches, as the loaders ship them; the float conversion runs on the device)."""
-    digits = load_digits()["train"]
-    gen = MovingMNIST(digits)
+    gen = MovingMNIST(train_digits())
     for batch in (64, 256, 1024):
         gen.generate(batch, 0)
         t0 = time.perf_counter()

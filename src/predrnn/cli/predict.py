@@ -101,7 +101,8 @@ def _trained_future(ckpt: str) -> int:
     """Future frames the model was trained on, from the run's saved data config."""
     import torch
 
-    state = torch.load(ckpt, map_location="cpu", weights_only=False)
+    # memory-mapped: only the metadata is read, not the weights load_module already has
+    state = torch.load(ckpt, map_location="cpu", weights_only=False, mmap=True)
     data = state.get("datamodule_hyper_parameters", {})
     return int(data.get("total_length", 20)) - int(data.get("input_length", 10))
 

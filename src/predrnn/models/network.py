@@ -177,11 +177,9 @@ class PredRNN(nn.Module):
         height = self.image_size[0] // self.patch_size
         width = self.image_size[1] // self.patch_size
         per_step = 0
+        adapters = set(self.adapters.values()) if self.uses_memory else set()  # V2 loss only
         for conv in self.modules():
-            if isinstance(conv, nn.Conv2d) and conv not in set(self._adapter_convs()):
+            if isinstance(conv, nn.Conv2d) and conv not in adapters:
                 kh, kw = conv.kernel_size
                 per_step += 2 * conv.in_channels * conv.out_channels * kh * kw * height * width
         return batch * (total_length - 1) * per_step
-
-    def _adapter_convs(self) -> list[nn.Module]:
-        return list(self.adapters.values()) if self.uses_memory else []
