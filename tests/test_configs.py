@@ -62,3 +62,65 @@ def test_overrides_reach_constructors(tmp_path):
     assert module.network.widths == [16, 24, 8] and not module.network.uses_memory
     assert module.hparams.lr == 5e-4
     assert instantiate(cfg.data).hparams.speed == [2, 5]
+
+
+def test_cudnn_autotuning_on_for_gpu_configs(tmp_path):
+    """The fast experiment and the GPU trainers ask Lightning for cuDNN autotuning (static
+    shapes); the default leaves torch's setting alone. The Trainer really applies it."""
+    import torch
+
+    assert compose("train", tmp_path, []).trainer.benchmark is None
+    for overrides in (["experiment=paper_mnist_fast"], ["trainer=gpu"], ["trainer=ddp"]):
+        assert compose("train", tmp_path, overrides).trainer.benchmark is True, overrides
+    cfg = compose("train", tmp_path, ["experiment=paper_mnist_fast", "trainer.accelerator=cpu", "logger=none"])
+    before = torch.backends.cudnn.benchmark
+    try:
+        torch.backends.cudnn.benchmark = False
+        instantiate(cfg.trainer, logger=False, enable_checkpointing=False)
+        assert torch.backends.cudnn.benchmark is True
+    finally:
+        torch.backends.cudnn.benchmark = before
+
+
+@pytest.mark.parametrize("search", ["sampling_curves", "depth_width", "recipe"])
+def test_grid_sweeps_name_real_keys_and_valid_values(search, tmp_path):
+    """Every value of a grid sweep composes with the paper experiment and builds the module,
+    so a sweep can't fail on a typo after its first jobs have run."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from predrnn.config import validate_train
+
+    cfg = compose("train", tmp_path, [f"hparams_search={search}"])
+    assert cfg.hydra.mode.name == "MULTIRUN"
+    sweeps = OverridesParser.create().parse_overrides([f"{k}={v}" for k, v in cfg.hydra.sweeper.params.items()])
+    for sweep in sweeps:
+        values = list(sweep.sweep_string_iterator())
+        assert len(values) >= 2, sweep
+        for value in values:
+            job = compose("train", tmp_path, ["experiment=paper_mnist", f"{sweep.key_or_group}={value}"])
+            validate_train(job)
+            instantiate(job.module)
+
+
+def test_speed_fast_is_the_fast_experiment_for_any_recipe(tmp_path):
+    """`speed=fast` turns on every switch of the fast path; paper_mnist_fast is exactly
+    paper_mnist with it, and the official recipe gets the same switches."""
+    from omegaconf import OmegaConf
+
+    def plain(overrides):
+        cfg = compose("train", tmp_path, overrides)
+        cfg = OmegaConf.to_container(cfg, resolve=False)
+        cfg.pop("hydra")
+        return cfg
+
+    fast = plain(["experiment=paper_mnist_fast"])
+    assert fast == plain(["experiment=paper_mnist", "speed=fast"])
+    assert fast["module"]["cuda_graph"] and fast["module"]["channels_last"] and fast["module"]["compile"] == "default"
+    assert fast["trainer"]["precision"] == "bf16-mixed" and fast["trainer"]["benchmark"] is True
+    paper = plain(["experiment=paper_mnist"])
+    assert paper["module"]["cuda_graph"] is False and paper["trainer"]["precision"] == "32-true"
+    assert fast["model"] == paper["model"] and fast["sampling"] == paper["sampling"]
+    official = plain(["experiment=official_mnist", "speed=fast"])
+    assert official["module"]["loss"] == "mse" and official["module"]["cuda_graph"] is True
+    module = instantiate(compose("train", tmp_path, ["experiment=official_mnist", "speed=fast"]).module)
+    assert not module.automatic_optimization  # the graphed step drives its own optimiser

@@ -114,6 +114,9 @@ def test_bench_prints_json_lines():
     assert {r["mode"] for r in train} == {"eager_fp32", "bf16_channels_last"}
     for r in train:
         assert r["ms_per_step"] > 0 and r["seq_per_s"] > 0 and r["model_tflops"] > 0 and r["device"] == "cpu"
+        assert r["peak_rss_mb"] > 0
     assert any(r.get("skipped") for r in records if r["mode"] == "cuda_graph")
     fit = next(r for r in records if r["suite"] == "fit")
     assert fit["ms_per_step"] > 0 and fit["steps"] >= 1
+    # the smoke experiment keeps torch's cuDNN setting: the fit case measures the config, not the bench
+    assert fit["cudnn_benchmark"] is False

@@ -56,6 +56,22 @@ def device_info(device: torch.device) -> dict[str, Any]:
     return {"device": "cpu", "card": platform.processor() or platform.machine(), "threads": torch.get_num_threads()}
 
 
+def reset_peak(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def peak_memory(device: torch.device) -> dict[str, float]:
+    """Peak tensor memory of this case on a GPU; on the CPU the process's peak resident set
+    (a high-water mark over the whole run, so it only grows from case to case)."""
+    if device.type == "cuda":
+        return {"peak_mem_mb": round(torch.cuda.max_memory_allocated(device) / 2**20, 1)}
+    import resource
+
+    return {"peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+
+
 class Timer:
     """Per-step times in ms: CUDA events on a GPU, synchronised wall clock on the CPU."""
 
@@ -93,16 +109,18 @@ def make_batch(batch: int, device: torch.device, total_length: int = 20) -> tupl
     return frames, mask
 
 
-def build(size: str, mode: str, device: torch.device, batch: int, layer_norm: bool = False, seed: int = 0):
+def build(
+    size: str, mode: str, device: torch.device, batch: int, layer_norm: bool = False, compile_mode: str = "default"
+):
     """Network, optimiser and one-step callable for a mode; returns (step, net, setup_seconds)."""
     bf16, channels_last, compiled, graphed = MODE_SETTINGS[mode]
-    torch.manual_seed(seed)
+    torch.manual_seed(0)
     net = PredRNN(**SIZES[size], layer_norm=layer_norm).to(device)
     if channels_last:
         net.to(memory_format=torch.channels_last)
     if compiled:
         for cell in net.cells:
-            cell.compile()
+            cell.compile(mode=compile_mode)
     cuda = device.type == "cuda"
     opt = torch.optim.Adam(net.parameters(), lr=1e-3, fused=cuda, capturable=graphed)
     frames, mask = make_batch(batch, device)
@@ -138,13 +156,13 @@ def bench_train(args: argparse.Namespace, device: torch.device) -> None:
         for mode in args.modes:
             info = {"suite": "train", "mode": mode, "batch": batch, "config": args.size,
                     "layer_norm": args.layer_norm, **device_info(device)}  # fmt: skip
+            if MODE_SETTINGS[mode][2]:
+                info["compile_mode"] = args.compile_mode
             if MODE_SETTINGS[mode][3] and device.type != "cuda":
                 emit({**info, "skipped": "CUDA graphs need a GPU"})
                 continue
-            if device.type == "cuda":
-                torch.cuda.empty_cache()
-                torch.cuda.reset_peak_memory_stats(device)
-            step, net, setup = build(args.size, mode, device, batch, args.layer_norm)
+            reset_peak(device)
+            step, net, setup = build(args.size, mode, device, batch, args.layer_norm, args.compile_mode)
             for _ in range(args.warmup):
                 step()
             times = Timer(device).time(step, args.steps)
@@ -158,9 +176,7 @@ def bench_train(args: argparse.Namespace, device: torch.device) -> None:
                 "setup_s": round(setup, 2),
                 "steps": args.steps,
             }
-            if device.type == "cuda":
-                record["peak_mem_mb"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
-            emit(record)
+            emit({**record, **peak_memory(device)})
             del step, net
 
 
@@ -169,12 +185,13 @@ def bench_predict(args: argparse.Namespace, device: torch.device) -> None:
     for mode in ("eager_fp32", "bf16_channels_last", "compiled"):
         bf16, channels_last, compiled, _ = MODE_SETTINGS[mode]
         torch.manual_seed(0)
-        net = PredRNN(**SIZES[args.size]).to(device).eval()
+        reset_peak(device)
+        net = PredRNN(**SIZES[args.size], layer_norm=args.layer_norm).to(device).eval()
         if channels_last:
             net.to(memory_format=torch.channels_last)
         if compiled:
             for cell in net.cells:
-                cell.compile()
+                cell.compile(mode=args.compile_mode)
         frames, _ = make_batch(batch, device)
 
         def run(net=net, frames=frames, bf16=bf16) -> torch.Tensor:
@@ -188,8 +205,10 @@ def bench_predict(args: argparse.Namespace, device: torch.device) -> None:
         ms = statistics.median(times)
         emit(
             {
-                "suite": "predict", "mode": mode, "batch": batch, "config": args.size, **device_info(device),
+                "suite": "predict", "mode": mode, "batch": batch, "config": args.size,
+                "layer_norm": args.layer_norm, **device_info(device),
                 "ms_per_batch": round(ms, 3), "seq_per_s": round(batch * 1000 / ms, 1), "setup_s": round(setup, 2),
+                **peak_memory(device),
             }
         )  # fmt: skip
 
@@ -234,11 +253,15 @@ def bench_fit(args: argparse.Namespace, device: torch.device) -> None:
         overrides += [
             "model.hidden_channels=[16,16]",
             "model.kernel_size=3",
+            f"model.layer_norm={args.layer_norm}",  # the paper config's fit case has it from paper_mnist
             "data.batch_size=8",
             "data.train_size=4000",
         ]
     cfg = compose("train", overrides, Path(tempfile.mkdtemp(prefix="predrnn-bench-")) / "run")
     clock = StepClock(args.warmup)
+    # the raw modes turn cuDNN autotuning on for the process; here the trainer config decides
+    torch.backends.cudnn.benchmark = False
+    reset_peak(device)
     t0 = time.perf_counter()
     train(cfg, extra_callbacks=[clock])
     wall = time.perf_counter() - t0
@@ -247,9 +270,10 @@ def bench_fit(args: argparse.Namespace, device: torch.device) -> None:
     emit(
         {
             "suite": "fit", "mode": experiment, "batch": batch, "config": args.size,
-            "layer_norm": bool(cfg.model.layer_norm), **device_info(device),
+            "layer_norm": bool(cfg.model.layer_norm), "cudnn_benchmark": torch.backends.cudnn.benchmark,
+            **device_info(device),
             "ms_per_step": round(ms, 3), "seq_per_s": round(batch * 1000 / ms, 1), "steps": clock.steps,
-            "wall_s": round(wall, 1), "overrides": list(args.fit_overrides),
+            "wall_s": round(wall, 1), "overrides": list(args.fit_overrides), **peak_memory(device),
         }
     )  # fmt: skip
 
@@ -301,6 +325,10 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--layer-norm", action="store_true", help="layer norm in the timed network (paper_mnist has it; official not)"
     )
+    parser.add_argument(
+        "--compile-mode", default="default", choices=["default", "max-autotune-no-cudagraphs"],
+        help="torch.compile mode of the cells in the compiled modes",
+    )  # fmt: skip
     parser.add_argument("--predict-batch", type=int, default=64)
     parser.add_argument("--data-seconds", type=float, default=2.0)
     parser.add_argument("--workers", type=int, default=2)
