@@ -63,6 +63,37 @@ def test_compiled_cells_fp32_match_eager():
     _compare(_loss_and_grads(net, x, mask), ref, 1e-5)
 
 
+@pytest.mark.parametrize("channels_last,bf16", [(False, False), (True, True)])
+def test_compiled_cells_build_one_graph_per_cell_shape(channels_last, bf16):
+    """Step 0 (zero states) and the steps that feed back predictions present the same dtypes,
+    layouts and strides as the others, so torch.compile builds one graph per cell shape for
+    inference (layer 1 reads 16 input channels, layer 2 reads 8) instead of one per variant.
+    Training adds one graph per shape for step 0, whose zero states carry no gradient."""
+    from torch._dynamo.utils import counters
+
+    torch._dynamo.reset()
+    counters.clear()
+    net, x, mask = _setup(channels_last=channels_last)
+    for cell in net.cells:
+        cell.compile(backend="eager")  # the graphs dynamo captures, without inductor's compile time
+
+    def graphs() -> int:
+        return counters["stats"]["unique_graphs"]
+
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        net.eval()(x)  # 3 observed frames, then 2 fed-back predictions
+        assert graphs() == 2
+        net(torch.cat([x, x]))  # a new batch size makes each shape's graph dynamic once
+        assert graphs() == 4
+        net(torch.cat([x, x, x]))
+        assert graphs() == 4
+    inference = graphs()
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        net.train()(x, mask).sum().backward()
+    assert graphs() - inference == 4
+    torch._dynamo.reset()
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not CUDA, reason="needs a CUDA device")
 @pytest.mark.parametrize("bf16, tol", [(False, 1e-5), (True, 2e-2)])

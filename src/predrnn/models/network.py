@@ -127,24 +127,32 @@ class PredRNN(nn.Module):
         if return_decouple_loss and not self.uses_memory:
             raise ValueError("the decoupling loss needs ST-LSTM cells (cell='stlstm')")
         b, t = frames.shape[:2]
+        # Every step must look alike to torch.compile (one graph per cell, not one per variant):
+        # zero states in the layout and dtypes the cells return (C, M: the input's; an ST-LSTM's
+        # H: autocast's when on; a ConvLSTM's H follows C), and layer 1's input always in the
+        # input's dtype, as a dense tensor (not a view: dynamo guards on a view's base).
+        fmt = self._memory_format()
         x = fold_patches(frames, self.patch_size)
         height, width = x.shape[-2:]
-        fmt = self._memory_format()
-        h = [x.new_zeros(b, w, height, width).contiguous(memory_format=fmt) for w in self.widths]
+        inputs = [x[:, step].contiguous(memory_format=fmt) for step in range(t - 1)]
+        kind = x.device.type
+        compute = torch.get_autocast_dtype(kind) if torch.is_autocast_enabled(kind) else x.dtype
+        h_dtype = compute if self.uses_memory else x.dtype
+        h = [x.new_zeros(b, w, height, width, dtype=h_dtype).contiguous(memory_format=fmt) for w in self.widths]
         c = [x.new_zeros(b, w, height, width).contiguous(memory_format=fmt) for w in self.widths]
         m = x.new_zeros(b, self.widths[-1], height, width).contiguous(memory_format=fmt)
         mask = None if teacher_mask is None else teacher_mask.to(x.dtype)[:, :, None, None, None]
 
         outputs: list[Tensor] = []
         decouple: list[Tensor] = []
-        x_gen = x[:, 0]
+        x_gen = inputs[0]
         for step in range(t - 1):
             if step == 0 or (mask is None and step < self.input_length):
-                inp = x[:, step]
+                inp = inputs[step]
             elif mask is None:
-                inp = x_gen
+                inp = x_gen.to(x.dtype)
             else:
-                inp = mask[:, step - 1] * x[:, step] + (1 - mask[:, step - 1]) * x_gen
+                inp = mask[:, step - 1] * inputs[step] + (1 - mask[:, step - 1]) * x_gen
             for layer, cell in enumerate(self.cells):
                 if not self.uses_memory:
                     h[layer], c[layer] = cell(inp, h[layer], c[layer])
@@ -166,9 +174,14 @@ class PredRNN(nn.Module):
         return predictions
 
     def _memory_format(self) -> torch.memory_format:
-        """States follow the weights' layout, so `.to(memory_format=channels_last)` is enough."""
-        weight = self.conv_out.weight
-        if weight.is_contiguous(memory_format=torch.channels_last) and not weight.is_contiguous():
+        """States follow the weights' layout, so `.to(memory_format=channels_last)` is enough.
+        Read from a k×k gate kernel: a 1×1 kernel's two layouts can't be told apart."""
+        weight = next((p for p in self.cells[0].parameters() if p.ndim == 4 and p.shape[-1] > 1), None)
+        if (
+            weight is not None
+            and weight.is_contiguous(memory_format=torch.channels_last)
+            and not weight.is_contiguous()
+        ):
             return torch.channels_last
         return torch.contiguous_format
 
