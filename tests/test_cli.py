@@ -95,6 +95,15 @@ def test_eval_and_predict_on_checkpoint(smoke_run, tmp_path):
         )
         out = np.load(tmp_path / "o.npy")
         assert out.shape == (1, 10, 64, 64) and out.dtype == dtype
+    # the fast path (compiled cells, channels-last) predicts the same frames
+    fast = tmp_path / "fast.npy"
+    run(["predrnn-predict", f"ckpt_path={ckpt}", f"input={tmp_path / 'f.npy'}", f"output={fast}", "compile=default",
+         "channels_last=true"], cwd)  # fmt: skip
+    np.testing.assert_allclose(np.load(fast), out, atol=1e-4)
+    bad = run(["predrnn-predict", f"ckpt_path={ckpt}", f"input={tmp_path / 'f.npy'}", "compile=fastest"], cwd, False)
+    assert bad.returncode == 2 and bad.stderr.strip().splitlines()[-1].startswith(
+        "predrnn-predict: error: compile=fastest is unknown: use null or one of default,"
+    )
     np.save(tmp_path / "small.npy", clip[:, :, :32, :32])
     bad = run(["predrnn-predict", f"ckpt_path={ckpt}", f"input={tmp_path / 'small.npy'}"], cwd, check=False)
     assert bad.returncode == 2

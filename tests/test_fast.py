@@ -151,3 +151,42 @@ def test_bench_prints_json_lines():
     assert fit["ms_per_step"] > 0 and fit["steps"] >= 1
     # the smoke experiment keeps torch's cuDNN setting: the fit case measures the config, not the bench
     assert fit["cudnn_benchmark"] is False
+
+
+@pytest.mark.slow
+def test_speed_fast_trains_through_the_real_loop_on_cpu(tmp_path):
+    """`speed=fast` reaches the training loop: bf16 autocast inside the step, channels-last
+    weights, compiled cells, and the graphed step's manual optimisation (eager without CUDA);
+    the run trains, validates and tests with finite metrics."""
+    import json
+
+    from pytorch_lightning.callbacks import Callback
+
+    from conftest import SMOKE, compose
+    from predrnn.cli.train import train
+
+    seen = {}
+
+    class Probe(Callback):
+        def on_fit_start(self, trainer, pl_module):
+            def record(net, inputs, output):  # the network's own output dtype: bf16 under autocast
+                if net.training:
+                    seen["prediction_dtype"] = output.dtype
+
+            pl_module.network.register_forward_hook(record)
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            net = pl_module.network
+            seen["compiled"] = all(cell._compiled_call_impl is not None for cell in net.cells)
+            weight = net.cells[0].conv_h.weight
+            seen["channels_last"] = weight.is_contiguous(memory_format=torch.channels_last)
+            seen["manual"] = not pl_module.automatic_optimization
+
+    overrides = [*SMOKE, "speed=fast", "trainer.max_steps=3", "logger=none", "callbacks.media=null"]
+    cfg = compose("train", tmp_path, overrides)
+    assert cfg.trainer.accelerator == "cpu" and cfg.trainer.precision == "bf16-mixed"
+    train(cfg, extra_callbacks=[Probe()])
+    assert seen == {"compiled": True, "channels_last": True, "manual": True, "prediction_dtype": torch.bfloat16}
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["status"] == "finished" and summary["global_step"] == 3
+    assert 0 < summary["test"]["mse"] < 1000

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from predrnn.errors import CheckpointError
+from predrnn.errors import CheckpointError, ConfigError, PredRNNError
 
 
-def load_module(path: str, **overrides: Any):
-    """The PredRNNModule saved at `path` (its network settings come from the checkpoint)."""
+def load_module(path: str, compile: str | None = None, channels_last: bool = False):
+    """The PredRNNModule saved at `path` (its network settings come from the checkpoint), set
+    up for inference with compiled cells and channels-last memory if asked (the fast path)."""
     import pickle
 
-    from predrnn.training.module import PredRNNModule
+    from predrnn.training.module import COMPILE_MODES, PredRNNModule
 
+    if compile is not None and compile not in COMPILE_MODES:
+        raise ConfigError(f"compile={compile} is unknown: use null or one of {', '.join(COMPILE_MODES)}")
     try:
-        return PredRNNModule.load_from_checkpoint(path, map_location="cpu", **overrides)
-    except CheckpointError:
+        return PredRNNModule.load_from_checkpoint(
+            path, map_location="cpu", compile=compile, channels_last=bool(channels_last)
+        )
+    except PredRNNError:
         raise
     except (pickle.UnpicklingError, EOFError, OSError) as err:
         raise CheckpointError(f"{path} is not a readable checkpoint ({err}): give a .ckpt that predrnn-train wrote")

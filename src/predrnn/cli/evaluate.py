@@ -21,7 +21,7 @@ def evaluate(cfg: DictConfig) -> dict:
     from predrnn.training.callbacks import PredictionMedia, TestReport
 
     ckpt = resolve_checkpoint(cfg.ckpt_path, cfg.paths.log_dir)
-    module = load_module(ckpt, compile=cfg.compile)
+    module = load_module(ckpt, compile=cfg.compile, channels_last=cfg.channels_last)
     pl.seed_everything(cfg.seed, workers=True)
     net = module.network.init_args
     # the model decides the observed length and the frame size; the config the rest

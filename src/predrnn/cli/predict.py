@@ -62,7 +62,7 @@ def predict(cfg: DictConfig) -> Path:
     from predrnn.training import media
 
     ckpt = resolve_checkpoint(cfg.ckpt_path, cfg.paths.log_dir)
-    module = load_module(ckpt)
+    module = load_module(ckpt, compile=cfg.compile, channels_last=cfg.channels_last)
     net = module.network
     frames = read_frames(cfg.input)
     n, t, h, w = frames.shape
@@ -78,14 +78,14 @@ def predict(cfg: DictConfig) -> Path:
     unit = observed.astype(np.float32) / 255.0 if frames.dtype == np.uint8 else observed
     device = _device(cfg.accelerator)
     module = module.to(device).eval()
-    net_fn = torch.compile(net.forward, mode=cfg.compile) if cfg.compile else net.forward
+    module.setup("predict")  # channels-last and compiled cells, as in training and predrnn-eval
     dtype = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}.get(str(cfg.precision))
     outputs = []
     with torch.inference_mode(), torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
         for start in range(0, n, cfg.batch_size):
             x = torch.from_numpy(unit[start : start + cfg.batch_size]).to(device)[:, :, None]
             padded = torch.cat([x, x.new_zeros(x.shape[0], k, *x.shape[2:])], dim=1)  # future unused
-            outputs.append(net_fn(padded)[:, j - 1 :, 0].float().clamp(0, 1).cpu())
+            outputs.append(module(padded)[:, j - 1 :, 0].float().clamp(0, 1).cpu())
     pred = torch.cat(outputs).numpy()
     result = media.to_uint8(pred) if frames.dtype == np.uint8 else pred.astype(frames.dtype)
     out = Path(cfg.output).expanduser()
