@@ -58,8 +58,7 @@ def test_bf16_autocast_within_2e2():
 def test_compiled_cells_fp32_match_eager():
     ref = _loss_and_grads(*_setup())
     net, x, mask = _setup()
-    for cell in net.cells:
-        cell.compile()
+    net.compile_cells()
     _compare(_loss_and_grads(net, x, mask), ref, 1e-5)
 
 
@@ -74,8 +73,7 @@ def test_compiled_cells_build_one_graph_per_cell_shape(channels_last, bf16):
     torch._dynamo.reset()
     counters.clear()
     net, x, mask = _setup(channels_last=channels_last)
-    for cell in net.cells:
-        cell.compile(backend="eager")  # the graphs dynamo captures, without inductor's compile time
+    net.compile_cells(mode=None, backend="eager")  # the graphs dynamo captures, without inductor's compile
 
     def graphs() -> int:
         return counters["stats"]["unique_graphs"]

@@ -119,8 +119,7 @@ def build(
     if channels_last:
         net.to(memory_format=torch.channels_last)
     if compiled:
-        for cell in net.cells:
-            cell.compile(mode=compile_mode)
+        net.compile_cells(mode=compile_mode)
     cuda = device.type == "cuda"
     opt = torch.optim.Adam(net.parameters(), lr=1e-3, fused=cuda, capturable=graphed)
     frames, mask = make_batch(batch, device)
@@ -190,8 +189,7 @@ def bench_predict(args: argparse.Namespace, device: torch.device) -> None:
         if channels_last:
             net.to(memory_format=torch.channels_last)
         if compiled:
-            for cell in net.cells:
-                cell.compile(mode=args.compile_mode)
+            net.compile_cells(mode=args.compile_mode)
         frames, _ = make_batch(batch, device)
 
         def run(net=net, frames=frames, bf16=bf16) -> torch.Tensor:

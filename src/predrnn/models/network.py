@@ -81,6 +81,7 @@ class PredRNN(nn.Module):
         self.patch_size = patch_size
         self.input_length = input_length
         self.uses_memory = cell == "stlstm"
+        self.cells_compiled = False
         frame_channels = in_channels * patch_size * patch_size
 
         self.cells = nn.ModuleList(
@@ -98,6 +99,14 @@ class PredRNN(nn.Module):
             # V2 decoupling: one 1×1 adapter shared by ΔC and ΔM (and by all layers of a width,
             # as in the official code where all layers are equally wide).
             self.adapters = nn.ModuleDict({str(w): nn.Conv2d(w, w, 1, bias=False) for w in sorted(set(widths))})
+
+    def compile_cells(self, mode: str | None = "default", **options: Any) -> None:
+        """torch.compile each cell in place (checkpoint keys unchanged): a cell's graph compiles
+        in seconds where the unrolled 19 × L network takes minutes. The loop then hands every
+        step inputs of one dtype, layout and strides, so each cell shape compiles once."""
+        for cell in self.cells:
+            cell.compile(mode=mode, **options)
+        self.cells_compiled = True
 
     def _check_input(self, frames: Tensor, teacher_mask: Tensor | None) -> None:
         if frames.ndim != 5:
@@ -127,14 +136,15 @@ class PredRNN(nn.Module):
         if return_decouple_loss and not self.uses_memory:
             raise ValueError("the decoupling loss needs ST-LSTM cells (cell='stlstm')")
         b, t = frames.shape[:2]
-        # Every step must look alike to torch.compile (one graph per cell, not one per variant):
-        # zero states in the layout and dtypes the cells return (C, M: the input's; an ST-LSTM's
-        # H: autocast's when on; a ConvLSTM's H follows C), and layer 1's input always in the
-        # input's dtype, as a dense tensor (not a view: dynamo guards on a view's base).
+        # Zero states in the layout and dtypes the cells return (C, M: the input's; an ST-LSTM's
+        # H: autocast's when on; a ConvLSTM's H follows C), so step 0 looks like the others to
+        # torch.compile. Compiled cells also get layer 1's input in one dtype and as a dense
+        # tensor (a copy per step: dynamo guards on a view's base, which predictions lack).
         fmt = self._memory_format()
         x = fold_patches(frames, self.patch_size)
         height, width = x.shape[-2:]
-        inputs = [x[:, step].contiguous(memory_format=fmt) for step in range(t - 1)]
+        dense = self.cells_compiled
+        inputs = [x[:, step].contiguous(memory_format=fmt) if dense else x[:, step] for step in range(t - 1)]
         kind = x.device.type
         compute = torch.get_autocast_dtype(kind) if torch.is_autocast_enabled(kind) else x.dtype
         h_dtype = compute if self.uses_memory else x.dtype
@@ -150,7 +160,7 @@ class PredRNN(nn.Module):
             if step == 0 or (mask is None and step < self.input_length):
                 inp = inputs[step]
             elif mask is None:
-                inp = x_gen.to(x.dtype)
+                inp = x_gen.to(x.dtype) if dense else x_gen
             else:
                 inp = mask[:, step - 1] * inputs[step] + (1 - mask[:, step - 1]) * x_gen
             for layer, cell in enumerate(self.cells):

@@ -111,10 +111,7 @@ class PredRNNModule(pl.LightningModule):
         if self.hparams.compile and not self._compiled:
             # train/eval, autocast and batch-size variants of each layer's cell all need entries
             torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 64)
-            # compile each cell in place (checkpoint keys unchanged): the cell graph compiles in
-            # seconds, where the unrolled 19 × L network takes minutes
-            for cell in self.network.cells:
-                cell.compile(mode=self.hparams.compile)
+            self.network.compile_cells(mode=self.hparams.compile)
             self._compiled = True
 
     @override
