@@ -28,7 +28,7 @@ nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm --format=csv |
 python3 -c "import torch, pytorch_lightning as pl; print('torch', torch.__version__, 'lightning', pl.__version__, torch.cuda.get_device_name())" | tee -a "$OUT/gpu.txt"
 
 if [ "$stage" = bench ]; then
-  timeout 90 python3 -m pytest -q -p no:cacheprovider tests/test_fast.py tests/test_network.py tests/test_cells.py \
+  timeout 150 python3 -m pytest -q -p no:cacheprovider tests/test_fast.py tests/test_network.py tests/test_cells.py \
     -m "gpu or not slow" 2>&1 | tail -4 | tee "$OUT/pytest.txt"
   timeout 200 python3 -m predrnn.cli.bench --suite train --batch-sizes 8,64 --steps 15 --warmup 3 2>"$OUT/bench_train.err" | tee "$OUT/bench.jsonl"
   # the same model as paper_mnist_fast (layer norm on), to compare with the Trainer.fit case

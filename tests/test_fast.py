@@ -126,6 +126,31 @@ def test_cuda_graph_step_matches_eager_steps(bf16, tol):
         assert _rel(g, e) < tol
 
 
+@pytest.mark.gpu
+@pytest.mark.skipif(not CUDA, reason="needs a CUDA device")
+@pytest.mark.parametrize("compiled", [False, True])
+def test_fast_path_step_matches_eager_fp32_within_2e2(compiled):
+    """The whole fast path (bf16, channels-last, compiled cells or not, one CUDA graph): the
+    loss and gradients of a step against eager fp32 on the same weights and batch."""
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    ref = _loss_and_grads(*_setup("cuda"), device="cuda")
+    net, x, mask = _setup("cuda", channels_last=True)
+    if compiled:
+        net.compile_cells()
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3, capturable=True)
+
+    def loss_fn(frames, m):
+        with torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=False):
+            return reconstruction_loss(net(frames, m), frames[:, 1:], "l1_l2")
+
+    # the first call captures, restores the weights and replays: grads are those of step 1
+    loss = GraphedTrainStep(loss_fn, list(net.parameters()), opt)(x, mask).detach().float().clone()
+    grads = [p.grad.detach().float().clone() for p in net.parameters() if p.grad is not None]
+    _compare((loss, grads), ref, 2e-2)
+    torch._dynamo.reset()
+
+
 @pytest.mark.slow
 def test_bench_prints_json_lines():
     from test_cli import script
