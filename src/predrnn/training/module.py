@@ -96,7 +96,6 @@ class PredRNNModule(pl.LightningModule):
         self.hparams["network"] = dict(network.init_args)
         self.teacher_mask: Tensor | None = None
         self.input_length = network.input_length
-        self._compiled = False
         self.register_buffer("nonfinite", torch.zeros((), dtype=torch.bool), persistent=False)
         self.val_metrics: FrameMetrics | None = None
         self.test_metrics: FrameMetrics | None = None
@@ -108,11 +107,10 @@ class PredRNNModule(pl.LightningModule):
     def setup(self, stage: str) -> None:
         if self.hparams.channels_last:
             self.network.to(memory_format=torch.channels_last)
-        if self.hparams.compile and not self._compiled:
-            # train/eval, autocast and batch-size variants of each layer's cell all need entries
+        if self.hparams.compile and not self.network.cells_compiled:
+            # train/eval and batch-size variants of each cell shape all need cache entries
             torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 64)
             self.network.compile_cells(mode=self.hparams.compile)
-            self._compiled = True
 
     @override
     def forward(self, frames: Tensor, teacher_mask: Tensor | None = None, return_decouple_loss: bool = False):
