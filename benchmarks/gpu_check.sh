@@ -3,6 +3,7 @@
 #   bash benchmarks/gpu_check.sh bench      # CUDA tests + train/predict/fit benchmark (~5 min)
 #   bash benchmarks/gpu_check.sh compare    # GPU numerics tests, then like for like: raw step with
 #                                           # layer norm vs Trainer.fit (~4 min)
+#   bash benchmarks/gpu_check.sh compile    # seconds to the first compiled step, cold and warm (~3 min)
 #   bash benchmarks/gpu_check.sh quality [seconds] [overrides...]
 #                                           # 200 s of experiment=paper_mnist_fast (or the given
 #                                           # overrides), then the 10 000-sequence test (~5 min)
@@ -38,6 +39,14 @@ if [ "$stage" = bench ]; then
   timeout 45 python3 -m predrnn.cli.bench --suite predict --steps 10 2>"$OUT/bench_predict.err" | tee -a "$OUT/bench.jsonl"
   timeout 75 python3 -m predrnn.cli.bench --suite fit --fit-steps 150 --warmup 10 2>"$OUT/bench_fit.err" | tee -a "$OUT/bench.jsonl"
   tail -n 3 "$OUT"/bench_*.err
+fi
+if [ "$stage" = compile ]; then
+  # seconds to the first compiled training step and validation batch, cold and warm cache
+  for cache in --cold ""; do
+    timeout 240 python3 -m predrnn.cli.bench --suite compile --layer-norm $cache --steps 10 2>>"$OUT/bench_compile.err" \
+      | tee -a "$OUT/bench_compile.jsonl"
+  done
+  tail -n 3 "$OUT/bench_compile.err"
 fi
 if [ "$stage" = compare ] || [ "$stage" = final ]; then
   # the fast path's numerics against eager fp32 (CUDA-only tests)

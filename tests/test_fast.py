@@ -163,7 +163,9 @@ def test_bench_prints_json_lines():
     assert proc.returncode == 0, proc.stderr[-2000:]
     records = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
     suites = {r["suite"] for r in records}
-    assert suites == {"data", "train", "predict", "fit"}
+    assert suites == {"data", "train", "compile", "predict", "fit"}
+    compiled = next(r for r in records if r["suite"] == "compile")
+    assert compiled["first_train_step_s"] > 0 and compiled["train_graphs"] == compiled["eval_graphs"] == 2
     train = [r for r in records if r["suite"] == "train" and "ms_per_step" in r]
     assert {r["mode"] for r in train} == {"eager_fp32", "bf16_channels_last"}
     for r in train:

@@ -7,6 +7,7 @@ GPU, a synchronised wall clock on the CPU. Model TFLOP/s counts 3 × the forward
     predrnn-bench                           # paper config on the GPU (small on CPU), all suites
     predrnn-bench --suite data              # generator sequences/s
     predrnn-bench --suite train --batch-sizes 8,64 --modes eager_fp32,cuda_graph
+    predrnn-bench --suite compile --cold    # seconds to the first compiled step, graphs built
 """
 
 from __future__ import annotations
@@ -211,6 +212,40 @@ def bench_predict(args: argparse.Namespace, device: torch.device) -> None:
         )  # fmt: skip
 
 
+def bench_compile(args: argparse.Namespace, device: torch.device) -> None:
+    """What a run with compiled cells waits before it trains: the first training step and the
+    first validation batch (bf16, channels-last, as `speed=fast`), with the number of graphs
+    dynamo built for each. `--cold` bypasses inductor's on-disk cache, as on a fresh machine."""
+    from torch._dynamo.utils import counters
+
+    batch = args.batch_sizes[0]
+    torch._dynamo.reset()
+    counters.clear()
+    torch._inductor.config.force_disable_caches = args.cold
+    step, net, first_train = build(args.size, "compiled", device, batch, args.layer_norm, args.compile_mode)
+    train_graphs = counters["stats"]["unique_graphs"]
+    frames, _ = make_batch(args.predict_batch, device)
+    frames = frames.contiguous(memory_format=torch.channels_last_3d)
+    t0 = time.perf_counter()
+    with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16):
+        net.eval()(frames)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    first_eval = time.perf_counter() - t0
+    net.train()
+    ms = statistics.median(Timer(device).time(step, args.steps))
+    emit(
+        {
+            "suite": "compile", "mode": "compiled", "batch": batch, "eval_batch": args.predict_batch,
+            "config": args.size, "layer_norm": args.layer_norm, "compile_mode": args.compile_mode,
+            "cold_cache": args.cold, **device_info(device), "first_train_step_s": round(first_train, 2),
+            "first_eval_batch_s": round(first_eval, 2), "train_graphs": train_graphs,
+            "eval_graphs": counters["stats"]["unique_graphs"] - train_graphs, "ms_per_step": round(ms, 3),
+        }
+    )  # fmt: skip
+    torch._inductor.config.force_disable_caches = False
+
+
 def bench_fit(args: argparse.Namespace, device: torch.device) -> None:
     """Trainer.fit with the fast experiment config: ms per step including the loop's overhead."""
     import tempfile
@@ -311,7 +346,7 @@ def bench_data(args: argparse.Namespace) -> None:
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="predrnn-bench", description=__doc__.split("\n")[0])
-    parser.add_argument("--suite", default="all", choices=["all", "train", "predict", "fit", "data"])
+    parser.add_argument("--suite", default="all", choices=["all", "train", "compile", "predict", "fit", "data"])
     parser.add_argument("--size", default=None, choices=list(SIZES), help="paper on GPU, small on CPU by default")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--batch-sizes", default=None, help="comma list; default 8,64 on GPU, 8 on CPU")
@@ -327,6 +362,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         "--compile-mode", default="default", choices=["default", "max-autotune-no-cudagraphs"],
         help="torch.compile mode of the cells in the compiled modes",
     )  # fmt: skip
+    parser.add_argument("--cold", action="store_true", help="compile suite: bypass inductor's on-disk cache")
     parser.add_argument("--predict-batch", type=int, default=64)
     parser.add_argument("--data-seconds", type=float, default=2.0)
     parser.add_argument("--workers", type=int, default=2)
@@ -360,6 +396,8 @@ def main(argv: list[str] | None = None) -> None:
         bench_data(args)
     if args.suite in ("all", "train"):
         bench_train(args, device)
+    if args.suite in ("all", "compile"):
+        bench_compile(args, device)
     if args.suite in ("all", "predict"):
         bench_predict(args, device)
     if args.suite in ("all", "fit"):
