@@ -216,12 +216,22 @@ def bench_compile(args: argparse.Namespace, device: torch.device) -> None:
     """What a run with compiled cells waits before it trains: the first training step and the
     first validation batch (bf16, channels-last, as `speed=fast`), with the number of graphs
     dynamo built for each. `--cold` bypasses inductor's on-disk cache, as on a fresh machine."""
+    import torch._inductor.config as inductor_config
+
+    cached = inductor_config.force_disable_caches
+    inductor_config.force_disable_caches = args.cold
+    try:
+        _time_first_compiled_steps(args, device)
+    finally:
+        inductor_config.force_disable_caches = cached
+
+
+def _time_first_compiled_steps(args: argparse.Namespace, device: torch.device) -> None:
     from torch._dynamo.utils import counters
 
     batch = args.batch_sizes[0]
     torch._dynamo.reset()
     counters.clear()
-    torch._inductor.config.force_disable_caches = args.cold
     step, net, first_train = build(args.size, "compiled", device, batch, args.layer_norm, args.compile_mode)
     train_graphs = counters["stats"]["unique_graphs"]
     frames, _ = make_batch(args.predict_batch, device)
@@ -243,7 +253,6 @@ def bench_compile(args: argparse.Namespace, device: torch.device) -> None:
             "eval_graphs": counters["stats"]["unique_graphs"] - train_graphs, "ms_per_step": round(ms, 3),
         }
     )  # fmt: skip
-    torch._inductor.config.force_disable_caches = False
 
 
 def bench_fit(args: argparse.Namespace, device: torch.device) -> None:
