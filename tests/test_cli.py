@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import broken_compiler, needs_cpu_compiler
+
 pytestmark = pytest.mark.slow
 ENV = {**os.environ, "WANDB_MODE": "offline", "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"}
 
@@ -53,6 +55,11 @@ def test_eval_and_predict_on_checkpoint(smoke_run, tmp_path):
     ckpt = smoke_run / "checkpoints" / "last.ckpt"
     proc = run(["predrnn-eval", f"ckpt_path={ckpt}", "data.test_size=6", "data.num_workers=0"], cwd)
     assert "MSE" in proc.stdout  # the per-frame table
+    broken = {**ENV, "CXX": str(broken_compiler(tmp_path))}
+    bad = run(["predrnn-eval", f"ckpt_path={ckpt}", "compile=default"], cwd, False, broken)
+    assert bad.returncode == 2 and bad.stderr.strip().splitlines()[-1].startswith(
+        "predrnn-eval: error: compile=default on the CPU needs a working C++ compiler for torch.compile (g++: fatal"
+    )
     evals = list((cwd / "logs" / "eval" / "runs").glob("*/metrics.json"))
     assert len(evals) == 1
     metrics = json.loads(evals[0].read_text())
@@ -95,15 +102,20 @@ def test_eval_and_predict_on_checkpoint(smoke_run, tmp_path):
         )
         out = np.load(tmp_path / "o.npy")
         assert out.shape == (1, 10, 64, 64) and out.dtype == dtype
-    # the fast path (compiled cells, channels-last) predicts the same frames
-    fast = tmp_path / "fast.npy"
-    run(["predrnn-predict", f"ckpt_path={ckpt}", f"input={tmp_path / 'f.npy'}", f"output={fast}", "compile=default",
-         "channels_last=true"], cwd)  # fmt: skip
-    np.testing.assert_allclose(np.load(fast), out, atol=1e-4)
     bad = run(["predrnn-predict", f"ckpt_path={ckpt}", f"input={tmp_path / 'f.npy'}", "compile=fastest"], cwd, False)
     assert bad.returncode == 2 and bad.stderr.strip().splitlines()[-1].startswith(
         "predrnn-predict: error: compile=fastest is unknown: use null or one of default,"
     )
+    # compiled cells on a CPU whose C++ compiler is broken: one line before any work, no output
+    out = tmp_path / "never.npy"
+    bad = run(["predrnn-predict", f"ckpt_path={ckpt}", f"input={tmp_path / 'f.npy'}", f"output={out}",
+               "compile=default"], cwd, False, broken)  # fmt: skip
+    assert bad.returncode == 2 and bad.stderr.strip().splitlines() == [
+        "predrnn-predict: error: compile=default on the CPU needs a working C++ compiler for torch.compile "
+        "(g++: fatal error: cannot execute 'cc1plus': execvp: No such file or directory): install one "
+        "(Debian/Ubuntu: apt-get install g++), point $CXX at one, or set compile=null"
+    ]
+    assert not out.exists()
     np.save(tmp_path / "small.npy", clip[:, :, :32, :32])
     bad = run(["predrnn-predict", f"ckpt_path={ckpt}", f"input={tmp_path / 'small.npy'}"], cwd, check=False)
     assert bad.returncode == 2
@@ -117,6 +129,20 @@ def test_eval_and_predict_on_checkpoint(smoke_run, tmp_path):
     )
     assert short.returncode == 2
     assert "num_predictions must be positive" in short.stderr
+
+
+@needs_cpu_compiler
+def test_predict_fast_path_matches_plain(smoke_run, tmp_path):
+    """Compiled cells and channels-last memory predict the same frames as the plain path."""
+    cwd = smoke_run.parents[3]
+    frames = np.random.default_rng(1).random((2, 10, 64, 64), dtype=np.float32)
+    np.save(tmp_path / "f.npy", frames)
+    outputs = {}
+    for name, extra in (("plain", []), ("fast", ["compile=default", "channels_last=true"])):
+        outputs[name] = tmp_path / f"{name}.npy"
+        run(["predrnn-predict", "ckpt_path=last", f"input={tmp_path / 'f.npy'}", f"output={outputs[name]}",
+             *extra], cwd)  # fmt: skip
+    np.testing.assert_allclose(np.load(outputs["fast"]), np.load(outputs["plain"]), atol=1e-4)
 
 
 def test_errors_exit_2_with_one_line(tmp_path):
@@ -134,3 +160,13 @@ def test_errors_exit_2_with_one_line(tmp_path):
         ["predrnn-train", "experiment=smoke", "model.patch_size=3"], tmp_path, False, {**ENV, "HYDRA_FULL_ERROR": "1"}
     )
     assert full.returncode != 0 and "Traceback" in full.stderr
+    # compiled cells on a CPU whose C++ compiler is broken fail before the run writes anything
+    broken = {**ENV, "CXX": str(broken_compiler(tmp_path))}
+    proc = run(["predrnn-train", "experiment=smoke", "module.compile=default"], tmp_path, False, broken)
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [
+        "predrnn-train: error: module.compile=default on the CPU needs a working C++ compiler for torch.compile "
+        "(g++: fatal error: cannot execute 'cc1plus': execvp: No such file or directory): install one "
+        "(Debian/Ubuntu: apt-get install g++), point $CXX at one, or set module.compile=null"
+    ]
+    written = {p.name for p in (tmp_path / "logs").rglob("*") if p.is_file()}
+    assert not written & {"summary.json", "last.ckpt", "metrics.json"}

@@ -28,6 +28,7 @@ import torch
 from predrnn.data.mnist import load_digits
 from predrnn.data.moving_mnist import MovingMNIST, to_unit_float
 from predrnn.models import PredRNN, reconstruction_loss
+from predrnn.toolchain import cpu_compile_problem
 from predrnn.training.graph import GraphedTrainStep
 from predrnn.training.sampling import LinearDecay
 
@@ -61,6 +62,11 @@ def reset_peak(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(device)
+
+
+def significant(x: float, digits: int = 4) -> float:
+    """`x` to `digits` significant figures: a slow CPU's 0.0004 TFLOP/s must not print as 0.0."""
+    return float(f"{x:.{digits}g}")
 
 
 def peak_memory(device: torch.device) -> dict[str, float]:
@@ -100,6 +106,13 @@ class Timer:
 def train_digits() -> np.ndarray:
     """The bundled training digits, read and hash-checked once per process."""
     return load_digits()["train"]
+
+
+def compile_unavailable(device: torch.device) -> str | None:
+    """Why the compiled modes can't run here (no working C++ compiler for inductor's CPU
+    kernels), or None."""
+    problem = cpu_compile_problem() if device.type == "cpu" else None
+    return None if problem is None else f"torch.compile on the CPU needs a working C++ compiler ({problem})"
 
 
 def make_batch(batch: int, device: torch.device, total_length: int = 20) -> tuple[torch.Tensor, torch.Tensor]:
@@ -161,6 +174,9 @@ def bench_train(args: argparse.Namespace, device: torch.device) -> None:
             if MODE_SETTINGS[mode][3] and device.type != "cuda":
                 emit({**info, "skipped": "CUDA graphs need a GPU"})
                 continue
+            if MODE_SETTINGS[mode][2] and (why := compile_unavailable(device)):
+                emit({**info, "skipped": why})
+                continue
             reset_peak(device)
             step, net, setup = build(args.size, mode, device, batch, args.layer_norm, args.compile_mode)
             for _ in range(args.warmup):
@@ -172,7 +188,7 @@ def bench_train(args: argparse.Namespace, device: torch.device) -> None:
                 **info,
                 "ms_per_step": round(ms, 3),
                 "seq_per_s": round(batch * 1000 / ms, 1),
-                "model_tflops": round(flops / (ms / 1000) / 1e12, 2),
+                "model_tflops": significant(flops / (ms / 1000) / 1e12),
                 "setup_s": round(setup, 2),
                 "steps": args.steps,
             }
@@ -184,6 +200,11 @@ def bench_predict(args: argparse.Namespace, device: torch.device) -> None:
     batch = args.predict_batch
     for mode in ("eager_fp32", "bf16_channels_last", "compiled"):
         bf16, channels_last, compiled, _ = MODE_SETTINGS[mode]
+        info = {"suite": "predict", "mode": mode, "batch": batch, "config": args.size,
+                "layer_norm": args.layer_norm, **device_info(device)}  # fmt: skip
+        if compiled and (why := compile_unavailable(device)):
+            emit({**info, "skipped": why})
+            continue
         torch.manual_seed(0)
         reset_peak(device)
         net = PredRNN(**SIZES[args.size], layer_norm=args.layer_norm).to(device).eval()
@@ -204,9 +225,7 @@ def bench_predict(args: argparse.Namespace, device: torch.device) -> None:
         ms = statistics.median(times)
         emit(
             {
-                "suite": "predict", "mode": mode, "batch": batch, "config": args.size,
-                "layer_norm": args.layer_norm, **device_info(device),
-                "ms_per_batch": round(ms, 3), "seq_per_s": round(batch * 1000 / ms, 1), "setup_s": round(setup, 2),
+                **info, "ms_per_batch": round(ms, 3), "seq_per_s": round(batch * 1000 / ms, 1), "setup_s": round(setup, 2),
                 **peak_memory(device),
             }
         )  # fmt: skip
@@ -218,6 +237,9 @@ def bench_compile(args: argparse.Namespace, device: torch.device) -> None:
     dynamo built for each. `--cold` bypasses inductor's on-disk cache, as on a fresh machine."""
     import torch._inductor.config as inductor_config
 
+    if why := compile_unavailable(device):
+        emit({"suite": "compile", "mode": "compiled", "config": args.size, **device_info(device), "skipped": why})
+        return
     cached = inductor_config.force_disable_caches
     inductor_config.force_disable_caches = args.cold
     try:

@@ -11,6 +11,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from predrnn.config import entry_point, report_errors, resolve_checkpoint
+from predrnn.toolchain import require_cpu_compiler
 
 
 def evaluate(cfg: DictConfig) -> dict:
@@ -31,6 +32,8 @@ def evaluate(cfg: DictConfig) -> dict:
     callbacks = [report, PredictionMedia(num_sequences=cfg.num_media, dirpath=str(output_dir))]
     loggers = [instantiate(c) for c in cfg.get("logger", {}).values() if c is not None]
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    if cfg.compile and trainer.strategy.root_device.type == "cpu":
+        require_cpu_compiler("compile", cfg.compile)
     trainer.test(module, datamodule=datamodule)
     return module.test_results
 

@@ -14,6 +14,7 @@ from omegaconf import DictConfig
 
 from predrnn.config import entry_point, report_errors, resolve_checkpoint
 from predrnn.errors import DataError
+from predrnn.toolchain import require_cpu_compiler
 
 
 def read_frames(path: str | Path) -> np.ndarray:
@@ -63,6 +64,9 @@ def predict(cfg: DictConfig) -> Path:
 
     ckpt = resolve_checkpoint(cfg.ckpt_path, cfg.paths.log_dir)
     module = load_module(ckpt, compile=cfg.compile, channels_last=cfg.channels_last)
+    device = _device(cfg.accelerator)
+    if cfg.compile and device.type == "cpu":
+        require_cpu_compiler("compile", cfg.compile)
     net = module.network
     frames = read_frames(cfg.input)
     n, t, h, w = frames.shape
@@ -76,7 +80,6 @@ def predict(cfg: DictConfig) -> Path:
         raise DataError(f"num_predictions must be positive, got {k}")
     observed = frames[:, t - j :]
     unit = observed.astype(np.float32) / 255.0 if frames.dtype == np.uint8 else observed
-    device = _device(cfg.accelerator)
     module = module.to(device).eval()
     module.setup("predict")  # channels-last and compiled cells, as in training and predrnn-eval
     dtype = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}.get(str(cfg.precision))

@@ -9,6 +9,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from predrnn.config import check_launch, entry_point, report_errors, resolve_checkpoint, validate_train
+from predrnn.toolchain import require_cpu_compiler
 
 
 def train(cfg: DictConfig, extra_callbacks: list | None = None) -> float:
@@ -30,6 +31,8 @@ def train(cfg: DictConfig, extra_callbacks: list | None = None) -> float:
     callbacks.extend(extra_callbacks or [])
     loggers = [instantiate(c) for c in cfg.get("logger", {}).values() if c is not None]
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    if cfg.module.get("compile") and trainer.strategy.root_device.type == "cpu":
+        require_cpu_compiler("module.compile", cfg.module.compile)  # before the run writes anything
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
 

@@ -13,6 +13,7 @@ from typing_extensions import override
 from predrnn.errors import CheckpointError, ConfigError
 from predrnn.models import PredRNN, reconstruction_loss
 from predrnn.models.losses import RECONSTRUCTION_LOSSES
+from predrnn.toolchain import require_cpu_compiler
 from predrnn.training.graph import GraphedOptimizer, GraphedTrainStep
 from predrnn.training.metrics import METRIC_NAMES, FrameMetrics
 
@@ -108,9 +109,19 @@ class PredRNNModule(pl.LightningModule):
         if self.hparams.channels_last:
             self.network.to(memory_format=torch.channels_last)
         if self.hparams.compile and not self.network.cells_compiled:
+            if self._run_device().type == "cpu":  # fail here, not at the first step inside inductor
+                require_cpu_compiler("module.compile", self.hparams.compile)
             # train/eval and batch-size variants of each cell shape all need cache entries
             torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 64)
             self.network.compile_cells(mode=self.hparams.compile)
+
+    def _run_device(self) -> torch.device:
+        """Where this run computes: the Trainer's device (setup runs before the module is moved
+        there), or the module's own when used without one (predrnn-predict)."""
+        try:
+            return self.trainer.strategy.root_device
+        except RuntimeError:  # not attached to a Trainer
+            return self.device
 
     @override
     def forward(self, frames: Tensor, teacher_mask: Tensor | None = None, return_decouple_loss: bool = False):
