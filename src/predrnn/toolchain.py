@@ -13,6 +13,7 @@ import functools
 import os
 import shutil
 import subprocess
+import sys
 
 from predrnn.errors import ConfigError
 
@@ -34,7 +35,7 @@ def inductor_cpp_compilers() -> tuple[str, ...]:
 
 @functools.lru_cache(maxsize=8)
 def _probe(compiler: str) -> str | None:
-    """None if `compiler` builds a C++ translation unit, else its last line of complaint."""
+    """None if `compiler` builds a C++ translation unit, else the first line of its complaint that names an error."""
     try:
         proc = subprocess.run(
             [compiler, "-x", "c++", "-fsyntax-only", "-"],
@@ -53,6 +54,8 @@ def _probe(compiler: str) -> str | None:
 
 def cpu_compile_problem() -> str | None:
     """None if inductor can build CPU kernels here, else why not (one line)."""
+    if sys.platform == "win32":  # MSVC's `cl` takes other flags; inductor checks it itself there
+        return None
     missing = []
     for compiler in inductor_cpp_compilers():
         problem = _probe(compiler)
