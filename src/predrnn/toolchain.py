@@ -65,9 +65,12 @@ def cpu_compile_problem() -> str | None:
     return "; ".join(missing)
 
 
-def require_cpu_compiler(key: str, mode: str) -> None:
+def require_cpu_compiler(key: str, mode: str | None, device: str) -> None:
     """Raise a one-line ConfigError naming the setting (`key=mode`, e.g. `module.compile=default`)
-    when the CPU has no working C++ compiler for torch.compile."""
+    when cells are to be compiled on the CPU (`device`: a torch device type) and there is no
+    working C++ compiler for torch.compile; nothing to check otherwise."""
+    if not mode or device != "cpu":
+        return
     problem = cpu_compile_problem()
     if problem is not None:
         raise ConfigError(

@@ -32,8 +32,7 @@ def evaluate(cfg: DictConfig) -> dict:
     callbacks = [report, PredictionMedia(num_sequences=cfg.num_media, dirpath=str(output_dir))]
     loggers = [instantiate(c) for c in cfg.get("logger", {}).values() if c is not None]
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
-    if cfg.compile and trainer.strategy.root_device.type == "cpu":
-        require_cpu_compiler("compile", cfg.compile)
+    require_cpu_compiler("compile", cfg.compile, trainer.strategy.root_device.type)
     trainer.test(module, datamodule=datamodule)
     return module.test_results
 

@@ -65,8 +65,7 @@ def predict(cfg: DictConfig) -> Path:
     ckpt = resolve_checkpoint(cfg.ckpt_path, cfg.paths.log_dir)
     module = load_module(ckpt, compile=cfg.compile, channels_last=cfg.channels_last)
     device = _device(cfg.accelerator)
-    if cfg.compile and device.type == "cpu":
-        require_cpu_compiler("compile", cfg.compile)
+    require_cpu_compiler("compile", cfg.compile, device.type)
     net = module.network
     frames = read_frames(cfg.input)
     n, t, h, w = frames.shape

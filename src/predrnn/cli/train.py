@@ -31,8 +31,8 @@ def train(cfg: DictConfig, extra_callbacks: list | None = None) -> float:
     callbacks.extend(extra_callbacks or [])
     loggers = [instantiate(c) for c in cfg.get("logger", {}).values() if c is not None]
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
-    if cfg.module.get("compile") and trainer.strategy.root_device.type == "cpu":
-        require_cpu_compiler("module.compile", cfg.module.compile)  # before the run writes anything
+    # before the run writes anything
+    require_cpu_compiler("module.compile", cfg.module.get("compile"), trainer.strategy.root_device.type)
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
 

@@ -109,8 +109,8 @@ class PredRNNModule(pl.LightningModule):
         if self.hparams.channels_last:
             self.network.to(memory_format=torch.channels_last)
         if self.hparams.compile and not self.network.cells_compiled:
-            if self._run_device().type == "cpu":  # fail here, not at the first step inside inductor
-                require_cpu_compiler("module.compile", self.hparams.compile)
+            # fail here, not at the first step inside inductor
+            require_cpu_compiler("module.compile", self.hparams.compile, self._run_device().type)
             # train/eval and batch-size variants of each cell shape all need cache entries
             torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 64)
             self.network.compile_cells(mode=self.hparams.compile)
