@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import broken_compiler, needs_cpu_compiler
+from helpers import broken_compiler, needs_cpu_compiler
 
 pytestmark = pytest.mark.slow
 ENV = {**os.environ, "WANDB_MODE": "offline", "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"}

@@ -3,7 +3,7 @@
 import pytest
 from hydra.utils import instantiate
 
-from conftest import compose
+from helpers import compose
 from predrnn.models import PredRNN
 from predrnn.training.module import PredRNNModule
 

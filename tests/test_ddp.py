@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from test_cli import run
+from helpers import run
 
 pytestmark = pytest.mark.slow
 

@@ -7,7 +7,7 @@ import subprocess
 import pytest
 import torch
 
-from conftest import CPU_COMPILE_PROBLEM, needs_cpu_compiler
+from helpers import CPU_COMPILE_PROBLEM, needs_cpu_compiler
 from predrnn.models import PredRNN, reconstruction_loss
 from predrnn.training.graph import GraphedTrainStep
 
@@ -158,7 +158,7 @@ def test_compiled_cells_on_a_cpu_without_a_working_compiler_fail_at_setup(tmp_pa
     the setting and the fix, instead of a C++ build error inside the first training step."""
     import torch._inductor.config as inductor_config
 
-    from conftest import broken_compiler
+    from helpers import broken_compiler
     from predrnn.errors import ConfigError
     from predrnn.training.module import PredRNNModule
 
@@ -174,7 +174,7 @@ def test_compiled_cells_on_a_cpu_without_a_working_compiler_fail_at_setup(tmp_pa
 
 @pytest.mark.slow
 def test_bench_prints_json_lines():
-    from test_cli import script
+    from helpers import script
 
     proc = subprocess.run(
         [script("predrnn-bench"), "--suite", "all", "--steps", "1", "--warmup", "0", "--fit-steps", "2",
@@ -212,7 +212,7 @@ def test_speed_fast_trains_through_the_real_loop_on_cpu(tmp_path):
 
     from pytorch_lightning.callbacks import Callback
 
-    from conftest import SMOKE, compose
+    from helpers import SMOKE, compose
     from predrnn.cli.train import train
 
     seen = {}

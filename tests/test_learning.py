@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from conftest import compose
+from helpers import compose
 from predrnn.cli.train import train
 
 

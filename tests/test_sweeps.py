@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from test_cli import run
+from helpers import run
 
 pytestmark = pytest.mark.slow
 FAST = ["experiment=smoke", "trainer.max_steps=8", "data.val_size=4", "data.test_size=4", "callbacks.media=null"]
@@ -71,7 +71,7 @@ def test_parallel_launchers(tmp_path, launcher):
 
 
 def test_slurm_config_composes_from_trainer(tmp_path):
-    from conftest import compose
+    from helpers import compose
 
     cfg = compose(
         "train", tmp_path, ["hydra/launcher=slurm", "trainer=ddp", "trainer.devices=4", "trainer.num_nodes=2"]

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import SMOKE, compose
+from helpers import SMOKE, compose
 from predrnn.cli.train import _task, train
 from predrnn.errors import CheckpointError
 from predrnn.training.callbacks import NonFiniteLossError

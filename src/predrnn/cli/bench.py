@@ -17,6 +17,7 @@ import functools
 import json
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -29,21 +30,24 @@ from predrnn.data.mnist import load_digits
 from predrnn.data.moving_mnist import MovingMNIST, to_unit_float
 from predrnn.models import PredRNN, reconstruction_loss
 from predrnn.toolchain import cpu_compile_problem
-from predrnn.training.graph import GraphedTrainStep
+from predrnn.config import compose
+from predrnn.training.fastpath import FastPath, autocast_dtype
 from predrnn.training.sampling import LinearDecay
 
-MODES = ("eager_fp32", "bf16_channels_last", "cuda_graph", "compiled", "compiled_cuda_graph")
+MODES = ("eager_fp32", "bf16_channels_last", "cuda_graph", "compiled", "compiled_cuda_graph")  # conf/speed/<mode>.yaml
 SIZES = {
     "paper": {"hidden_channels": [128, 128, 128, 128], "kernel_size": 5, "patch_size": 4},
     "small": {"hidden_channels": [16, 16], "kernel_size": 3, "patch_size": 4},
 }
-MODE_SETTINGS = {  # (bf16 autocast, channels_last, compiled cells, CUDA graph)
-    "eager_fp32": (False, False, False, False),
-    "bf16_channels_last": (True, True, False, False),
-    "compiled": (True, True, True, False),
-    "cuda_graph": (True, True, False, True),
-    "compiled_cuda_graph": (True, True, True, True),
-}
+
+
+def mode_settings(mode: str, compile_mode: str = "default") -> tuple[FastPath, torch.dtype | None]:
+    """The fast path and autocast dtype of a mode, from its config `speed=<mode>` (the same
+    switches training reads)."""
+    cfg = compose("train", [f"speed={mode}"], Path(tempfile.gettempdir()) / "predrnn-bench" / "run")
+    m = cfg.module
+    fast = FastPath(compile_mode if m.compile else None, m.channels_last, m.cuda_graph)
+    return fast, autocast_dtype(cfg.trainer.precision)
 
 
 def emit(record: dict[str, Any]) -> None:
@@ -127,32 +131,30 @@ def build(
     size: str, mode: str, device: torch.device, batch: int, layer_norm: bool = False, compile_mode: str = "default"
 ):
     """Network, optimiser and one-step callable for a mode; returns (step, net, setup_seconds)."""
-    bf16, channels_last, compiled, graphed = MODE_SETTINGS[mode]
+    fast, dtype = mode_settings(mode, compile_mode)
     torch.manual_seed(0)
     net = PredRNN(**SIZES[size], layer_norm=layer_norm).to(device)
-    if channels_last:
-        net.to(memory_format=torch.channels_last)
-    if compiled:
-        net.compile_cells(mode=compile_mode)
-    cuda = device.type == "cuda"
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3, fused=cuda, capturable=graphed)
+    fast.prepare(net, device)
+    graphed = fast.graphed(device)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3, fused=device.type == "cuda", capturable=graphed)
     frames, mask = make_batch(batch, device)
-    if channels_last:
-        frames = frames.contiguous(memory_format=torch.channels_last_3d)
+    frames = fast.layout(frames)
 
-    def loss_fn(x: torch.Tensor, m: torch.Tensor | None) -> torch.Tensor:
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16, cache_enabled=not graphed):
-            return reconstruction_loss(net(x, m), x[:, 1:], "l1_l2")
+    def loss_fn(x: torch.Tensor, m: torch.Tensor | None) -> tuple[torch.Tensor]:
+        return (reconstruction_loss(net(x, m), x[:, 1:], "l1_l2"),)
 
+    autocast = torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None)
     if graphed:
-        graph = GraphedTrainStep(loss_fn, list(net.parameters()), opt)
+        with autocast:
+            graph = fast.train_step(loss_fn, list(net.parameters()), opt)
         t0 = time.perf_counter()
         graph(frames, mask)
         return (lambda: graph(frames, mask)), net, time.perf_counter() - t0
 
     def step() -> torch.Tensor:
         opt.zero_grad(set_to_none=True)
-        loss = loss_fn(frames, mask)
+        with autocast:
+            loss = loss_fn(frames, mask)[0]
         loss.backward()
         opt.step()
         return loss
@@ -169,12 +171,13 @@ def bench_train(args: argparse.Namespace, device: torch.device) -> None:
         for mode in args.modes:
             info = {"suite": "train", "mode": mode, "batch": batch, "config": args.size,
                     "layer_norm": args.layer_norm, **device_info(device)}  # fmt: skip
-            if MODE_SETTINGS[mode][2]:
+            fast, _ = mode_settings(mode, args.compile_mode)
+            if fast.compile:
                 info["compile_mode"] = args.compile_mode
-            if MODE_SETTINGS[mode][3] and device.type != "cuda":
+            if fast.cuda_graph and device.type != "cuda":
                 emit({**info, "skipped": "CUDA graphs need a GPU"})
                 continue
-            if MODE_SETTINGS[mode][2] and (why := compile_unavailable(device)):
+            if fast.compile and (why := compile_unavailable(device)):
                 emit({**info, "skipped": why})
                 continue
             reset_peak(device)
@@ -199,23 +202,20 @@ def bench_train(args: argparse.Namespace, device: torch.device) -> None:
 def bench_predict(args: argparse.Namespace, device: torch.device) -> None:
     batch = args.predict_batch
     for mode in ("eager_fp32", "bf16_channels_last", "compiled"):
-        bf16, channels_last, compiled, _ = MODE_SETTINGS[mode]
+        fast, dtype = mode_settings(mode, args.compile_mode)
         info = {"suite": "predict", "mode": mode, "batch": batch, "config": args.size,
                 "layer_norm": args.layer_norm, **device_info(device)}  # fmt: skip
-        if compiled and (why := compile_unavailable(device)):
+        if fast.compile and (why := compile_unavailable(device)):
             emit({**info, "skipped": why})
             continue
         torch.manual_seed(0)
         reset_peak(device)
         net = PredRNN(**SIZES[args.size], layer_norm=args.layer_norm).to(device).eval()
-        if channels_last:
-            net.to(memory_format=torch.channels_last)
-        if compiled:
-            net.compile_cells(mode=args.compile_mode)
-        frames, _ = make_batch(batch, device)
+        fast.prepare(net, device)
+        frames = fast.layout(make_batch(batch, device)[0])
 
-        def run(net=net, frames=frames, bf16=bf16) -> torch.Tensor:
-            with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+        def run(net=net, frames=frames, dtype=dtype) -> torch.Tensor:
+            with torch.inference_mode(), torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
                 return net(frames)
 
         t0 = time.perf_counter()
@@ -256,8 +256,8 @@ def _time_first_compiled_steps(args: argparse.Namespace, device: torch.device) -
     counters.clear()
     step, net, first_train = build(args.size, "compiled", device, batch, args.layer_norm, args.compile_mode)
     train_graphs = counters["stats"]["unique_graphs"]
-    frames, _ = make_batch(args.predict_batch, device)
-    frames = frames.contiguous(memory_format=torch.channels_last_3d)
+    fast, _ = mode_settings("compiled", args.compile_mode)
+    frames = fast.layout(make_batch(args.predict_batch, device)[0])
     t0 = time.perf_counter()
     with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16):
         net.eval()(frames)
@@ -279,12 +279,9 @@ def _time_first_compiled_steps(args: argparse.Namespace, device: torch.device) -
 
 def bench_fit(args: argparse.Namespace, device: torch.device) -> None:
     """Trainer.fit with the fast experiment config: ms per step including the loop's overhead."""
-    import tempfile
-
     from pytorch_lightning.callbacks import Callback
 
     from predrnn.cli.train import train
-    from predrnn.config import compose
 
     class StepClock(Callback):
         """Wall time from step `skip` to the end, synchronised only there (a sync per step

@@ -10,34 +10,40 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from predrnn.config import entry_point, report_errors, resolve_checkpoint
-from predrnn.toolchain import require_cpu_compiler
+from predrnn.checkpoints import last_checkpoints, load_module, resolve_checkpoint
+from predrnn.cli.entry import entry_point, report_errors
+from predrnn.config import instantiate_group
+from predrnn.errors import DataError
+from predrnn.threads import share_cpus
 
 
 def evaluate(cfg: DictConfig) -> dict:
     import pytorch_lightning as pl
-    from hydra.utils import instantiate
 
-    from predrnn.cli.checkpoint import load_module
     from predrnn.training.callbacks import PredictionMedia, TestReport
+    from predrnn.training.trainer import build_trainer
 
-    ckpt = resolve_checkpoint(cfg.ckpt_path, cfg.paths.log_dir)
-    module = load_module(ckpt, compile=cfg.compile, channels_last=cfg.channels_last)
+    share_cpus(1)
+    ckpt = resolve_checkpoint(cfg.ckpt_path, last_checkpoints(cfg.paths.log_dir), "under logs/train")
+    module, _ = load_module(ckpt, compile=cfg.module.compile, channels_last=cfg.module.channels_last)
     pl.seed_everything(cfg.seed, workers=True)
-    net = module.network.init_args
+    net = module.network
     # the model decides the observed length and the frame size; the config the rest
-    datamodule = instantiate(cfg.data, input_length=net["input_length"], image_size=net["image_size"][0])
+    datamodule = instantiate_group(cfg.data, "data", input_length=net.input_length, image_size=net.image_size[0])
+    datamodule.check_sources()  # a bad test file fails here, before the run writes anything
     output_dir = Path(cfg.paths.output_dir)
     report = TestReport(dirpath=str(output_dir), extra={"checkpoint": ckpt})
     callbacks = [report, PredictionMedia(num_sequences=cfg.num_media, dirpath=str(output_dir))]
-    loggers = [instantiate(c) for c in cfg.get("logger", {}).values() if c is not None]
-    trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
-    require_cpu_compiler("compile", cfg.compile, trainer.strategy.root_device.type)
+    loggers = [instantiate_group(c, "logger") for c in cfg.get("logger", {}).values() if c is not None]
+    trainer: pl.Trainer = build_trainer(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    module.fast.prepare(net, trainer.strategy.root_device)  # before the run writes anything
     trainer.test(module, datamodule=datamodule)
+    if not module.test_results.get("num_sequences"):
+        raise DataError("the test set holds no sequences: give a test file with some (data.test_file) or data.test_size > 0")
     return module.test_results
 
 
-_task = report_errors("predrnn-eval")(evaluate)  # the Hydra task, for in-process use
+task = report_errors("predrnn-eval")(evaluate)  # the Hydra task, for in-process use
 main = entry_point("eval", "predrnn-eval", evaluate)
 
 

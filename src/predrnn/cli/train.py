@@ -3,36 +3,63 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
+import yaml
 from omegaconf import DictConfig, OmegaConf
 
-from predrnn.config import check_launch, entry_point, report_errors, resolve_checkpoint, validate_train
-from predrnn.toolchain import require_cpu_compiler
+from predrnn.checkpoints import last_checkpoints, predrnn_hparams, read_checkpoint, resolve_checkpoint
+from predrnn.cli.entry import entry_point, report_errors
+from predrnn.config import instantiate_group
+from predrnn.config.validation import processes_per_machine, validate_train
+from predrnn.errors import CheckpointError, ConfigError
+from predrnn.files import write_text
+from predrnn.threads import share_cpus
+
+
+FROM_DATA = ("in_channels", "image_size", "input_length")
+
+
+def build(cfg: DictConfig):
+    """(datamodule, module) of a training config: the network's frame size, channels and
+    observed length come from the data."""
+    datamodule = instantiate_group(cfg.data, "data")
+    for key in FROM_DATA:
+        if key in cfg.model:
+            raise ConfigError(f"model.{key} comes from the data (data.*): remove the model.{key} override")
+    network = instantiate_group(
+        cfg.model, "model", in_channels=datamodule.channels, image_size=datamodule.image_size,
+        input_length=datamodule.input_length,
+    )  # fmt: skip
+    optim = instantiate_group(cfg.optim, "optim")
+    module = instantiate_group(cfg.module, "module", network=network, optim=optim)
+    return datamodule, module
 
 
 def train(cfg: DictConfig, extra_callbacks: list | None = None) -> float:
     """Train (and test) as `cfg` says; returns `cfg.optimized_metric` for sweepers."""
     import pytorch_lightning as pl
-    from hydra.utils import instantiate
 
     validate_train(cfg)
-    check_launch(cfg)
-    fit_threads_to_affinity()
-    ckpt_path = resolve_checkpoint(cfg.get("ckpt_path"), cfg.paths.log_dir)
+    share_cpus(processes_per_machine(cfg))
+    datamodule, module = build(cfg)
+    datamodule.check_sources()  # the digits and test file are read here, before anything is written
+    ckpt_path = resolve_checkpoint(cfg.get("ckpt_path"), same_experiment(cfg), "of this experiment under logs/")
+    if ckpt_path is not None:
+        check_resume(ckpt_path, module)
     pl.seed_everything(cfg.seed, workers=True)
     output_dir = Path(cfg.paths.output_dir)
 
-    datamodule = instantiate(cfg.data)
-    module = instantiate(cfg.module)
-    callbacks = [instantiate(c) for c in cfg.callbacks.values() if c is not None]
-    callbacks.append(instantiate(cfg.sampling))
+    callbacks = [instantiate_group(c, "callbacks") for c in cfg.callbacks.values() if c is not None]
+    callbacks.append(instantiate_group(cfg.sampling, "sampling"))
     callbacks.extend(extra_callbacks or [])
-    loggers = [instantiate(c) for c in cfg.get("logger", {}).values() if c is not None]
-    trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
-    # before the run writes anything
-    require_cpu_compiler("module.compile", cfg.module.get("compile"), trainer.strategy.root_device.type)
+    loggers = [instantiate_group(c, "logger") for c in cfg.get("logger", {}).values() if c is not None]
+    from predrnn.training.trainer import build_trainer
+
+    trainer: pl.Trainer = build_trainer(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    module.fast.prepare(module.network, trainer.strategy.root_device)  # before the run writes anything
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
 
@@ -40,7 +67,7 @@ def train(cfg: DictConfig, extra_callbacks: list | None = None) -> float:
     summary: dict[str, Any] = {"output_dir": str(output_dir)}
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
-        summary["val"] = getattr(module, "val_results", None)
+        summary["val"] = module.val_results or None
         ckpt = trainer.checkpoint_callback
         if ckpt is not None and ckpt.best_model_score is not None:
             summary["best_val_mse"] = float(ckpt.best_model_score)
@@ -56,26 +83,62 @@ def train(cfg: DictConfig, extra_callbacks: list | None = None) -> float:
         summary["global_step"] = trainer.global_step
         if trainer.is_global_zero:
             output_dir.mkdir(parents=True, exist_ok=True)
-            (output_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+            write_text(output_dir / "summary.json", json.dumps(summary, indent=2))
         _finish_wandb(loggers)
     if "best_val_mse" in summary and cfg.optimized_metric == "val/mse":
         return summary["best_val_mse"]
     return float(metric) if metric is not None else float("nan")
 
 
-def fit_threads_to_affinity() -> None:
-    """Use no more threads than the CPUs this process may run on (a SLURM or submitit job is
-    pinned to cpus_per_task): more OpenMP threads than CPUs spin against each other."""
-    import os
+def _experiment(run: Path) -> str | None:
+    try:
+        hydra = yaml.safe_load((run / ".hydra" / "hydra.yaml").read_text())
+        return hydra["hydra"]["runtime"]["choices"].get("experiment")
+    except (OSError, yaml.YAMLError, KeyError, TypeError, AttributeError):
+        return "?"
 
-    import torch
+
+def same_experiment(cfg: DictConfig) -> list[Path]:
+    """The `last.ckpt` files of earlier training runs of this experiment (`ckpt_path=last`)."""
+    from hydra.core.hydra_config import HydraConfig
 
     try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return
-    if torch.get_num_threads() > cpus:
-        torch.set_num_threads(cpus)
+        current = HydraConfig.get().runtime.choices.get("experiment")
+    except ValueError:
+        current = None
+    here = Path(cfg.paths.output_dir).resolve()
+    return [
+        c for c in last_checkpoints(cfg.paths.log_dir)
+        if c.parents[1].resolve() != here and _experiment(c.parents[1]) == current
+    ]  # fmt: skip
+
+
+def check_resume(ckpt_path: str, module) -> None:
+    """Check, before anything is written, that `ckpt_path` is a predrnn-train checkpoint (read
+    weights-only, tensors mapped) of the configured network, and say in one line which optimiser
+    overrides the resume replaces by the checkpoint's (its optimiser state carries the learning
+    rate and weight decay)."""
+    hparams = predrnn_hparams(read_checkpoint(ckpt_path, mmap=True), ckpt_path)
+    trained, current = hparams["network"], module.network.init_args
+    diff = [f"model.{k}={trained.get(k)} (config: {v})" for k, v in current.items() if trained.get(k) != v]
+    if diff:
+        raise CheckpointError(
+            f"ckpt_path={ckpt_path} was trained with {', '.join(diff[:3])}{' …' if len(diff) > 3 else ''}: "
+            "give the model/data overrides it was trained with, or another checkpoint"
+        )
+    saved = hparams.get("optim") or {}
+    current = module.optim.as_dict()
+    dropped = [
+        f"optim.{k}={current[k]} (restored: {saved[k]})" for k in ("lr", "weight_decay") if k in saved and saved[k] != current[k]
+    ]
+    if dropped:
+        from pytorch_lightning.utilities import rank_zero_only
+
+        rank_zero_only(print)(
+            f"predrnn-train: note: resuming {ckpt_path} restores its optimiser state, so {', '.join(dropped)} "
+            "does not take effect",
+            file=sys.stderr,
+        )
 
 
 def _finish_wandb(loggers: list) -> None:
@@ -88,7 +151,7 @@ def _finish_wandb(loggers: list) -> None:
         wandb.finish()
 
 
-_task = report_errors("predrnn-train")(train)  # the Hydra task, for in-process use
+task = report_errors("predrnn-train")(train)  # the Hydra task, for in-process use
 main = entry_point("train", "predrnn-train", train)
 
 

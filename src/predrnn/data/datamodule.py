@@ -10,8 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, default_convert
 from typing_extensions import override
+
+from predrnn import checks
+from predrnn.errors import BadValue
 
 from predrnn.data.mnist import load_digits
 from predrnn.data.moving_mnist import (
@@ -24,11 +27,6 @@ from predrnn.data.moving_mnist import (
     speed_range,
     to_unit_float,
 )
-from predrnn.errors import ConfigError
-
-
-def _as_batch(frames: torch.Tensor) -> torch.Tensor:
-    return frames  # `__getitems__` already returns the whole batch as one uint8 tensor
 
 
 def _worker_init(_: int) -> None:
@@ -66,46 +64,46 @@ class MovingMNISTDataModule(pl.LightningDataModule):
         pin_memory: bool = True,
     ) -> None:
         super().__init__()
-        for key, value in (
-            ("batch_size", batch_size),
-            ("train_size", train_size),
-            ("val_size", val_size),
-            ("test_size", test_size),
-        ):
-            if value <= 0:
-                raise ConfigError(f"data.{key} must be positive, got {value}")
-        if eval_batch_size is not None and eval_batch_size <= 0:
-            raise ConfigError(f"data.eval_batch_size must be positive or null, got {eval_batch_size}")
-        if input_length < 1:
-            raise ConfigError(f"data.input_length must be at least 1, got {input_length}")
+        for key, value in (("batch_size", batch_size), ("train_size", train_size), ("val_size", val_size),
+                           ("test_size", test_size)):  # fmt: skip
+            checks.integer(key, value, 8, minimum=1)
+        if eval_batch_size is not None:
+            checks.integer("eval_batch_size", eval_batch_size, 64, minimum=1)
+        checks.integer("input_length", input_length, 10, minimum=1)
+        checks.integer("total_length", total_length, 20, minimum=2)
         if total_length <= input_length:
-            raise ConfigError(
-                f"data.input_length ({input_length}) must be less than data.total_length "
-                f"({total_length}): e.g. input_length=10 total_length=20"
-            )
-        if num_workers < 0:
-            raise ConfigError(f"data.num_workers must be >= 0, got {num_workers}")
-        if num_digits < 1:
-            raise ConfigError(f"data.num_digits must be at least 1, got {num_digits}")
-        if image_size < 28:
-            raise ConfigError(f"data.image_size must be at least 28 (one digit), got {image_size}")
+            raise BadValue("input_length", input_length, f"must be less than total_length={total_length}", total_length // 2)
+        checks.integer("num_workers", num_workers, 2, minimum=0)
+        checks.integer("num_digits", num_digits, 2, minimum=1)
+        checks.integer("image_size", image_size, 64, minimum=28)
+        checks.integer("seed", seed, 0)
+        checks.integer("test_seed", test_seed, 2017)
+        checks.boolean("pin_memory", pin_memory)
         try:
             speed_range(speed)
-        except ValueError as err:
-            raise ConfigError(f"data.{err}") from None
+        except (TypeError, ValueError):
+            raise BadValue("speed", speed, "must be a number or [low, high] with 0 <= low <= high", 3.6) from None
         if test_file is not None and not Path(test_file).expanduser().is_file():
-            raise ConfigError(f"data.test_file {test_file} not found: give the path of mnist_test_seq.npy or null")
+            raise BadValue("test_file", test_file, "not found", "<path of mnist_test_seq.npy> (or null)")
         self.save_hyperparameters()
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size or batch_size
         self.input_length = input_length
         self.total_length = total_length
         self.image_size = image_size
+        self.channels = 1  # grey digits
         self.rank, self.world_size = 0, 1
 
     @cached_property
     def digits(self) -> dict[str, np.ndarray]:
         return load_digits(self.hparams.digits)
+
+    def check_sources(self) -> None:
+        """Read the digits (and the test file's header) now, so that a bad file fails before a
+        run starts rather than in its first epoch."""
+        _ = self.digits
+        if self.hparams.test_file is not None:
+            self.make_test_set()
 
     def generator(self, split: str) -> MovingMNIST:
         """The generator over `train` or `test` digits with this module's settings."""
@@ -135,7 +133,7 @@ class MovingMNISTDataModule(pl.LightningDataModule):
         return DataLoader(
             dataset,
             batch_sampler=batch_sampler,
-            collate_fn=_as_batch,
+            collate_fn=default_convert,  # `__getitems__` already returns the batch as one uint8 tensor
             num_workers=workers,
             pin_memory=self.hparams.pin_memory and torch.cuda.is_available(),
             persistent_workers=workers > 0,

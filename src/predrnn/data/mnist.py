@@ -123,7 +123,7 @@ def load_files(path: str | Path) -> dict[str, np.ndarray]:
         arrays = {s: read_idx(_find_idx(path, s)) for s in SPLITS}
     else:
         try:
-            with np.load(path) as npz:
+            with np.load(path, allow_pickle=False) as npz:
                 missing = {"x_train", "x_test"} - set(npz.files)
                 if missing:
                     raise DataError(f"{path} lacks {', '.join(sorted(missing))}: an .npz needs x_train and x_test")

@@ -1,4 +1,4 @@
-"""The Moving MNIST generator (Srivastava et al., 2015; §9 of the notes) and its datasets.
+"""The Moving MNIST generator (Srivastava et al., 2015; docs/method.md, "Moving MNIST") and its datasets.
 
 Motion is sampled per sequence (digits, start, direction, speed) with NumPy's seeded PCG64,
 then rendered for a whole batch at once in torch: the bounce is the reflection of the
@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset, Sampler
 
+from predrnn.data.arrays import load_npy
 from predrnn.errors import DataError
 
 
@@ -185,10 +186,7 @@ class SequenceFile(Dataset):
         path = Path(path).expanduser()
         if not path.is_file():
             raise DataError(f"test file {path} not found: fix data.test_file or set it to null to generate one")
-        try:
-            array = np.load(path, mmap_mode="r", allow_pickle=False)
-        except (OSError, ValueError) as err:
-            raise DataError(f"test file {path} is not a readable .npy ({err}): download it again")
+        array = load_npy(path, "data.test_file")
         if array.dtype != np.uint8 or array.ndim != 4:
             raise DataError(
                 f"test file {path} is {array.dtype} {array.shape}; expected uint8 (T, N, H, W) "

@@ -1,7 +1,7 @@
 """Recurrent convolutional cells: the ST-LSTM of PredRNN and the ConvLSTM baseline.
 
 The equations follow Wang et al. (NeurIPS 2017, eqs. 3-4) as written out in
-`docs/predrnn.md` §2-3. All terms that share an input are computed by one convolution and
+`docs/method.md` ("The cells"). All terms that share an input are computed by one convolution and
 split along channels, as in the official code:
 
     conv_x: X      -> 7·hidden  (i, f, g, i', f', g', o)
@@ -16,18 +16,15 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from predrnn import checks
+
 FORGET_BIAS = 1.0
 
 
 def _check(in_channels: int, hidden_channels: int, kernel_size: int) -> None:
-    if in_channels <= 0:
-        raise ValueError(f"in_channels must be positive, got {in_channels}")
-    if hidden_channels <= 0:
-        raise ValueError(f"hidden_channels must be positive, got {hidden_channels}: use e.g. 64")
-    if kernel_size <= 0 or kernel_size % 2 == 0:
-        raise ValueError(
-            f"kernel_size must be a positive odd number (for 'same' padding), got {kernel_size}: use e.g. 3 or 5"
-        )
+    checks.integer("in_channels", in_channels, 1, minimum=1)
+    checks.integer("hidden_channels", hidden_channels, 64, minimum=1)
+    checks.integer("kernel_size", kernel_size, 5, minimum=1, odd=True)
 
 
 def _gate_conv(cin: int, cout: int, kernel_size: int, layer_norm: bool) -> nn.Module:

@@ -21,7 +21,7 @@ def reconstruction_loss(predictions: Tensor, target: Tensor, kind: str = "l1_l2"
 
 
 def decoupling_loss(delta_c: Tensor, delta_m: Tensor) -> Tensor:
-    """Mean |cosine similarity| between ΔC and ΔM per channel (PredRNN-V2, §6 of the notes).
+    """Mean |cosine similarity| between ΔC and ΔM per channel (PredRNN-V2; docs/method.md, "The decoupling loss").
 
     Inputs are already mapped by the shared 1×1 adapter, shape (B, C, H, W); each channel is
     L2-normalised over space before the cosine, so the value lies in [0, 1].

@@ -12,6 +12,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from predrnn import checks
+from predrnn.errors import BadValue
 from predrnn.models.cells import ConvLSTMCell, SpatioTemporalLSTMCell
 from predrnn.models.losses import decoupling_loss
 from predrnn.models.patching import fold_patches, unfold_patches
@@ -20,12 +22,15 @@ CELLS = {"stlstm": SpatioTemporalLSTMCell, "convlstm": ConvLSTMCell}
 
 
 def _pair(size: int | Sequence[int]) -> tuple[int, int]:
-    if isinstance(size, int):
+    if isinstance(size, int) and not isinstance(size, bool):
         return size, size
-    size = tuple(int(s) for s in size)
-    if len(size) != 2:
-        raise ValueError(f"image_size must be an int or [height, width], got {list(size)}")
-    return size  # type: ignore[return-value]
+    try:
+        pair = tuple(checks.integer("image_size", s, 64, minimum=1) for s in size)
+    except TypeError:
+        raise BadValue("image_size", size, "must be an int or [height, width]", 64) from None
+    if len(pair) != 2:
+        raise BadValue("image_size", list(size), "must be an int or [height, width]", 64)
+    return pair  # type: ignore[return-value]
 
 
 class PredRNN(nn.Module):
@@ -49,22 +54,16 @@ class PredRNN(nn.Module):
         input_length: int = 10,
     ) -> None:
         super().__init__()
-        widths = [int(w) for w in hidden_channels] if hidden_channels is not None else []
-        if not widths or any(w <= 0 for w in widths):
-            raise ValueError(
-                f"hidden_channels must be a non-empty list of positive ints (one per layer), "
-                f"got {list(hidden_channels or [])}: use e.g. [64, 64]"
-            )
-        if cell not in CELLS:
-            raise ValueError(f"unknown cell {cell!r}: use one of {', '.join(CELLS)}")
+        if isinstance(hidden_channels, (str, int)) or not hidden_channels:
+            raise BadValue("hidden_channels", hidden_channels, "must be a non-empty list, one width per layer", "[64,64]")
+        widths = list(hidden_channels)  # each width is checked by its cell
+        checks.choice("cell", cell, CELLS, "stlstm")
         height, width = _pair(image_size)
-        if patch_size <= 0 or height % patch_size or width % patch_size:
-            raise ValueError(
-                f"patch_size {patch_size} must be positive and divide image_size "
-                f"{height}x{width}: use e.g. patch_size=4 for 64x64"
-            )
-        if input_length < 1:
-            raise ValueError(f"input_length must be at least 1, got {input_length}")
+        checks.integer("patch_size", patch_size, 4, minimum=1)
+        if height % patch_size or width % patch_size:
+            raise BadValue("patch_size", patch_size, f"must divide the frame size {height}x{width}", 4 if height % 4 == width % 4 == 0 else 1)
+        checks.integer("input_length", input_length, 10, minimum=1)
+        checks.boolean("layer_norm", layer_norm)
         self.init_args: dict[str, Any] = {
             "hidden_channels": widths,
             "in_channels": in_channels,
@@ -135,37 +134,18 @@ class PredRNN(nn.Module):
         self._check_input(frames, teacher_mask)
         if return_decouple_loss and not self.uses_memory:
             raise ValueError("the decoupling loss needs ST-LSTM cells (cell='stlstm')")
-        b, t = frames.shape[:2]
-        # Zero states in the layout and dtypes the cells return (C, M: the input's; an ST-LSTM's
-        # H: autocast's when on; a ConvLSTM's H follows C), so step 0 looks like the others to
-        # torch.compile. Compiled cells also get layer 1's input in one dtype and as a dense
-        # tensor (a copy per step: dynamo guards on a view's base, which predictions lack).
-        fmt = self._memory_format()
         x = fold_patches(frames, self.patch_size)
-        height, width = x.shape[-2:]
-        dense = self.cells_compiled
-        inputs = [x[:, step].contiguous(memory_format=fmt) if dense else x[:, step] for step in range(t - 1)]
-        kind = x.device.type
-        compute = torch.get_autocast_dtype(kind) if torch.is_autocast_enabled(kind) else x.dtype
-        h_dtype = compute if self.uses_memory else x.dtype
-        h = [x.new_zeros(b, w, height, width, dtype=h_dtype).contiguous(memory_format=fmt) for w in self.widths]
-        c = [x.new_zeros(b, w, height, width).contiguous(memory_format=fmt) for w in self.widths]
-        m = x.new_zeros(b, self.widths[-1], height, width).contiguous(memory_format=fmt)
-        if dense and torch.is_grad_enabled():
-            # as the later states and fed-back inputs do, so step 0 reuses their compiled graph;
-            # the price is a few unused gradients, about 0.5 % of a 4 × 128 training step's FLOPs
-            for tensor in (*h, *c, m, *inputs):
-                tensor.requires_grad_()
+        inputs, h, c, m = self._initial_state(x)
         mask = None if teacher_mask is None else teacher_mask.to(x.dtype)[:, :, None, None, None]
 
         outputs: list[Tensor] = []
         decouple: list[Tensor] = []
         x_gen = inputs[0]
-        for step in range(t - 1):
+        for step in range(frames.shape[1] - 1):
             if step == 0 or (mask is None and step < self.input_length):
                 inp = inputs[step]
             elif mask is None:
-                inp = x_gen.to(x.dtype) if dense else x_gen
+                inp = x_gen.to(x.dtype)  # fed back in the frames' dtype (autocast's output may differ)
             else:
                 inp = mask[:, step - 1] * inputs[step] + (1 - mask[:, step - 1]) * x_gen
             for layer, cell in enumerate(self.cells):
@@ -187,6 +167,31 @@ class PredRNN(nn.Module):
         if return_decouple_loss:
             return predictions, torch.stack(decouple).mean()
         return predictions
+
+    def _initial_state(self, x: Tensor) -> tuple[list[Tensor], list[Tensor], list[Tensor], Tensor]:
+        """The per-step inputs of layer 1 and the zero states H, C (per layer) and M.
+
+        Everything here serves torch.compile, so that step 0 looks like the others: zero states
+        in the layout and dtypes the cells return (C, M: the input's; an ST-LSTM's H: autocast's
+        when on; a ConvLSTM's H follows C). Compiled cells also get layer 1's input as a dense
+        tensor (a copy per step: dynamo guards on a view's base, which predictions lack) and,
+        when training, zero states and observed frames that carry gradients as later ones do
+        (a few unused gradients, about 0.5 % of a 4 × 128 training step's FLOPs).
+        """
+        b, t, _, height, width = x.shape
+        fmt = self._memory_format()
+        dense = self.cells_compiled
+        inputs = [x[:, step].contiguous(memory_format=fmt) if dense else x[:, step] for step in range(t - 1)]
+        kind = x.device.type
+        compute = torch.get_autocast_dtype(kind) if torch.is_autocast_enabled(kind) else x.dtype
+        h_dtype = compute if self.uses_memory else x.dtype
+        h = [x.new_zeros(b, w, height, width, dtype=h_dtype).contiguous(memory_format=fmt) for w in self.widths]
+        c = [x.new_zeros(b, w, height, width).contiguous(memory_format=fmt) for w in self.widths]
+        m = x.new_zeros(b, self.widths[-1], height, width).contiguous(memory_format=fmt)
+        if dense and torch.is_grad_enabled():
+            for tensor in (*h, *c, m, *inputs):
+                tensor.requires_grad_()
+        return inputs, h, c, m
 
     def _memory_format(self) -> torch.memory_format:
         """States follow the weights' layout, so `.to(memory_format=channels_last)` is enough.

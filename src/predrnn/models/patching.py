@@ -1,4 +1,4 @@
-"""Fold p×p pixel blocks into channels and back (PredRNN's 'patch' trick, §4 of the notes).
+"""Fold p×p pixel blocks into channels and back (PredRNN's 'patch' trick; docs/method.md, "The network").
 
 A (B, T, C, H, W) sequence becomes (B, T, C·p·p, H/p, W/p): the RNN then works on a p² times
 smaller grid, which cuts its cost ~p²-fold at equal quality.

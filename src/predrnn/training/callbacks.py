@@ -1,8 +1,12 @@
-"""Callbacks of the training system: media, the non-finite guard, the test report."""
+"""Callbacks of the training system: the training guard, the final checkpoint, media, the test report."""
 
 from __future__ import annotations
 
 import json
+import math
+import statistics
+from collections import deque
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -13,54 +17,83 @@ from pytorch_lightning.trainer.states import TrainerFn
 from pytorch_lightning.utilities import rank_zero_info, rank_zero_only
 from rich.console import Console
 from rich.table import Table
+import torch
 from torch import Tensor
 from typing_extensions import override
 
-from predrnn.errors import PredRNNError
+from predrnn import checks
+from predrnn.errors import TrainingStopped
+from predrnn.files import write_text
 from predrnn.training import media
 
 
-class NonFiniteLossError(PredRNNError):
-    """The training loss became NaN or infinite."""
+class TrainingGuard(Callback):
+    """Stops training when it goes wrong, before a checkpoint is written after it.
 
-
-class NonFiniteGuard(Callback):
-    """Stops training when a loss was NaN/inf, before any checkpoint is written after it.
-
-    The module records non-finite losses in a device flag (no host sync per step); this guard
-    reads it every `check_every_n_steps` and before every validation or epoch-end checkpoint
-    (ModelCheckpoint always runs after other callbacks), so saved checkpoints stay good.
+    The loss of every step is kept on its device (no host sync per step) and read every
+    `check_every_n_steps` and before every checkpoint save. Training stops with one line when a
+    loss is NaN/inf, or when it diverges: the median of the last `median_window` losses exceeds
+    `divergence_factor` × the lowest such running median so far (null: no divergence check).
+    The checkpoint IO (`predrnn.checkpoints.SafeCheckpointIO`) refuses non-finite weights too,
+    so every checkpoint written is one whose weights were verified finite.
     """
 
-    def __init__(self, check_every_n_steps: int = 50) -> None:
-        if check_every_n_steps <= 0:
-            raise ValueError(f"check_every_n_steps must be positive, got {check_every_n_steps}")
-        self.every = check_every_n_steps
+    def __init__(
+        self, check_every_n_steps: int = 50, divergence_factor: float | None = 100.0, median_window: int = 20
+    ) -> None:
+        self.every = checks.integer("check_every_n_steps", check_every_n_steps, 50, minimum=1)
+        if divergence_factor is not None:
+            checks.number("divergence_factor", divergence_factor, 100.0, minimum=1.0)
+        self.factor = divergence_factor
+        self.window = checks.integer("median_window", median_window, 20, minimum=1)
+        self.pending: list[tuple[int, Tensor]] = []
+        self.recent: deque[float] = deque(maxlen=self.window)
+        self.best_median = math.inf
 
-    def _check(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        flag = pl_module.nonfinite
+    def _problem(self) -> str | None:
+        """Reads the pending losses (one sync) and says what is wrong, if anything."""
+        if not self.pending:
+            return None
+        steps = [s for s, _ in self.pending]
+        values = torch.stack([v.float() for _, v in self.pending]).tolist()
+        self.pending.clear()
+        for step, value in zip(steps, values):
+            if not math.isfinite(value):
+                return f"training loss became {value} at step {step}"
+            self.recent.append(value)
+            median = statistics.median(self.recent)
+            self.best_median = min(self.best_median, median)
+            if self.factor is not None and median > self.factor * self.best_median:
+                return (
+                    f"training diverged at step {step}: the median loss {median:.3g} is over "
+                    f"{self.factor:g}× its lowest running median {self.best_median:.3g}"
+                )
+        return None
+
+    def check(self, trainer: pl.Trainer) -> None:
+        problem = self._problem()
+        bad = problem is not None
         if trainer.world_size > 1:
-            flag = trainer.strategy.reduce_boolean_decision(bool(flag), all=False)
-        if bool(flag):
-            ckpt = getattr(trainer.checkpoint_callback, "last_model_path", "") or "none yet"
-            raise NonFiniteLossError(
-                f"training loss became NaN/inf by step {trainer.global_step}: lower module.lr or set "
-                f"trainer.gradient_clip_val=1.0; last good checkpoint: {ckpt}"
+            bad = trainer.strategy.reduce_boolean_decision(bad, all=False)
+        if bad:
+            last = getattr(trainer.strategy.checkpoint_io, "last_verified", None)
+            raise TrainingStopped(
+                f"{problem or 'another rank stopped'}; nothing was saved after it: lower optim.lr "
+                f"(or set trainer.gradient_clip_val=1.0); last good checkpoint: {last or 'none yet'}"
             )
 
     @override
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        loss = outputs.get("loss") if isinstance(outputs, Mapping) else outputs
+        if isinstance(loss, Tensor):
+            self.pending.append((trainer.global_step - 1, loss.detach()))
         if trainer.global_step % self.every == 0:
-            self._check(trainer, pl_module)
+            self.check(trainer)
 
     @override
-    def on_validation_start(self, trainer, pl_module) -> None:
-        if not trainer.sanity_checking and trainer.state.fn == TrainerFn.FITTING:
-            self._check(trainer, pl_module)
-
-    @override
-    def on_train_epoch_end(self, trainer, pl_module) -> None:
-        self._check(trainer, pl_module)
+    def on_save_checkpoint(self, trainer, pl_module, checkpoint) -> None:
+        if trainer.state.fn == TrainerFn.FITTING:
+            self.check(trainer)
 
 
 class FinalCheckpoint(Callback):
@@ -145,7 +178,7 @@ class TestReport(Callback):
         results.update(self.extra)
         results["convention"] = "mse/mae: per-frame sums over pixels on [0,1], prediction clipped; mean over frames"
         self.path = folder / "metrics.json"
-        self.path.write_text(json.dumps(results, indent=2))
+        write_text(self.path, json.dumps(results, indent=2))
         media.plot_per_frame(folder / "metrics_per_frame.png", {"test": results})
         print_table(results)
         rank_zero_info(f"metrics written to {self.path}")

@@ -1,4 +1,4 @@
-"""Per-frame metrics in the papers' convention (§10 of the notes).
+"""Per-frame metrics in the papers' convention (docs/method.md, "Metrics").
 
 MSE and MAE of a frame are *sums over its pixels* on the [0, 1] scale, with the prediction
 clipped to [0, 1]; they are averaged over sequences, reported per future frame, and averaged

@@ -10,16 +10,13 @@ import torch
 from torch import Tensor
 from typing_extensions import override
 
-from predrnn.errors import CheckpointError, ConfigError
+from predrnn import checks
+from predrnn.errors import BadValue
 from predrnn.models import PredRNN, reconstruction_loss
 from predrnn.models.losses import RECONSTRUCTION_LOSSES
-from predrnn.toolchain import require_cpu_compiler
-from predrnn.training.graph import GraphedOptimizer, GraphedTrainStep
+from predrnn.training.fastpath import FastPath, GraphedTrainStep
 from predrnn.training.metrics import METRIC_NAMES, FrameMetrics
-
-COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
-OPTIMIZERS = ("adam", "adamw")
-SCHEDULERS = ("cosine",)
+from predrnn.training.optim import Optim
 
 
 def make_lpips():
@@ -43,91 +40,72 @@ class PredRNNModule(pl.LightningModule):
     The `teacher_mask` attribute is set before each training batch by a sampling-schedule
     callback (`predrnn.training.sampling`); without one, training runs free (true inputs for
     the J observed frames, own outputs after). Validation and test always run free.
+    `compile`, `channels_last` and `cuda_graph` choose the fast path (`training/fastpath.py`).
     """
 
     def __init__(
         self,
         network: PredRNN | Mapping[str, Any],
+        optim: Optim | Mapping[str, Any] | None = None,
         loss: str = "l1_l2",
         decouple_beta: float = 0.0,
-        optimizer: str = "adam",
-        lr: float = 1e-3,
-        weight_decay: float = 0.0,
-        scheduler: str | None = None,
         reverse_input: bool = False,
         compile: str | None = None,
         channels_last: bool = False,
         cuda_graph: bool = False,
     ) -> None:
         super().__init__()
-        if isinstance(network, Mapping):
-            network = PredRNN(**network)
-        if loss not in RECONSTRUCTION_LOSSES:
-            raise ConfigError(f"module.loss {loss!r} is unknown: use one of {', '.join(RECONSTRUCTION_LOSSES)}")
-        if lr <= 0:
-            raise ConfigError(f"module.lr must be positive, got {lr}: e.g. module.lr=1e-3")
-        if weight_decay < 0:
-            raise ConfigError(f"module.weight_decay must be >= 0, got {weight_decay}")
-        if decouple_beta < 0:
-            raise ConfigError(f"module.decouple_beta must be >= 0, got {decouple_beta}")
+        network = network if isinstance(network, PredRNN) else PredRNN(**network)
+        optim = optim if isinstance(optim, Optim) else Optim(**(optim or {}))
+        checks.choice("loss", loss, RECONSTRUCTION_LOSSES, "mse")
+        checks.number("decouple_beta", decouple_beta, 0.1, minimum=0.0)
+        checks.boolean("reverse_input", reverse_input)
         if decouple_beta > 0 and not network.uses_memory:
-            raise ConfigError("module.decouple_beta > 0 needs ST-LSTM cells: set model.cell=stlstm or beta 0")
-        if optimizer not in OPTIMIZERS:
-            raise ConfigError(f"module.optimizer {optimizer!r} is unknown: use one of {', '.join(OPTIMIZERS)}")
-        if scheduler is not None and scheduler not in SCHEDULERS:
-            raise ConfigError(f"module.scheduler {scheduler!r} is unknown: use null or {', '.join(SCHEDULERS)}")
-        if compile is not None and compile not in COMPILE_MODES:
-            raise ConfigError(f"module.compile {compile!r} is unknown: use null or one of {', '.join(COMPILE_MODES)}")
-        if cuda_graph and scheduler is not None:
-            raise ConfigError("module.cuda_graph bakes the learning rate into the graph: set module.scheduler=null")
-        if cuda_graph and compile in ("reduce-overhead", "max-autotune"):
-            raise ConfigError(
-                f"module.compile={compile} makes CUDA graphs of its own: with module.cuda_graph=true use "
-                "module.compile=default or max-autotune-no-cudagraphs"
-            )
+            raise BadValue("decouple_beta", decouple_beta, "needs ST-LSTM cells (model.cell=stlstm)", 0.0)
+        self.fast = FastPath(compile, channels_last, cuda_graph)
+        if cuda_graph and optim.scheduler is not None:
+            raise BadValue("cuda_graph", True, "bakes the learning rate into the graph: it takes no optim.scheduler", False)
         self.network = network
+        self.optim = optim
         if network.uses_memory and decouple_beta == 0:
             # the V2 adapters get no gradient without the decoupling loss; DDP rejects unused
             # trainable parameters, so they are frozen
             network.adapters.requires_grad_(False)
-        self.save_hyperparameters(ignore=["network"])
-        # the graphed step makes its own optimiser step, so Lightning hands over the loop
-        self.automatic_optimization = not cuda_graph
-        self._graph_step: GraphedTrainStep | None = None
+        self.save_hyperparameters(ignore=["network", "optim"])
         self.hparams["network"] = dict(network.init_args)
+        self.hparams["optim"] = optim.as_dict()
+        self.graph_step: GraphedTrainStep | None = None
         self.teacher_mask: Tensor | None = None
         self.input_length = network.input_length
-        self.register_buffer("nonfinite", torch.zeros((), dtype=torch.bool), persistent=False)
         self.val_metrics: FrameMetrics | None = None
         self.test_metrics: FrameMetrics | None = None
+        self.val_results: dict[str, Any] = {}
         self.test_results: dict[str, Any] = {}
         self.lpips = None
 
     # --- model -------------------------------------------------------------------------------
+    @property
+    def automatic_optimization(self) -> bool:  # type: ignore[override]
+        """Lightning steps the optimiser, except where the step is one CUDA graph."""
+        return not self.fast.graphed(self.run_device())
+
+    @automatic_optimization.setter
+    def automatic_optimization(self, value: bool) -> None:
+        """Decided by the fast path; Lightning's constructor sets a default that is ignored."""
+
     @override
     def setup(self, stage: str) -> None:
-        if self.hparams.channels_last:
-            self.network.to(memory_format=torch.channels_last)
-        if self.hparams.compile and not self.network.cells_compiled:
-            # fail here, not at the first step inside inductor
-            require_cpu_compiler("module.compile", self.hparams.compile, self._run_device().type)
-            # train/eval and batch-size variants of each cell shape all need cache entries
-            torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 64)
-            self.network.compile_cells(mode=self.hparams.compile)
+        self.fast.prepare(self.network, self.run_device())
 
-    def _run_device(self) -> torch.device:
+    def run_device(self) -> torch.device:
         """Where this run computes: the Trainer's device (setup runs before the module is moved
         there), or the module's own when used without one (predrnn-predict)."""
-        try:
-            return self.trainer.strategy.root_device
-        except RuntimeError:  # not attached to a Trainer
-            return self.device
+        trainer = self._trainer
+        return trainer.strategy.root_device if trainer is not None else self.device
 
     @override
     def forward(self, frames: Tensor, teacher_mask: Tensor | None = None, return_decouple_loss: bool = False):
-        if self.hparams.channels_last:
-            frames = frames.contiguous(memory_format=torch.channels_last_3d)
-        return self.network(frames, teacher_mask, return_decouple_loss=return_decouple_loss)
+        return self.network(self.fast.layout(frames), teacher_mask, return_decouple_loss=return_decouple_loss)
 
     # --- the shared step ---------------------------------------------------------------------
     def compute_loss(self, frames: Tensor, mask: Tensor | None, training: bool) -> tuple[Tensor, Tensor, Tensor | None]:
@@ -144,15 +122,17 @@ class PredRNNModule(pl.LightningModule):
         loss = reconstruction_loss(predictions, frames[:, 1:], self.hparams.loss)
         if decouple is not None:
             loss = loss + beta * decouple
-        if training:
-            self.nonfinite |= ~torch.isfinite(loss.detach())  # checked by NonFiniteGuard, no sync here
         return loss, predictions, decouple
 
-    def shared_step(self, frames: Tensor, stage: str) -> tuple[Tensor, Tensor]:
+    def shared_step(self, frames: Tensor, stage: str) -> tuple[Tensor, Tensor | None]:
         """Loss and logging for any stage; metrics over the K future frames (val/test)."""
         training = stage == "train"
-        mask = self.teacher_mask if training else None
-        loss, predictions, decouple = self.compute_loss(frames, mask, training)
+        if training and self.graph_step is not None:  # forward, backward and Adam: one replay
+            loss, decouple = self.optimizers().step(closure=lambda: self.graph_step(frames, self.teacher_mask))
+            predictions = None
+        else:
+            mask = self.teacher_mask if training else None
+            loss, predictions, decouple = self.compute_loss(frames, mask, training)
         if decouple is not None:
             self.log(f"{stage}/decouple_loss", decouple, on_step=training, on_epoch=not training)
         self.log(f"{stage}/loss", loss, on_step=training, on_epoch=not training, prog_bar=training)
@@ -168,34 +148,7 @@ class PredRNNModule(pl.LightningModule):
 
     @override
     def training_step(self, batch: Tensor, batch_idx: int) -> Tensor:
-        if self.automatic_optimization:
-            return self.shared_step(batch, "train")[0]
-        optimizer = self.optimizers()
-        if isinstance(optimizer.optimizer, GraphedOptimizer):
-            loss = optimizer.step(closure=lambda: self._graphed(batch))
-        else:  # cuda_graph asked for, but no CUDA here: the same step, eagerly
-            optimizer.zero_grad()
-            loss = self.shared_step(batch, "train")[0]
-            self.manual_backward(loss)
-            optimizer.step()
-            return loss
-        self.log("train/loss", loss, on_step=True, prog_bar=True)
-        return loss
-
-    def _graphed(self, batch: Tensor) -> Tensor:
-        if self._graph_step is None:
-            dtype = torch.get_autocast_dtype("cuda") if torch.is_autocast_enabled("cuda") else None
-
-            def loss_fn(frames: Tensor, mask: Tensor | None) -> Tensor:
-                # autocast without its weight cache: casts must be recorded inside the graph
-                with torch.autocast(
-                    "cuda", dtype=dtype or torch.float32, enabled=dtype is not None, cache_enabled=False
-                ):
-                    return self.compute_loss(frames, mask, training=True)[0]
-
-            inner = self.optimizers().optimizer.inner
-            self._graph_step = GraphedTrainStep(loss_fn, list(self.parameters()), inner)
-        return self._graph_step(batch, self.teacher_mask).detach().clone()
+        return self.shared_step(batch, "train")[0]
 
     @override
     def validation_step(self, batch: Tensor, batch_idx: int) -> dict[str, Tensor]:
@@ -209,10 +162,9 @@ class PredRNNModule(pl.LightningModule):
 
     # --- metrics -----------------------------------------------------------------------------
     def _future_frames(self) -> int:
-        dm = getattr(self.trainer, "datamodule", None)
-        total = getattr(dm, "total_length", None)
+        total = getattr(getattr(self.trainer, "datamodule", None), "total_length", None)
         if total is None:
-            raise ConfigError("the module needs a datamodule with total_length to size its metrics")
+            raise RuntimeError("PredRNNModule needs a datamodule with total_length to size its metrics")
         return total - self.input_length
 
     @override
@@ -251,28 +203,17 @@ class PredRNNModule(pl.LightningModule):
     # --- optimisation ------------------------------------------------------------------------
     @override
     def configure_optimizers(self):
-        h = self.hparams
-        cls = torch.optim.Adam if h.optimizer == "adam" else torch.optim.AdamW
-        cuda = next(self.parameters()).is_cuda
-        graphed = h.cuda_graph and cuda
-        optimizer = cls(self.parameters(), lr=h.lr, weight_decay=h.weight_decay, fused=cuda, capturable=graphed)
-        if graphed:
-            return GraphedOptimizer(optimizer)
-        if h.scheduler is None:
-            return optimizer
+        device = self.run_device()
+        graphed = self.fast.graphed(device)
         steps = self.trainer.max_steps if self.trainer.max_steps > 0 else self.trainer.estimated_stepping_batches
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, int(steps)))
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
-
-    # --- checkpoints -------------------------------------------------------------------------
-    @override
-    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        saved = checkpoint.get("hyper_parameters", {}).get("network")
-        current = dict(self.network.init_args)
-        if saved is not None and dict(saved) != current:
-            diff = ", ".join(
-                f"{k}={saved.get(k)} (config: {current.get(k)})" for k in current if saved.get(k) != current.get(k)
+        optimizer, scheduler = self.optim.build(
+            self.parameters(), steps, fused=device.type == "cuda", capturable=graphed
+        )
+        if graphed:
+            self.graph_step = self.fast.train_step(
+                lambda frames, mask: self.compute_loss(frames, mask, training=True)[::2], list(self.parameters()), optimizer
             )
-            raise CheckpointError(
-                f"checkpoint was trained with {diff}: use matching model/data overrides or another ckpt_path"
-            )
+            return self.fast.optimizer(optimizer, device)
+        if scheduler is None:
+            return optimizer
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

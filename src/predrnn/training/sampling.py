@@ -1,6 +1,6 @@
 """Scheduled sampling (Bengio et al., 2015) and reverse scheduled sampling (PredRNN-V2).
 
-The decay curves are pure functions of the training step (§5 of the notes), so a resumed
+The decay curves are pure functions of the training step (docs/method.md, "Scheduled sampling"), so a resumed
 run continues exactly. A schedule is a Lightning callback: before each training batch it
 draws the `teacher_mask` (B, T-2) on the batch's device from a generator seeded by
 (seed, step), and hands it to the module.
@@ -16,7 +16,8 @@ from pytorch_lightning.callbacks import Callback
 from torch import Tensor
 from typing_extensions import override
 
-from predrnn.errors import ConfigError
+from predrnn import checks
+from predrnn.errors import BadValue
 
 
 def linear_decay(step: int, start: float = 1.0, slope: float = 2e-5, minimum: float = 0.0) -> float:
@@ -73,10 +74,8 @@ def build_teacher_mask(
 class ScheduledSampling(Callback):
     """Base: `probabilities(step) -> (encoder_p, decoder_p)`, the chance of a true input."""
 
-    name = "base"
-
     def __init__(self, seed: int = 0) -> None:
-        self.seed = seed
+        self.seed = checks.integer("seed", seed, 0)
         self._generators: dict[torch.device, torch.Generator] = {}
 
     def probabilities(self, step: int) -> tuple[float, float]:
@@ -123,11 +122,9 @@ class FreeRunning(ScheduledSampling):
 class LinearDecay(ScheduledSampling):
     def __init__(self, start: float = 1.0, slope: float = 2e-5, minimum: float = 0.0, seed: int = 0) -> None:
         super().__init__(seed)
-        if not 0.0 <= start <= 1.0 or not 0.0 <= minimum <= 1.0:
-            raise ConfigError(f"sampling.start ({start}) and sampling.minimum ({minimum}) must lie in [0, 1]")
-        if slope < 0:
-            raise ConfigError(f"sampling.slope must be >= 0, got {slope}: e.g. 2e-5")
-        self.start, self.slope, self.minimum = start, slope, minimum
+        self.start = checks.number("start", start, 1.0, minimum=0.0, maximum=1.0)
+        self.slope = checks.number("slope", slope, 2e-5, minimum=0.0)
+        self.minimum = checks.number("minimum", minimum, 0.0, minimum=0.0, maximum=1.0)
 
     def probabilities(self, step: int) -> tuple[float, float]:
         return 1.0, linear_decay(step, self.start, self.slope, self.minimum)
@@ -136,9 +133,7 @@ class LinearDecay(ScheduledSampling):
 class ExponentialDecay(ScheduledSampling):
     def __init__(self, k: float = 0.9999, seed: int = 0) -> None:
         super().__init__(seed)
-        if not 0.0 < k < 1.0:
-            raise ConfigError(f"sampling.k must lie in (0, 1) for exponential decay, got {k}: e.g. 0.9999")
-        self.k = k
+        self.k = checks.number("k", k, 0.9999, positive=True, below=1.0)
 
     def probabilities(self, step: int) -> tuple[float, float]:
         return 1.0, exponential_decay(step, self.k)
@@ -147,9 +142,7 @@ class ExponentialDecay(ScheduledSampling):
 class InverseSigmoidDecay(ScheduledSampling):
     def __init__(self, k: float = 2500.0, seed: int = 0) -> None:
         super().__init__(seed)
-        if k < 1.0:
-            raise ConfigError(f"sampling.k must be >= 1 for inverse sigmoid decay, got {k}: e.g. 2500")
-        self.k = k
+        self.k = checks.number("k", k, 2500, minimum=1.0)
 
     def probabilities(self, step: int) -> tuple[float, float]:
         return 1.0, inverse_sigmoid_decay(step, self.k)
@@ -161,11 +154,11 @@ class ReverseScheduledSampling(ScheduledSampling):
 
     def __init__(self, s1: int = 25_000, s2: int = 50_000, alpha: float = 5000.0, seed: int = 0) -> None:
         super().__init__(seed)
-        if not 0 <= s1 < s2:
-            raise ConfigError(f"sampling.s1 ({s1}) and sampling.s2 ({s2}) must satisfy 0 <= s1 < s2")
-        if alpha <= 0:
-            raise ConfigError(f"sampling.alpha must be positive, got {alpha}: e.g. 5000")
-        self.s1, self.s2, self.alpha = s1, s2, alpha
+        self.s1 = checks.integer("s1", s1, 25_000, minimum=0)
+        self.s2 = checks.integer("s2", s2, 50_000, minimum=0)
+        if s2 <= s1:
+            raise BadValue("s2", s2, f"must be greater than s1={s1}", s1 + 25_000)
+        self.alpha = checks.number("alpha", alpha, 5000, positive=True)
 
     def probabilities(self, step: int) -> tuple[float, float]:
         return (

@@ -1,0 +1,166 @@
+"""Reading and writing checkpoints safely.
+
+- Every checkpoint is read with `torch.load(weights_only=True)`: tensors and plain data only, so
+  a crafted file can't run code (a pickle that asks for any other object is refused). The
+  explicit argument also wins over `TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`.
+- Every checkpoint is written atomically (a temporary file in its own folder, then a rename),
+  and only when all its weights are finite: a NaN never reaches a file.
+"""
+
+from __future__ import annotations
+
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
+
+from predrnn.errors import CheckpointError, TrainingStopped
+from predrnn.files import atomic_path
+
+
+def read_checkpoint(path: str | Path, key: str = "ckpt_path", mmap: bool = False) -> dict[str, Any]:
+    """The dict stored at `path`, read weights-only on the CPU, or a one-line CheckpointError.
+    `mmap`: tensors are mapped, not read (for a look at the metadata)."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise CheckpointError(f"{key}={path} not found: give a .ckpt file (or `last`)")
+    with open(path, "rb") as f:
+        zipped = f.read(4) == b"PK\x03\x04"  # torch.save writes a zip archive
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap and zipped)
+    except pickle.UnpicklingError as err:
+        if "Unsupported global" in str(err) or "GLOBAL" in str(err):
+            found = str(err).split("Unsupported global: ")[-1].split(" ")[0].rstrip(".")
+            raise CheckpointError(
+                f"{key}={path} holds a Python object ({found}), not just tensors: predrnn never unpickles code; "
+                "use a checkpoint written by predrnn-train or predrnn-convert"
+            )
+        raise CheckpointError(f"{key}={path} is not a torch checkpoint (no pickle data): give a .ckpt file")
+    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as err:
+        reason = "truncated or corrupt" if "zip" in str(err).lower() or isinstance(err, EOFError) else str(err)
+        raise CheckpointError(f"{key}={path} is not a readable checkpoint ({reason.splitlines()[0]}): train again or copy it again")
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{key}={path} holds a {type(state).__name__}, not a checkpoint dict: give a .ckpt file")
+    return state
+
+
+def nonfinite_weights(state_dict: dict[str, Any]) -> list[str]:
+    """Names of the floating-point tensors of `state_dict` that hold NaN or inf."""
+    bad = []
+    for name, value in state_dict.items():
+        if isinstance(value, torch.Tensor) and value.is_floating_point() and not torch.isfinite(value).all():
+            bad.append(name)
+    return bad
+
+
+def predrnn_hparams(state: dict[str, Any], path: str | Path, key: str = "ckpt_path") -> dict[str, Any]:
+    """The module settings saved in a predrnn-train checkpoint, or a one-line error saying what
+    the file is instead."""
+    hparams = state.get("hyper_parameters")
+    if isinstance(hparams, dict) and isinstance(hparams.get("network"), dict) and "state_dict" in state:
+        return hparams
+    if "net_param" in state:
+        raise CheckpointError(
+            f"{key}={path} is an official PredRNN checkpoint: convert it first with predrnn-convert"
+        )
+    if state and all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(
+            f"{key}={path} is a bare state dict (no settings saved with it): give a checkpoint written by predrnn-train"
+        )
+    raise CheckpointError(f"{key}={path} is not a predrnn checkpoint: give one written by predrnn-train")
+
+
+def load_weights(module: torch.nn.Module, weights: dict[str, Any], path: str | Path, key: str = "ckpt_path") -> None:
+    """`module.load_state_dict(weights)`, with a short error naming the first mismatches."""
+    own = module.state_dict()
+    problems = [f"{k} missing" for k in own if k not in weights]
+    problems += [f"{k} unexpected" for k in weights if k not in own]
+    problems += [
+        f"{k} is {tuple(weights[k].shape)} here {tuple(own[k].shape)}"
+        for k in own
+        if k in weights and tuple(weights[k].shape) != tuple(own[k].shape)
+    ]
+    if problems:
+        more = f" and {len(problems) - 2} more" if len(problems) > 2 else ""
+        raise CheckpointError(
+            f"{key}={path} does not fit the model ({'; '.join(problems[:2])}{more}): "
+            "give the model overrides it was trained with, or another checkpoint"
+        )
+    module.load_state_dict(weights)
+
+
+def load_module(path: str | Path, compile: str | None = None, channels_last: bool = False, key: str = "ckpt_path"):
+    """(PredRNNModule, checkpoint dict) from a predrnn-train checkpoint, read weights-only; its
+    network settings come from the checkpoint, the fast-path switches from the arguments."""
+    from predrnn.errors import BadValue
+    from predrnn.models import PredRNN
+    from predrnn.training.module import PredRNNModule
+
+    state = read_checkpoint(path, key)
+    hp = predrnn_hparams(state, path, key)
+    try:
+        network = PredRNN(**hp["network"])
+        module = PredRNNModule(
+            network, optim=hp.get("optim"), loss=hp.get("loss", "l1_l2"), decouple_beta=hp.get("decouple_beta", 0.0),
+            reverse_input=hp.get("reverse_input", False), compile=compile, channels_last=channels_last,
+        )  # fmt: skip
+    except BadValue as err:
+        if err.key in ("compile", "channels_last"):
+            raise err.in_group("module") from None
+        raise CheckpointError(f"{key}={path} holds settings this version of predrnn can't build ({err})") from None
+    except TypeError as err:
+        raise CheckpointError(f"{key}={path} holds settings this version of predrnn can't build ({err})") from None
+    load_weights(module, state["state_dict"], path, key)
+    return module, state
+
+
+class SafeCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint IO with three guarantees: loads are weights-only, saves are atomic
+    (temporary file + rename in the same folder), and a checkpoint with non-finite weights is
+    never written (training stops instead, naming the last checkpoint that was verified)."""
+
+    def __init__(self) -> None:
+        self.last_verified: str | None = None
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options: Any | None = None) -> None:
+        bad = nonfinite_weights(checkpoint.get("state_dict", {}))
+        if bad:
+            raise TrainingStopped(
+                f"weights became NaN/inf ({len(bad)} tensors, e.g. {bad[0]}) by step {checkpoint.get('global_step')}; "
+                f"nothing was saved: lower optim.lr or set trainer.gradient_clip_val=1.0; last good checkpoint: "
+                f"{self.last_verified or 'none yet'}"
+            )
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as tmp:
+            torch.save(checkpoint, tmp)
+        self.last_verified = str(path)
+
+    def load_checkpoint(self, path, map_location: Any | None = None, weights_only: bool | None = None) -> dict:
+        return read_checkpoint(path)
+
+
+def resolve_checkpoint(path: str | None, candidates: list[Path] | None = None, where: str = "") -> str | None:
+    """A checkpoint path that exists; `last` means the newest of `candidates` (last.ckpt files
+    that the caller found, e.g. of the same experiment)."""
+    if path in (None, ""):
+        return None
+    if str(path) == "last":
+        found = sorted(candidates or [], key=lambda p: p.stat().st_mtime)
+        if not found:
+            raise CheckpointError(f"ckpt_path=last but no last.ckpt {where}: train first or give a path")
+        return str(found[-1].resolve())
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise CheckpointError(f"ckpt_path={p} not found: give a .ckpt file (or `last`)")
+    return str(p.resolve())
+
+
+def last_checkpoints(log_dir: str | Path) -> list[Path]:
+    """Every `last.ckpt` of the training runs under `log_dir`."""
+    return list(Path(log_dir).glob("train/**/checkpoints/last.ckpt"))
+
+

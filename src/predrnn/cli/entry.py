@@ -1,0 +1,133 @@
+"""What every console script shares: one line and exit code 2 for an error the user can fix,
+no empty run folder left behind by a run that failed before it started, and the Hydra main.
+
+`HYDRA_FULL_ERROR=1` shows the traceback instead."""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+
+from predrnn.config import CONF_DIR
+from predrnn.config.validation import check_group_overrides, in_multirun
+from predrnn.errors import PredRNNError
+
+
+def one_line(err: BaseException) -> str:
+    return " ".join(str(err).split())
+
+
+def user_error(err: BaseException) -> BaseException | None:
+    """The user-fixable error behind `err` (unwrapping Hydra's instantiation wrapper), or None."""
+    from lightning_fabric.utilities.exceptions import MisconfigurationException
+
+    root = err
+    while root.__cause__ is not None and type(root).__name__ == "InstantiationException":
+        root = root.__cause__
+    if isinstance(root, (PredRNNError, ValueError, FileNotFoundError, MisconfigurationException)):
+        return root
+    return None
+
+
+def _drop_empty_run_folder(folder: Path) -> None:
+    """Remove a run folder that holds nothing but Hydra's own files (config, log)."""
+    if not folder.is_dir():
+        return
+    own = {".hydra"} | {p.name for p in folder.glob("*.log")}
+    if {p.name for p in folder.iterdir()} <= own:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def report_errors(prog: str) -> Callable:
+    """Wrap a Hydra task: a user error prints `prog: error: …` and exits 2 (single run; the run
+    folder goes if nothing but Hydra's files is in it) or marks the job failed and returns NaN
+    (multirun, so the other jobs go on)."""
+
+    def decorate(task: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]:
+        @functools.wraps(task)
+        def wrapper(cfg: DictConfig) -> Any:
+            try:
+                return task(cfg)
+            except Exception as err:
+                root = user_error(err)
+                if root is None or os.environ.get("HYDRA_FULL_ERROR") == "1":
+                    raise
+                message = f"{prog}: error: {one_line(root)}"
+                print(message, file=sys.stderr)
+                folder = _output_dir()
+                if in_multirun():
+                    if folder is not None:
+                        folder.mkdir(parents=True, exist_ok=True)
+                        (folder / "error.txt").write_text(message + "\n")
+                    return float("nan")
+                if folder is not None:
+                    _drop_empty_run_folder(folder)
+                sys.exit(2)
+
+        return wrapper
+
+    return decorate
+
+
+def _output_dir() -> Path | None:
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        return Path(HydraConfig.get().runtime.output_dir)
+    except (ImportError, ValueError):
+        return None
+
+
+def _precompose(config_name: str, args: list[str]) -> None:
+    """Compose once before Hydra does, so that a bad override (unknown key, bad syntax) is one
+    line instead of Hydra's message. Sweeps (-m, or values with commas) are left to Hydra."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    overrides = [a for a in args if not a.startswith("-")]
+    if len(overrides) != len(args):
+        return
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            compose(config_name, overrides=overrides)
+    except Exception as err:  # Hydra's own errors: ConfigCompositionException, OverrideParseException, …
+        message = one_line(err).split(" Set the environment variable")[0]
+        if "multirun" in message.lower() or "sweep" in message.lower():
+            return
+        if message.startswith("Could not override '"):
+            key = message.split("'")[1]
+            message = f"{key} is not a key of this config: check its spelling (--cfg job lists the keys)"
+        raise PredRNNError(message) from None
+    finally:
+        GlobalHydra.instance().clear()
+
+
+def entry_point(config_name: str, prog: str, task: Callable[[DictConfig], Any]) -> Callable[[], None]:
+    """The console-script `main` of a Hydra task: overrides pre-checked (one line instead of
+    Hydra's multi-line message), user errors reported by `report_errors`."""
+    import hydra
+
+    hydra_main = hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name=config_name)(
+        report_errors(prog)(task)
+    )
+
+    def main() -> None:
+        args = sys.argv[1:]
+        if os.environ.get("HYDRA_FULL_ERROR") != "1":
+            try:
+                check_group_overrides([a for a in args if not a.startswith("-")], CONF_DIR)
+                _precompose(config_name, args)
+            except PredRNNError as err:
+                print(f"{prog}: error: {one_line(err)}", file=sys.stderr)
+                sys.exit(2)
+        hydra_main()
+
+    return main

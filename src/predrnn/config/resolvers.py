@@ -1,0 +1,40 @@
+"""The OmegaConf resolvers the configs use."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+
+def wandb_offline() -> bool:
+    """Offline unless WANDB_MODE says online or the user is logged in (API key or netrc)."""
+    mode = os.environ.get("WANDB_MODE", "").lower()
+    if mode in ("offline", "dryrun", "disabled"):
+        return True
+    if mode == "online" or os.environ.get("WANDB_API_KEY"):
+        return False
+    netrc = Path(os.environ.get("NETRC", "~/.netrc")).expanduser()
+    try:
+        return "api.wandb.ai" not in netrc.read_text()
+    except OSError:
+        return True
+
+
+def sweep_group() -> str | None:
+    """In a multirun, the sweep folder's name (so a sweep's wandb runs are grouped)."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+        from hydra.types import RunMode
+
+        hc = HydraConfig.get()
+    except (ImportError, ValueError):
+        return None
+    return Path(hc.sweep.dir).name if hc.mode == RunMode.MULTIRUN else None
+
+
+def register() -> None:
+    for name, fn in (("predrnn_wandb_offline", wandb_offline), ("predrnn_sweep_group", sweep_group)):
+        if not OmegaConf.has_resolver(name):
+            OmegaConf.register_new_resolver(name, fn)

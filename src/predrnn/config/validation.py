@@ -1,0 +1,107 @@
+"""Checks that span several config keys (a single key is checked by the constructor that owns
+it), run before anything is instantiated or written."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from predrnn.errors import ConfigError
+from predrnn.threads import available_cpus
+
+
+def in_multirun() -> bool:
+    try:
+        from hydra.core.hydra_config import HydraConfig
+        from hydra.types import RunMode
+
+        return HydraConfig.get().mode == RunMode.MULTIRUN
+    except (ImportError, ValueError):
+        return False
+
+
+def check_group_overrides(overrides: Sequence[str], conf_dir: Path) -> None:
+    """`group=option` overrides naming no config file fail in one line listing the options."""
+    for item in overrides:
+        key, sep, value = item.lstrip("+~").partition("=")
+        group = conf_dir / key
+        # hydra/* groups get options from plugins too (joblib, optuna, submitit): Hydra checks those
+        if not sep or "." in key or key.startswith("hydra") or not group.is_dir() or value in ("null", ""):
+            continue
+        options = sorted(p.stem for p in group.glob("*.yaml"))
+        for choice in value.strip("[]").split(","):
+            if choice and choice not in options:
+                raise ConfigError(f"{key}={choice} is unknown: use one of {', '.join(options)}")
+
+
+def _on_cpu(trainer: DictConfig) -> bool:
+    accelerator = str(trainer.get("accelerator", "auto"))
+    if accelerator == "cpu":
+        return True
+    if accelerator != "auto":
+        return False
+    import torch
+
+    return not torch.cuda.is_available()
+
+
+def validate_train(cfg: DictConfig) -> None:
+    """The checks that must fail before any data is read or process started."""
+    trainer = cfg.trainer
+    if trainer.get("max_steps") == 0:
+        raise ConfigError("trainer.max_steps=0 trains nothing: give a positive number of steps (or -1 with max_epochs)")
+    devices = trainer.get("devices", 1)
+    if _on_cpu(trainer) and isinstance(devices, int) and devices > available_cpus():
+        raise ConfigError(
+            f"trainer.devices={devices} CPU processes on {available_cpus()} CPUs would share cores: "
+            f"use trainer.devices={available_cpus()} or fewer"
+        )
+    clip = trainer.get("gradient_clip_val")
+    if clip and cfg.module.get("cuda_graph"):
+        raise ConfigError(
+            f"trainer.gradient_clip_val={clip} can't combine with module.cuda_graph=true (the graphed step makes "
+            "its own optimiser step): set trainer.gradient_clip_val=null or module.cuda_graph=false"
+        )
+    check_launch(cfg)
+
+
+def check_launch(cfg: DictConfig) -> None:
+    """A local multirun must not use a strategy that relaunches the script (Lightning's `ddp`
+    starts `sys.argv` again per rank, which would start the whole sweep again)."""
+    if not in_multirun():
+        return
+    trainer = cfg.trainer
+    strategy = str(trainer.get("strategy", "auto"))
+    devices, nodes = trainer.get("devices", 1), trainer.get("num_nodes", 1)
+    several = nodes > 1 or devices in ("auto", -1) or (isinstance(devices, int) and devices > 1)
+    if not several or "spawn" in strategy or strategy in ("auto", "single_device"):
+        return
+    from lightning_fabric.plugins.environments import SLURMEnvironment, TorchElasticEnvironment
+
+    if SLURMEnvironment.detect() or TorchElasticEnvironment.detect():
+        return  # the cluster started one process per rank: nothing is relaunched
+    raise ConfigError(
+        f"trainer.strategy={strategy} with several devices relaunches the script, which would restart "
+        "the whole sweep: run DDP sweeps with hydra/launcher=slurm (one task per GPU), or single runs"
+    )
+
+
+def processes_per_machine(cfg: DictConfig) -> int:
+    """How many training processes this run starts on this machine at once: DDP ranks on the
+    CPU times the jobs a joblib launcher runs side by side."""
+    trainer = cfg.trainer
+    devices = trainer.get("devices", 1)
+    ranks = devices if _on_cpu(trainer) and isinstance(devices, int) and devices > 0 else 1
+    jobs = 1
+    if in_multirun():
+        from hydra.core.hydra_config import HydraConfig
+
+        launcher = HydraConfig.get().launcher
+        n_jobs = launcher.get("n_jobs") if "joblib" in str(launcher.get("_target_", "")).lower() else None
+        if isinstance(n_jobs, int) and n_jobs > 0:
+            jobs = n_jobs
+        elif n_jobs == -1:
+            jobs = available_cpus()
+    return max(1, ranks * jobs)

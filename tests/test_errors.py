@@ -1,0 +1,144 @@
+"""Every error a user can make ends in one line that names the key or file and the fix, exit
+code 2, and loses nothing: no file changes, no run folder is left behind.
+
+The console scripts run in-process (their real `main`, Hydra included) in a scratch folder
+that holds a trained checkpoint and input files of every kind. Add a row for each new case."""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from helpers import compose
+from predrnn.cli import evaluate, predict, train
+from predrnn.threads import available_cpus
+
+MAINS = {"predrnn-train": train.main, "predrnn-eval": evaluate.main, "predrnn-predict": predict.main}
+TRAIN = ("predrnn-train", "experiment=smoke", "logger=csv")
+PREDICT = ("predrnn-predict", "ckpt_path=model.ckpt")
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory) -> Path:
+    """A folder with a trained smoke checkpoint (`model.ckpt`) and files of every kind."""
+    folder = tmp_path_factory.mktemp("errors")
+    cfg = compose("train", folder / "trained", ["experiment=smoke", "trainer.max_steps=2", "logger=csv", "test=false",
+                                                "data.val_size=4", "callbacks.media=null"])  # fmt: skip
+    train.train(cfg)
+    (folder / "trained" / "run" / "checkpoints" / "last.ckpt").rename(folder / "model.ckpt")
+    state = torch.load(folder / "model.ckpt", weights_only=True)
+    torch.save(state["state_dict"], folder / "bare.ckpt")
+    raw = (folder / "model.ckpt").read_bytes()
+    (folder / "truncated.ckpt").write_bytes(raw[: len(raw) // 2])
+    (folder / "text.ckpt").write_text("not a checkpoint\n")
+    clip = (np.random.default_rng(0).random((2, 12, 64, 64)) * 255).astype(np.uint8)
+    np.save(folder / "clip.npy", clip)
+    np.save(folder / "empty.npy", np.zeros((0, 12, 64, 64), np.uint8))
+    np.save(folder / "int16.npy", clip.astype(np.int16))
+    nan = clip.astype(np.float32) / 255
+    nan[0, 1, 2, 3] = np.nan
+    np.save(folder / "nan.npy", nan)
+    np.save(folder / "big.npy", clip.astype(np.float32) * 2)
+    huge = (folder / "clip.npy").read_bytes().replace(b"(2, 12, 64, 64)", b"(2, 12, 99999999999)", 1)
+    (folder / "huge.npy").write_bytes(huge)  # a header declaring ~37 TiB over a few kB of data
+    np.save(folder / "seq_empty.npy", np.zeros((20, 0, 64, 64), np.uint8))
+    np.save(folder / "seq_small.npy", np.zeros((20, 2, 32, 32), np.uint8))
+    np.savez(folder / "digits_float.npz", x_train=np.zeros((3, 28, 28)), x_test=np.zeros((3, 28, 28)))
+    import imageio.v2 as imageio
+
+    imageio.mimsave(folder / "clip.gif", list(clip[0]))
+    (folder / "existing.npy").write_bytes(b"precious")
+    (folder / "afolder").mkdir()
+    return folder
+
+
+ROWS = [
+    # (command and overrides, what the one line must contain)
+    ((*TRAIN, "optim.lr=abc"), "optim.lr='abc' must be a number: e.g. optim.lr=0.001"),
+    ((*TRAIN, "optim.lr=0"), "optim.lr=0.0 must be positive"),
+    ((*TRAIN, "optim.lr=-1e-3"), "optim.lr=-0.001 must be positive"),
+    ((*TRAIN, "optim.name=sgd"), "optim.name='sgd' is unknown: use one of adam, adamw"),
+    ((*TRAIN, "model.kernel_size=abc"), "model.kernel_size='abc' must be an integer"),
+    ((*TRAIN, "model.kernel_size=4"), "model.kernel_size=4 must be odd"),
+    ((*TRAIN, "model.patch_size=3"), "model.patch_size=3 must divide the frame size 64x64"),
+    ((*TRAIN, "model.hidden_channels=[]"), "model.hidden_channels=[] must be a non-empty list"),
+    ((*TRAIN, "model.hidden_channels=[8,0]"), "model.hidden_channels=0 must be at least 1"),
+    ((*TRAIN, "model.cell=gru"), "model.cell='gru' is unknown: use one of stlstm, convlstm"),
+    ((*TRAIN, "+model.in_channels=3"), "model.in_channels comes from the data (data.*): remove"),
+    ((*TRAIN, "model.foo=1"), "model.foo is not a key of this config"),
+    ((*TRAIN, "data.num_digits=two"), "data.num_digits='two' must be an integer"),
+    ((*TRAIN, "data.batch_size=0"), "data.batch_size=0 must be at least 1"),
+    ((*TRAIN, "data.input_length=20"), "data.input_length=20 must be less than total_length=20"),
+    ((*TRAIN, "data.speed=[3,1]"), "data.speed=[3, 1] must be a number or [low, high]"),
+    ((*TRAIN, "data.test_file=/no/such.npy"), "data.test_file='/no/such.npy' not found"),
+    ((*TRAIN, "data.digits=/no/such.npz"), "MNIST digits not found at /no/such.npz"),
+    ((*TRAIN, "data.digits=digits_float.npz"), "must be uint8 (0-255), got float64"),
+    ((*TRAIN, "data.test_file=seq_small.npy"), "has 32x32 frames, the config image_size=64"),
+    ((*TRAIN, "module.loss=huber"), "module.loss='huber' is unknown"),
+    ((*TRAIN, "module.compile=fastest"), "module.compile='fastest' is unknown"),
+    ((*TRAIN, "sampling=sigmoid"), "sampling=sigmoid is unknown: use one of"),
+    ((*TRAIN, "sampling=exponential", "sampling.k=1.5"), "sampling.k=1.5 must be < 1.0"),
+    ((*TRAIN, "sampling=inverse_sigmoid", "sampling.k=0.1"), "sampling.k=0.1 must be >= 1.0"),
+    ((*TRAIN, "sampling=reverse", "sampling.s1=9", "sampling.s2=3"), "sampling.s2=3 must be greater than s1=9"),
+    ((*TRAIN, "trainer=gpu"), "no GPU is visible here: use trainer=cpu"),
+    ((*TRAIN, "trainer.devices=0"), "trainer.devices=0 must be a positive number of devices"),
+    ((*TRAIN, f"trainer.devices={available_cpus() + 1}"), "CPU processes on"),
+    ((*TRAIN, "trainer.max_steps=abc"), "trainer.max_steps='abc' must be an integer"),
+    ((*TRAIN, "trainer.max_steps=0"), "trainer.max_steps=0 trains nothing"),
+    ((*TRAIN, "speed=fast", "trainer.gradient_clip_val=1.0"), "can't combine with module.cuda_graph=true"),
+    ((*TRAIN, "ckpt_path=/no/such.ckpt"), "ckpt_path=/no/such.ckpt not found"),
+    ((*TRAIN, "ckpt_path=last"), "ckpt_path=last but no last.ckpt of this experiment"),
+    ((*TRAIN, "ckpt_path=text.ckpt"), "text.ckpt is not a torch checkpoint"),
+    ((*TRAIN, "ckpt_path=truncated.ckpt"), "truncated.ckpt is not a readable checkpoint (truncated or corrupt)"),
+    ((*TRAIN, "ckpt_path=bare.ckpt"), "bare.ckpt is a bare state dict"),
+    ((*TRAIN, "ckpt_path=model.ckpt", "model.hidden_channels=[8,8,8]"),
+     "trained with model.hidden_channels=[8, 8] (config: [8, 8, 8])"),
+    (("predrnn-eval", "ckpt_path=/missing.ckpt"), "ckpt_path=/missing.ckpt not found"),
+    (("predrnn-eval", "ckpt_path=last"), "ckpt_path=last but no last.ckpt under logs/train"),
+    (("predrnn-eval", "ckpt_path=model.ckpt", "data.test_file=seq_empty.npy"), "seq_empty.npy is empty (shape (20, 0, 64, 64))"),
+    (("predrnn-eval", "ckpt_path=model.ckpt", "module.compile=fastest"), "module.compile='fastest' is unknown"),
+    (("predrnn-eval", "ckpt_path=text.ckpt"), "text.ckpt is not a torch checkpoint"),
+    ((*PREDICT, "input=empty.npy"), "empty.npy is empty (shape (0, 12, 64, 64))"),
+    ((*PREDICT, "input=huge.npy"), "huge.npy is truncated or corrupt: its header declares shape (2, 12, 99999999999)"),
+    ((*PREDICT, "input=int16.npy"), "int16.npy holds int16 frames: give uint8 0-255 or float 0-1"),
+    ((*PREDICT, "input=nan.npy"), "nan.npy holds NaN/inf, first at index (0, 1, 2, 3)"),
+    ((*PREDICT, "input=big.npy"), "big.npy holds floats in [0, 508]"),
+    ((*PREDICT, "input=clip.npy", "num_predictions=abc"), "num_predictions='abc' must be an integer"),
+    ((*PREDICT, "input=clip.npy", "batch_size=0"), "batch_size=0 must be at least 1"),
+    ((*PREDICT, "input=clip.npy", "output=clip.npy"), "output=clip.npy would overwrite the input clip.npy"),
+    ((*PREDICT, "input=clip.npy", "output=existing.npy"), "output=existing.npy exists: choose another output, or set overwrite=true"),
+    ((*PREDICT, "input=clip.npy", "output=result.txt"), "output=result.txt must end in .npy"),
+    ((*PREDICT, "input=clip.npy", "output=afolder.npy", "gif=afolder"), "gif=afolder must end in .gif"),
+    ((*PREDICT, "input=clip.gif", "output=o.npy", "gif=clip.gif"), "gif=clip.gif would overwrite the input clip.gif"),
+    ((*PREDICT, "input=clip.npy", "accelerator=gpu"), "accelerator='gpu' but no GPU is visible here"),
+    (("predrnn-predict", "ckpt_path=text.ckpt", "input=clip.npy"), "text.ckpt is not a torch checkpoint"),
+    (("predrnn-predict", "ckpt_path=bare.ckpt", "input=clip.npy"), "bare.ckpt is a bare state dict"),
+    ((*PREDICT, "input=missing.npy"), "input=missing.npy not found"),
+]
+
+
+def _fingerprint(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.rglob("*")
+            if p.is_file() and not {"trained", "logs"} & set(p.parts)}  # fmt: skip
+
+
+@pytest.mark.parametrize("argv, message", ROWS, ids=[" ".join(a[1:]) for a, _ in ROWS])
+def test_one_line_exit_2_nothing_lost(argv, message, workdir, monkeypatch, capsys):
+    monkeypatch.chdir(workdir)
+    monkeypatch.setattr(sys, "argv", list(argv))
+    before = _fingerprint(workdir)
+    runs = set((workdir / "logs").glob("*/runs/*"))
+    with pytest.raises(SystemExit) as exit_info:
+        MAINS[argv[0]]()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exit_info.value.code == 2, err
+    assert len(err) == 1, err
+    assert err[0].startswith(f"{argv[0]}: error: ") and message in err[0], err[0]
+    assert len(err[0]) < 400
+    assert _fingerprint(workdir) == before  # no file written, changed or removed
+    assert set((workdir / "logs").glob("*/runs/*")) == runs, "a failed run left its folder behind"
