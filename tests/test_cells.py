@@ -69,9 +69,9 @@ def test_layer_norm_is_part_of_the_gate_convs():
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"hidden_channels": 0}, "hidden_channels must be positive"),
-        ({"kernel_size": 4}, "kernel_size must be a positive odd"),
-        ({"in_channels": 0}, "in_channels must be positive"),
+        ({"hidden_channels": 0}, "^hidden_channels=0 must be at least 1"),
+        ({"kernel_size": 4}, "^kernel_size=4 must be odd"),
+        ({"in_channels": 0}, "^in_channels=0 must be at least 1"),
     ],
 )
 def test_cell_rejects_bad_sizes(kwargs, message):

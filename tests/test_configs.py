@@ -4,6 +4,7 @@ import pytest
 from hydra.utils import instantiate
 
 from helpers import compose
+from predrnn.cli.train import build
 from predrnn.models import PredRNN
 from predrnn.training.module import PredRNNModule
 
@@ -20,10 +21,9 @@ EXPERIMENTS = [
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_experiment_composes_and_instantiates(experiment, tmp_path):
     cfg = compose("train", tmp_path, [f"experiment={experiment}"])
-    module = instantiate(cfg.module)
+    dm, module = build(cfg)
     assert isinstance(module, PredRNNModule) and isinstance(module.network, PredRNN)
-    dm = instantiate(cfg.data)
-    assert dm.total_length == 20 and dm.input_length == 10
+    assert dm.total_length == 20 and dm.input_length == 10 and module.network.input_length == 10
     schedule = instantiate(cfg.sampling)
     assert 0.0 <= schedule.probabilities(0)[1] <= 1.0
     for c in cfg.callbacks.values():
@@ -34,13 +34,13 @@ def test_experiment_composes_and_instantiates(experiment, tmp_path):
 def test_paper_settings(tmp_path):
     cfg = compose("train", tmp_path, ["experiment=paper_mnist"])
     assert cfg.model.hidden_channels == [128] * 4 and cfg.model.kernel_size == 5 and cfg.model.patch_size == 4
-    assert cfg.model.layer_norm is True and cfg.module.loss == "l1_l2" and cfg.module.lr == 1e-3
+    assert cfg.model.layer_norm is True and cfg.module.loss == "l1_l2" and cfg.optim.lr == 1e-3
     assert cfg.data.batch_size == 8 and cfg.trainer.max_steps == 80_000
     official = compose("train", tmp_path, ["experiment=official_mnist"])
-    assert official.module.loss == "mse" and official.module.lr == 3e-4
+    assert official.module.loss == "mse" and official.optim.lr == 3e-4
     assert official.module.reverse_input is True and official.model.layer_norm is False
     v2 = compose("train", tmp_path, ["experiment=predrnn_v2_mnist"])
-    assert v2.module.decouple_beta == 0.1 and v2.sampling.alpha == 2500.0 and v2.module.lr == 1e-4
+    assert v2.module.decouple_beta == 0.1 and v2.sampling.alpha == 2500.0 and v2.optim.lr == 1e-4
     assert v2.sampling._target_.endswith("ReverseScheduledSampling")
     conv = compose("train", tmp_path, ["experiment=convlstm_mnist"])
     assert conv.model.cell == "convlstm"
@@ -56,12 +56,12 @@ def test_overrides_reach_constructors(tmp_path):
     cfg = compose(
         "train",
         tmp_path,
-        ["model.hidden_channels=[16,24,8]", "model=convlstm", "module.lr=5e-4", "data.speed=[2,5]"],
+        ["model.hidden_channels=[16,24,8]", "model=convlstm", "optim.lr=5e-4", "optim=adamw", "data.speed=[2,5]"],
     )
-    module = instantiate(cfg.module)
+    dm, module = build(cfg)
     assert module.network.widths == [16, 24, 8] and not module.network.uses_memory
-    assert module.hparams.lr == 5e-4
-    assert instantiate(cfg.data).hparams.speed == [2, 5]
+    assert module.optim.lr == 5e-4 and module.optim.name == "adamw" and module.hparams.optim["lr"] == 5e-4
+    assert dm.hparams.speed == [2, 5]
 
 
 def test_cudnn_autotuning_on_for_gpu_configs(tmp_path):
@@ -88,7 +88,7 @@ def test_grid_sweeps_name_real_keys_and_valid_values(search, tmp_path):
     so a sweep can't fail on a typo after its first jobs have run."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    from predrnn.config import validate_train
+    from predrnn.config.validation import validate_train
 
     cfg = compose("train", tmp_path, [f"hparams_search={search}"])
     assert cfg.hydra.mode.name == "MULTIRUN"
@@ -99,7 +99,7 @@ def test_grid_sweeps_name_real_keys_and_valid_values(search, tmp_path):
         for value in values:
             job = compose("train", tmp_path, ["experiment=paper_mnist", f"{sweep.key_or_group}={value}"])
             validate_train(job)
-            instantiate(job.module)
+            build(job)
 
 
 def test_speed_fast_is_the_fast_experiment_for_any_recipe(tmp_path):
@@ -122,5 +122,5 @@ def test_speed_fast_is_the_fast_experiment_for_any_recipe(tmp_path):
     assert fast["model"] == paper["model"] and fast["sampling"] == paper["sampling"]
     official = plain(["experiment=official_mnist", "speed=fast"])
     assert official["module"]["loss"] == "mse" and official["module"]["cuda_graph"] is True
-    module = instantiate(compose("train", tmp_path, ["experiment=official_mnist", "speed=fast"]).module)
-    assert not module.automatic_optimization  # the graphed step drives its own optimiser
+    module = build(compose("train", tmp_path, ["experiment=official_mnist", "speed=fast"]))[1]
+    assert module.fast.cuda_graph and module.fast.compile == "default" and module.fast.channels_last

@@ -59,11 +59,12 @@ def test_test_file_is_used(tmp_path):
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"batch_size": 0}, "data.batch_size must be positive"),
-        ({"input_length": 20}, "data.input_length \\(20\\) must be less than data.total_length \\(20\\)"),
-        ({"speed": [3, 1]}, "data.speed must satisfy"),
-        ({"test_file": "/no/such/file.npy"}, "data.test_file /no/such/file.npy not found"),
-        ({"num_workers": -1}, "data.num_workers must be >= 0"),
+        ({"batch_size": 0}, "^batch_size=0 must be at least 1: e.g. batch_size=8$"),
+        ({"input_length": 20}, "^input_length=20 must be less than total_length=20"),
+        ({"speed": [3, 1]}, "^speed=\\[3, 1\\] must be a number or \\[low, high\\]"),
+        ({"test_file": "/no/such/file.npy"}, "^test_file='/no/such/file.npy' not found"),
+        ({"num_workers": -1}, "^num_workers=-1 must be at least 0"),
+        ({"num_digits": "two"}, "^num_digits='two' must be an integer"),
     ],
 )
 def test_config_errors(kwargs, message):

@@ -9,7 +9,7 @@ import torch
 
 from helpers import CPU_COMPILE_PROBLEM, needs_cpu_compiler
 from predrnn.models import PredRNN, reconstruction_loss
-from predrnn.training.graph import GraphedTrainStep
+from predrnn.training.fastpath import FastPath, GraphedTrainStep
 
 CUDA = torch.cuda.is_available()
 
@@ -108,16 +108,16 @@ def test_cuda_graph_step_matches_eager_steps(bf16, tol):
 
         def loss_fn(frames, m, net=net):
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=bf16, cache_enabled=False):
-                return reconstruction_loss(net(frames, m), frames[:, 1:], "l1_l2")
+                return (reconstruction_loss(net(frames, m), frames[:, 1:], "l1_l2"),)
 
         if graphed:
             step = GraphedTrainStep(loss_fn, list(net.parameters()), opt)
-            losses = [step(x, mask).clone() for _ in range(3)]
+            losses = [step(x, mask)[0].clone() for _ in range(3)]
         else:
             losses = []
             for _ in range(3):
                 opt.zero_grad()
-                loss = loss_fn(x, mask)
+                loss = loss_fn(x, mask)[0]
                 loss.backward()
                 opt.step()
                 losses.append(loss.detach())
@@ -143,11 +143,12 @@ def test_fast_path_step_matches_eager_fp32_within_2e2(compiled):
     opt = torch.optim.Adam(net.parameters(), lr=1e-3, capturable=True)
 
     def loss_fn(frames, m):
-        with torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=False):
-            return reconstruction_loss(net(frames, m), frames[:, 1:], "l1_l2")
+        return (reconstruction_loss(net(frames, m), frames[:, 1:], "l1_l2"),)
 
     # the first call captures, restores the weights and replays: grads are those of step 1
-    loss = GraphedTrainStep(loss_fn, list(net.parameters()), opt)(x, mask).detach().float().clone()
+    with torch.autocast("cuda", dtype=torch.bfloat16):  # the fast path records bf16 casts in the graph
+        step = FastPath(channels_last=True, cuda_graph=True).train_step(loss_fn, list(net.parameters()), opt)
+    loss = step(x, mask)[0].detach().float().clone()
     grads = [p.grad.detach().float().clone() for p in net.parameters() if p.grad is not None]
     _compare((loss, grads), ref, 2e-2)
     torch._dynamo.reset()
@@ -206,8 +207,8 @@ def test_bench_prints_json_lines():
 @needs_cpu_compiler
 def test_speed_fast_trains_through_the_real_loop_on_cpu(tmp_path):
     """`speed=fast` reaches the training loop: bf16 autocast inside the step, channels-last
-    weights, compiled cells, and the graphed step's manual optimisation (eager without CUDA);
-    the run trains, validates and tests with finite metrics."""
+    weights, compiled cells, and (without CUDA) Lightning's own optimiser step in place of the
+    graph; the run trains, validates and tests with finite metrics."""
     import json
 
     from pytorch_lightning.callbacks import Callback
@@ -230,13 +231,44 @@ def test_speed_fast_trains_through_the_real_loop_on_cpu(tmp_path):
             seen["compiled"] = all(cell._compiled_call_impl is not None for cell in net.cells)
             weight = net.cells[0].conv_h.weight
             seen["channels_last"] = weight.is_contiguous(memory_format=torch.channels_last)
-            seen["manual"] = not pl_module.automatic_optimization
+            seen["automatic"] = pl_module.automatic_optimization  # the graphed step only on CUDA
 
     overrides = [*SMOKE, "speed=fast", "trainer.max_steps=3", "logger=none", "callbacks.media=null"]
     cfg = compose("train", tmp_path, overrides)
     assert cfg.trainer.accelerator == "cpu" and cfg.trainer.precision == "bf16-mixed"
     train(cfg, extra_callbacks=[Probe()])
-    assert seen == {"compiled": True, "channels_last": True, "manual": True, "prediction_dtype": torch.bfloat16}
+    assert seen == {"compiled": True, "channels_last": True, "automatic": True, "prediction_dtype": torch.bfloat16}
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["status"] == "finished" and summary["global_step"] == 3
     assert 0 < summary["test"]["mse"] < 1000
+
+
+@pytest.mark.parametrize("mode", ["eager_fp32", "bf16_channels_last", "compiled", "cuda_graph", "compiled_cuda_graph"])
+def test_bench_modes_are_the_speed_configs(mode, tmp_path):
+    """The bench builds each mode from `speed=<mode>`, and training with that config gets the
+    same switches: one fast-path implementation for both."""
+    from hydra.utils import instantiate
+
+    from helpers import compose
+    from predrnn.cli.bench import MODES, mode_settings
+    from predrnn.cli.train import build
+
+    assert mode in MODES
+    fast, dtype = mode_settings(mode)
+    cfg = compose("train", tmp_path, ["experiment=smoke", f"speed={mode}"])
+    module = build(cfg)[1]
+    assert (module.fast.compile, module.fast.channels_last, module.fast.cuda_graph) == (
+        fast.compile, fast.channels_last, fast.cuda_graph,
+    )  # fmt: skip
+    trainer = instantiate(cfg.trainer, logger=False, enable_checkpointing=False)
+    assert trainer.precision == {None: "32-true", torch.bfloat16: "bf16-mixed"}[dtype]
+    assert (mode != "eager_fp32") == fast.channels_last and ("compiled" in mode) == bool(fast.compile)
+    assert ("cuda_graph" in mode) == fast.cuda_graph
+
+
+def test_speed_fast_is_the_compiled_cuda_graph_mode(tmp_path):
+    from helpers import compose
+
+    fast = compose("train", tmp_path, ["speed=fast"])
+    mode = compose("train", tmp_path, ["speed=compiled_cuda_graph"])
+    assert fast.module == mode.module and fast.trainer.precision == mode.trainer.precision

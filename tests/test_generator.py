@@ -141,7 +141,7 @@ def test_sequence_file(tmp_path):
 
 
 def test_sequence_file_errors(tmp_path):
-    with pytest.raises(DataError, match="test file .*missing.npy not found"):
+    with pytest.raises(DataError, match="data.test_file=.*missing.npy not found"):
         SequenceFile(tmp_path / "missing.npy")
     np.save(tmp_path / "f.npy", np.zeros((20, 3, 64, 64), np.float32))
     with pytest.raises(DataError, match="is float32 .* expected uint8 \\(T, N, H, W\\)"):
@@ -153,5 +153,5 @@ def test_sequence_file_errors(tmp_path):
     with pytest.raises(DataError, match="has 32x32 frames"):
         SequenceFile(tmp_path / "small.npy", 20, 64)
     (tmp_path / "corrupt.npy").write_bytes(b"\x93NUMPY garbage")
-    with pytest.raises(DataError, match="not a readable .npy"):
+    with pytest.raises(DataError, match="corrupt.npy is not a .npy file"):
         SequenceFile(tmp_path / "corrupt.npy")

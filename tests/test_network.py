@@ -111,12 +111,14 @@ def test_forward_flops_paper_config():
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"patch_size": 3}, "patch_size 3 must be positive and divide image_size"),
-        ({"hidden_channels": []}, "hidden_channels must be a non-empty list"),
-        ({"hidden_channels": [4, -1]}, "hidden_channels must be a non-empty list"),
-        ({"kernel_size": 2}, "kernel_size must be a positive odd"),
-        ({"cell": "gru"}, "unknown cell 'gru'"),
-        ({"input_length": 0}, "input_length must be at least 1"),
+        ({"patch_size": 3}, "^patch_size=3 must divide the frame size 16x16"),
+        ({"hidden_channels": []}, "^hidden_channels=\\[\\] must be a non-empty list"),
+        ({"hidden_channels": [4, -1]}, "^hidden_channels=-1 must be at least 1"),
+        ({"kernel_size": 2}, "^kernel_size=2 must be odd"),
+        ({"kernel_size": "abc"}, "^kernel_size='abc' must be an integer"),
+        ({"cell": "gru"}, "^cell='gru' is unknown: use one of stlstm, convlstm"),
+        ({"input_length": 0}, "^input_length=0 must be at least 1"),
+        ({"image_size": [16, 16, 3]}, "^image_size=\\[16, 16, 3\\] must be an int or \\[height, width\\]"),
     ],
 )
 def test_construction_errors(kwargs, message):

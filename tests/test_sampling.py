@@ -40,12 +40,13 @@ def test_classic_curves():
 @pytest.mark.parametrize(
     "make, message",
     [
-        (lambda: s.ExponentialDecay(k=1.5), "sampling.k must lie in \\(0, 1\\)"),
-        (lambda: s.InverseSigmoidDecay(k=0.5), "sampling.k must be >= 1"),
-        (lambda: s.LinearDecay(slope=-1), "sampling.slope must be >= 0"),
-        (lambda: s.LinearDecay(start=2), "must lie in \\[0, 1\\]"),
-        (lambda: s.ReverseScheduledSampling(s1=10, s2=5), "s1 < s2"),
-        (lambda: s.ReverseScheduledSampling(alpha=0), "sampling.alpha must be positive"),
+        (lambda: s.ExponentialDecay(k=1.5), "^k=1.5 must be < 1.0: e.g. k=0.9999$"),
+        (lambda: s.InverseSigmoidDecay(k=0.5), "^k=0.5 must be >= 1.0"),
+        (lambda: s.LinearDecay(slope=-1), "^slope=-1.0 must be >= 0.0"),
+        (lambda: s.LinearDecay(start=2), "^start=2.0 must be <= 1.0"),
+        (lambda: s.ReverseScheduledSampling(s1=10, s2=5), "^s2=5 must be greater than s1=10"),
+        (lambda: s.ReverseScheduledSampling(alpha=0), "^alpha=0.0 must be positive"),
+        (lambda: s.LinearDecay(slope="fast"), "^slope='fast' must be a number"),
     ],
 )
 def test_parameter_errors(make, message):
