@@ -4,6 +4,7 @@ Helpers shared by the tests live in `helpers.py`."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,3 +20,55 @@ def digits() -> dict[str, np.ndarray]:
     from predrnn.data.mnist import load_digits
 
     return load_digits("bundled")
+
+
+class Trojan:
+    """Unpickling this runs `touch <marker>`: what a crafted checkpoint or array would do."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch '{self.marker}'",))
+
+
+@pytest.fixture(scope="session")
+def workdir(tmp_path_factory) -> Path:
+    """A folder with a trained smoke checkpoint (`model.ckpt`) and files of every kind."""
+    folder = tmp_path_factory.mktemp("errors")
+    from helpers import compose
+    from predrnn.cli import train
+
+    cfg = compose("train", folder / "trained", ["experiment=smoke", "trainer.max_steps=2", "logger=csv", "test=false",
+                                                "data.val_size=4", "callbacks.media=null"])  # fmt: skip
+    train.train(cfg)
+    (folder / "trained" / "run" / "checkpoints" / "last.ckpt").rename(folder / "model.ckpt")
+    state = torch.load(folder / "model.ckpt", weights_only=True)
+    torch.save(state["state_dict"], folder / "bare.ckpt")
+    raw = (folder / "model.ckpt").read_bytes()
+    (folder / "truncated.ckpt").write_bytes(raw[: len(raw) // 2])
+    (folder / "text.ckpt").write_text("not a checkpoint\n")
+    clip = (np.random.default_rng(0).random((2, 12, 64, 64)) * 255).astype(np.uint8)
+    np.save(folder / "clip.npy", clip)
+    np.save(folder / "empty.npy", np.zeros((0, 12, 64, 64), np.uint8))
+    np.save(folder / "int16.npy", clip.astype(np.int16))
+    nan = clip.astype(np.float32) / 255
+    nan[0, 1, 2, 3] = np.nan
+    np.save(folder / "nan.npy", nan)
+    np.save(folder / "big.npy", clip.astype(np.float32) * 2)
+    huge = (folder / "clip.npy").read_bytes().replace(b"(2, 12, 64, 64)", b"(2, 12, 99999999999)", 1)
+    (folder / "huge.npy").write_bytes(huge)  # a header declaring ~37 TiB over a few kB of data
+    np.save(folder / "seq_empty.npy", np.zeros((20, 0, 64, 64), np.uint8))
+    np.save(folder / "seq_small.npy", np.zeros((20, 2, 32, 32), np.uint8))
+    np.savez(folder / "digits_float.npz", x_train=np.zeros((3, 28, 28)), x_test=np.zeros((3, 28, 28)))
+    import imageio.v2 as imageio
+
+    imageio.mimsave(folder / "clip.gif", list(clip[0]))
+    (folder / "existing.npy").write_bytes(b"precious")
+    # trojans: a working checkpoint, an array and an archive that run a command when unpickled
+    trojan = Trojan(folder / "PWNED")
+    torch.save({**state, "hyper_parameters": {**state["hyper_parameters"], "payload": trojan}}, folder / "trojan.ckpt")
+    np.save(folder / "trojan.npy", np.array([trojan], dtype=object), allow_pickle=True)
+    np.savez(folder / "trojan.npz", x_train=np.array([trojan], dtype=object), x_test=np.array([trojan], dtype=object))
+    (folder / "afolder").mkdir()
+    return folder

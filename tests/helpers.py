@@ -60,3 +60,20 @@ def broken_compiler(folder) -> Path:
     )
     path.chmod(0o755)
     return path
+
+
+def run_main(argv, cwd, monkeypatch, capsys) -> tuple[int, list[str]]:
+    """A console script's real `main` (Hydra included), run in this process in `cwd`:
+    (exit code, the lines it wrote to stderr)."""
+    from predrnn.cli import evaluate, predict, train
+
+    mains = {"predrnn-train": train.main, "predrnn-eval": evaluate.main, "predrnn-predict": predict.main}
+    monkeypatch.chdir(cwd)
+    monkeypatch.setattr(sys, "argv", list(argv))
+    capsys.readouterr()
+    try:
+        mains[argv[0]]()
+        code = 0
+    except SystemExit as exit_info:
+        code = exit_info.code
+    return code, capsys.readouterr().err.strip().splitlines()

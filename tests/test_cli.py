@@ -1,32 +1,14 @@
 """The console scripts end to end, as a user runs them (subprocesses in a scratch folder)."""
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from helpers import broken_compiler, needs_cpu_compiler
+from helpers import ENV, broken_compiler, needs_cpu_compiler, run
 
 pytestmark = pytest.mark.slow
-ENV = {**os.environ, "WANDB_MODE": "offline", "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"}
-
-
-def script(name: str) -> str:
-    """A console script of this environment (found beside its python, PATH or not)."""
-    local = Path(sys.executable).parent / name
-    return str(local) if local.is_file() else name
-
-
-def run(args, cwd, check=True, env=None):
-    args = [script(args[0]), *args[1:]]
-    proc = subprocess.run(args, cwd=cwd, env=env or ENV, capture_output=True, text=True, timeout=300)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{args} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    return proc
 
 
 @pytest.fixture(scope="module")
@@ -56,9 +38,9 @@ def test_eval_and_predict_on_checkpoint(smoke_run, tmp_path):
     proc = run(["predrnn-eval", f"ckpt_path={ckpt}", "data.test_size=6", "data.num_workers=0"], cwd)
     assert "MSE" in proc.stdout  # the per-frame table
     broken = {**ENV, "CXX": str(broken_compiler(tmp_path))}
-    bad = run(["predrnn-eval", f"ckpt_path={ckpt}", "compile=default"], cwd, False, broken)
+    bad = run(["predrnn-eval", f"ckpt_path={ckpt}", "module.compile=default"], cwd, False, broken)
     assert bad.returncode == 2 and bad.stderr.strip().splitlines()[-1].startswith(
-        "predrnn-eval: error: compile=default on the CPU needs a working C++ compiler for torch.compile (g++: fatal"
+        "predrnn-eval: error: module.compile=default on the CPU needs a working C++ compiler for torch.compile (g++: fatal"
     )
     evals = list((cwd / "logs" / "eval" / "runs").glob("*/metrics.json"))
     assert len(evals) == 1
@@ -81,7 +63,7 @@ def test_eval_and_predict_on_checkpoint(smoke_run, tmp_path):
     )
     pred = np.load(tmp_path / "p.npy")
     assert pred.shape == (2, 10, 64, 64) and pred.dtype == np.uint8
-    assert (tmp_path / "p.gif").is_file()
+    assert (tmp_path / "p_preview.gif").is_file()
     # a GIF input and a folder of PNGs work too; a float clip keeps its dtype
     import imageio.v2 as imageio
 
@@ -97,30 +79,31 @@ def test_eval_and_predict_on_checkpoint(smoke_run, tmp_path):
                 f"ckpt_path={ckpt}",
                 f"input={tmp_path / src}",
                 f"output={tmp_path / 'o.npy'}",
+                "overwrite=true",
             ],
             cwd,
         )
         out = np.load(tmp_path / "o.npy")
         assert out.shape == (1, 10, 64, 64) and out.dtype == dtype
-    bad = run(["predrnn-predict", f"ckpt_path={ckpt}", f"input={tmp_path / 'f.npy'}", "compile=fastest"], cwd, False)
+    bad = run(["predrnn-predict", f"ckpt_path={ckpt}", f"input={tmp_path / 'f.npy'}", "module.compile=fastest"], cwd, False)
     assert bad.returncode == 2 and bad.stderr.strip().splitlines()[-1].startswith(
-        "predrnn-predict: error: compile=fastest is unknown: use null or one of default,"
+        "predrnn-predict: error: module.compile='fastest' is unknown: use one of null, default,"
     )
     # compiled cells on a CPU whose C++ compiler is broken: one line before any work, no output
     out = tmp_path / "never.npy"
     bad = run(["predrnn-predict", f"ckpt_path={ckpt}", f"input={tmp_path / 'f.npy'}", f"output={out}",
-               "compile=default"], cwd, False, broken)  # fmt: skip
+               "module.compile=default"], cwd, False, broken)  # fmt: skip
     assert bad.returncode == 2 and bad.stderr.strip().splitlines() == [
-        "predrnn-predict: error: compile=default on the CPU needs a working C++ compiler for torch.compile "
+        "predrnn-predict: error: module.compile=default on the CPU needs a working C++ compiler for torch.compile "
         "(g++: fatal error: cannot execute 'cc1plus': execvp: No such file or directory): install one "
-        "(Debian/Ubuntu: apt-get install g++), point $CXX at one, or set compile=null"
+        "(Debian/Ubuntu: apt-get install g++), point $CXX at one, or set module.compile=null"
     ]
     assert not out.exists()
     np.save(tmp_path / "small.npy", clip[:, :, :32, :32])
     bad = run(["predrnn-predict", f"ckpt_path={ckpt}", f"input={tmp_path / 'small.npy'}"], cwd, check=False)
     assert bad.returncode == 2
     assert bad.stderr.strip().splitlines()[-1] == (
-        "predrnn-predict: error: input frames are 32x32, the model was trained on 64x64"
+        f"predrnn-predict: error: input={tmp_path / 'small.npy'} frames are 32x32, the model was trained on 64x64"
     )
     short = run(
         ["predrnn-predict", f"ckpt_path={ckpt}", f"input={tmp_path / 'f.npy'}", "num_predictions=0"],
@@ -128,7 +111,7 @@ def test_eval_and_predict_on_checkpoint(smoke_run, tmp_path):
         False,
     )
     assert short.returncode == 2
-    assert "num_predictions must be positive" in short.stderr
+    assert "num_predictions=0 must be at least 1" in short.stderr
 
 
 @needs_cpu_compiler
@@ -138,7 +121,7 @@ def test_predict_fast_path_matches_plain(smoke_run, tmp_path):
     frames = np.random.default_rng(1).random((2, 10, 64, 64), dtype=np.float32)
     np.save(tmp_path / "f.npy", frames)
     outputs = {}
-    for name, extra in (("plain", []), ("fast", ["compile=default", "channels_last=true"])):
+    for name, extra in (("plain", []), ("fast", ["module.compile=default", "module.channels_last=true"])):
         outputs[name] = tmp_path / f"{name}.npy"
         run(["predrnn-predict", "ckpt_path=last", f"input={tmp_path / 'f.npy'}", f"output={outputs[name]}",
              *extra], cwd)  # fmt: skip
@@ -149,13 +132,14 @@ def test_errors_exit_2_with_one_line(tmp_path):
     proc = run(["predrnn-train", "experiment=smoke", "model.patch_size=3"], tmp_path, check=False)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
-        "predrnn-train: error: model.patch_size=3 must divide data.image_size=64: e.g. 4 for 64"
+        "predrnn-train: error: model.patch_size=3 must divide the frame size 64x64: e.g. model.patch_size=4"
     ]
+    assert not (tmp_path / "logs" / "train" / "runs").exists() or not list((tmp_path / "logs" / "train" / "runs").iterdir())
     proc = run(["predrnn-train", "sampling=sigmoid"], tmp_path, check=False)
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
     assert "sampling=sigmoid is unknown" in proc.stderr
     proc = run(["predrnn-eval", "ckpt_path=/missing.ckpt"], tmp_path, check=False)
-    assert proc.returncode == 2 and "checkpoint /missing.ckpt not found" in proc.stderr
+    assert proc.returncode == 2 and "ckpt_path=/missing.ckpt not found" in proc.stderr
     full = run(
         ["predrnn-train", "experiment=smoke", "model.patch_size=3"], tmp_path, False, {**ENV, "HYDRA_FULL_ERROR": "1"}
     )

@@ -7,54 +7,15 @@ that holds a trained checkpoint and input files of every kind. Add a row for eac
 from __future__ import annotations
 
 import hashlib
-import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
-import torch
 
-from helpers import compose
-from predrnn.cli import evaluate, predict, train
+from helpers import run_main
 from predrnn.threads import available_cpus
 
-MAINS = {"predrnn-train": train.main, "predrnn-eval": evaluate.main, "predrnn-predict": predict.main}
 TRAIN = ("predrnn-train", "experiment=smoke", "logger=csv")
 PREDICT = ("predrnn-predict", "ckpt_path=model.ckpt")
-
-
-@pytest.fixture(scope="module")
-def workdir(tmp_path_factory) -> Path:
-    """A folder with a trained smoke checkpoint (`model.ckpt`) and files of every kind."""
-    folder = tmp_path_factory.mktemp("errors")
-    cfg = compose("train", folder / "trained", ["experiment=smoke", "trainer.max_steps=2", "logger=csv", "test=false",
-                                                "data.val_size=4", "callbacks.media=null"])  # fmt: skip
-    train.train(cfg)
-    (folder / "trained" / "run" / "checkpoints" / "last.ckpt").rename(folder / "model.ckpt")
-    state = torch.load(folder / "model.ckpt", weights_only=True)
-    torch.save(state["state_dict"], folder / "bare.ckpt")
-    raw = (folder / "model.ckpt").read_bytes()
-    (folder / "truncated.ckpt").write_bytes(raw[: len(raw) // 2])
-    (folder / "text.ckpt").write_text("not a checkpoint\n")
-    clip = (np.random.default_rng(0).random((2, 12, 64, 64)) * 255).astype(np.uint8)
-    np.save(folder / "clip.npy", clip)
-    np.save(folder / "empty.npy", np.zeros((0, 12, 64, 64), np.uint8))
-    np.save(folder / "int16.npy", clip.astype(np.int16))
-    nan = clip.astype(np.float32) / 255
-    nan[0, 1, 2, 3] = np.nan
-    np.save(folder / "nan.npy", nan)
-    np.save(folder / "big.npy", clip.astype(np.float32) * 2)
-    huge = (folder / "clip.npy").read_bytes().replace(b"(2, 12, 64, 64)", b"(2, 12, 99999999999)", 1)
-    (folder / "huge.npy").write_bytes(huge)  # a header declaring ~37 TiB over a few kB of data
-    np.save(folder / "seq_empty.npy", np.zeros((20, 0, 64, 64), np.uint8))
-    np.save(folder / "seq_small.npy", np.zeros((20, 2, 32, 32), np.uint8))
-    np.savez(folder / "digits_float.npz", x_train=np.zeros((3, 28, 28)), x_test=np.zeros((3, 28, 28)))
-    import imageio.v2 as imageio
-
-    imageio.mimsave(folder / "clip.gif", list(clip[0]))
-    (folder / "existing.npy").write_bytes(b"precious")
-    (folder / "afolder").mkdir()
-    return folder
 
 
 ROWS = [
@@ -129,14 +90,10 @@ def _fingerprint(folder: Path) -> dict[str, str]:
 
 @pytest.mark.parametrize("argv, message", ROWS, ids=[" ".join(a[1:]) for a, _ in ROWS])
 def test_one_line_exit_2_nothing_lost(argv, message, workdir, monkeypatch, capsys):
-    monkeypatch.chdir(workdir)
-    monkeypatch.setattr(sys, "argv", list(argv))
     before = _fingerprint(workdir)
     runs = set((workdir / "logs").glob("*/runs/*"))
-    with pytest.raises(SystemExit) as exit_info:
-        MAINS[argv[0]]()
-    err = capsys.readouterr().err.strip().splitlines()
-    assert exit_info.value.code == 2, err
+    code, err = run_main(argv, workdir, monkeypatch, capsys)
+    assert code == 2, err
     assert len(err) == 1, err
     assert err[0].startswith(f"{argv[0]}: error: ") and message in err[0], err[0]
     assert len(err[0]) < 400

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import pickle
+import re
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -32,10 +33,10 @@ def read_checkpoint(path: str | Path, key: str = "ckpt_path", mmap: bool = False
     try:
         state = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap and zipped)
     except pickle.UnpicklingError as err:
-        if "Unsupported global" in str(err) or "GLOBAL" in str(err):
-            found = str(err).split("Unsupported global: ")[-1].split(" ")[0].rstrip(".")
+        found = re.search(r"GLOBAL ([\w.]+)", str(err))
+        if found:
             raise CheckpointError(
-                f"{key}={path} holds a Python object ({found}), not just tensors: predrnn never unpickles code; "
+                f"{key}={path} holds a Python object ({found.group(1)}), not just tensors: predrnn never unpickles code; "
                 "use a checkpoint written by predrnn-train or predrnn-convert"
             )
         raise CheckpointError(f"{key}={path} is not a torch checkpoint (no pickle data): give a .ckpt file")
