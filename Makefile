@@ -15,7 +15,7 @@ INPUT ?=
 OUTPUT ?= predictions.npy
 SWEEP ?= $(shell ls -td logs/train/multiruns/* 2>/dev/null | head -1)
 
-.PHONY: help install test test-fast lint format train train-cpu smoke eval predict sweep report bench bench-data bench-gpu notebook clean
+.PHONY: help install test test-fast lint format train smoke eval predict sweep report bench bench-data clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)

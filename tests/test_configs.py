@@ -4,7 +4,7 @@ import pytest
 from hydra.utils import instantiate
 
 from helpers import compose
-from predrnn.cli.train import build
+from predrnn.build import build
 from predrnn.models import PredRNN
 from predrnn.training.module import PredRNNModule
 

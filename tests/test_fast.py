@@ -251,7 +251,7 @@ def test_bench_modes_are_the_speed_configs(mode, tmp_path):
 
     from helpers import compose
     from predrnn.cli.bench import MODES, mode_settings
-    from predrnn.cli.train import build
+    from predrnn.build import build
 
     assert mode in MODES
     fast, dtype = mode_settings(mode)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import pickle
 import re
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -93,26 +94,38 @@ def load_weights(module: torch.nn.Module, weights: dict[str, Any], path: str | P
     module.load_state_dict(weights)
 
 
-def load_module(path: str | Path, compile: str | None = None, channels_last: bool = False, key: str = "ckpt_path"):
-    """(PredRNNModule, checkpoint dict) from a predrnn-train checkpoint, read weights-only; its
-    network settings come from the checkpoint, the fast-path switches from the arguments."""
+def load_module(
+    path: str | Path, compile: str | None = None, channels_last: bool = False, key: str = "ckpt_path",
+    official: Callable[[], Any] | None = None,
+):  # fmt: skip
+    """(PredRNNModule, checkpoint dict) from a checkpoint read weights-only. A predrnn checkpoint
+    carries its network settings; an official one is described by `official()`, which builds
+    the network from the model and data overrides. The fast-path switches come from the
+    arguments."""
     from predrnn.errors import BadValue
     from predrnn.models import PredRNN
+    from predrnn.official import is_official, official_weights
+    from predrnn.training.fastpath import FastPath
     from predrnn.training.module import PredRNNModule
 
     state = read_checkpoint(path, key)
+    fast = {"compile": compile, "channels_last": channels_last}
+    try:
+        FastPath(**fast)  # its checks name the module.* keys
+    except BadValue as err:
+        raise err.in_group("module") from None
+    if is_official(state) and official is not None:
+        network = official()
+        network.load_state_dict(official_weights(state["net_param"], network, path, key))
+        return PredRNNModule(network, **fast), state
     hp = predrnn_hparams(state, path, key)
     try:
         network = PredRNN(**hp["network"])
         module = PredRNNModule(
             network, optim=hp.get("optim"), loss=hp.get("loss", "l1_l2"), decouple_beta=hp.get("decouple_beta", 0.0),
-            reverse_input=hp.get("reverse_input", False), compile=compile, channels_last=channels_last,
+            reverse_input=hp.get("reverse_input", False), **fast,
         )  # fmt: skip
-    except BadValue as err:
-        if err.key in ("compile", "channels_last"):
-            raise err.in_group("module") from None
-        raise CheckpointError(f"{key}={path} holds settings this version of predrnn can't build ({err})") from None
-    except TypeError as err:
+    except (BadValue, TypeError) as err:
         raise CheckpointError(f"{key}={path} holds settings this version of predrnn can't build ({err})") from None
     load_weights(module, state["state_dict"], path, key)
     return module, state

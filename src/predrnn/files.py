@@ -13,6 +13,9 @@ from pathlib import Path
 
 from predrnn.errors import OutputError
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 
 def _same(a: Path, b: Path) -> bool:
     try:
@@ -52,6 +55,7 @@ def atomic_path(path: str | Path):
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=f".tmp{path.suffix}")
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~_UMASK)  # the permissions a plain open() would give, not mkstemp's 0600
     try:
         yield Path(tmp)
         os.replace(tmp, path)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
+from predrnn.build import build_data, build_network
 from predrnn.checkpoints import last_checkpoints, load_module, resolve_checkpoint
 from predrnn.cli.entry import entry_point, report_errors
 from predrnn.config import instantiate_group
@@ -25,11 +26,14 @@ def evaluate(cfg: DictConfig) -> dict:
 
     share_cpus(1)
     ckpt = resolve_checkpoint(cfg.ckpt_path, last_checkpoints(cfg.paths.log_dir), "under logs/train")
-    module, _ = load_module(ckpt, compile=cfg.module.compile, channels_last=cfg.module.channels_last)
+    module, _ = load_module(
+        ckpt, compile=cfg.module.compile, channels_last=cfg.module.channels_last,
+        official=lambda: build_network(cfg, build_data(cfg)),
+    )  # fmt: skip
     pl.seed_everything(cfg.seed, workers=True)
     net = module.network
     # the model decides the observed length and the frame size; the config the rest
-    datamodule = instantiate_group(cfg.data, "data", input_length=net.input_length, image_size=net.image_size[0])
+    datamodule = build_data(cfg, input_length=net.input_length, image_size=net.image_size[0])
     datamodule.check_sources()  # a bad test file fails here, before the run writes anything
     output_dir = Path(cfg.paths.output_dir)
     report = TestReport(dirpath=str(output_dir), extra={"checkpoint": ckpt})

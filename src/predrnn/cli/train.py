@@ -10,32 +10,15 @@ from typing import Any
 import yaml
 from omegaconf import DictConfig, OmegaConf
 
-from predrnn.checkpoints import last_checkpoints, predrnn_hparams, read_checkpoint, resolve_checkpoint
+from predrnn.build import build
+from predrnn.checkpoints import last_checkpoints, load_weights, predrnn_hparams, read_checkpoint, resolve_checkpoint
 from predrnn.cli.entry import entry_point, report_errors
 from predrnn.config import instantiate_group
 from predrnn.config.validation import processes_per_machine, validate_train
-from predrnn.errors import CheckpointError, ConfigError
+from predrnn.errors import CheckpointError
 from predrnn.files import write_text
+from predrnn.official import is_official, official_weights
 from predrnn.threads import share_cpus
-
-
-FROM_DATA = ("in_channels", "image_size", "input_length")
-
-
-def build(cfg: DictConfig):
-    """(datamodule, module) of a training config: the network's frame size, channels and
-    observed length come from the data."""
-    datamodule = instantiate_group(cfg.data, "data")
-    for key in FROM_DATA:
-        if key in cfg.model:
-            raise ConfigError(f"model.{key} comes from the data (data.*): remove the model.{key} override")
-    network = instantiate_group(
-        cfg.model, "model", in_channels=datamodule.channels, image_size=datamodule.image_size,
-        input_length=datamodule.input_length,
-    )  # fmt: skip
-    optim = instantiate_group(cfg.optim, "optim")
-    module = instantiate_group(cfg.module, "module", network=network, optim=optim)
-    return datamodule, module
 
 
 def train(cfg: DictConfig, extra_callbacks: list | None = None) -> float:
@@ -48,7 +31,7 @@ def train(cfg: DictConfig, extra_callbacks: list | None = None) -> float:
     datamodule.check_sources()  # the digits and test file are read here, before anything is written
     ckpt_path = resolve_checkpoint(cfg.get("ckpt_path"), same_experiment(cfg), "of this experiment under logs/")
     if ckpt_path is not None:
-        check_resume(ckpt_path, module)
+        ckpt_path = start_from(ckpt_path, module)
     pl.seed_everything(cfg.seed, workers=True)
     output_dir = Path(cfg.paths.output_dir)
 
@@ -113,12 +96,17 @@ def same_experiment(cfg: DictConfig) -> list[Path]:
     ]  # fmt: skip
 
 
-def check_resume(ckpt_path: str, module) -> None:
-    """Check, before anything is written, that `ckpt_path` is a predrnn-train checkpoint (read
-    weights-only, tensors mapped) of the configured network, and say in one line which optimiser
-    overrides the resume replaces by the checkpoint's (its optimiser state carries the learning
-    rate and weight decay)."""
-    hparams = predrnn_hparams(read_checkpoint(ckpt_path, mmap=True), ckpt_path)
+def start_from(ckpt_path: str, module) -> str | None:
+    """Check `ckpt_path` before anything is written (read weights-only, tensors mapped) and
+    return what `Trainer.fit` resumes from: a predrnn-train checkpoint with its optimiser state
+    resumes (the path); an official or converted checkpoint fine-tunes: its weights are loaded
+    here, the optimiser is fresh and training starts at step 0 (None)."""
+    state = read_checkpoint(ckpt_path, mmap=True)
+    if is_official(state):
+        module.network.load_state_dict(official_weights(state["net_param"], module.network, ckpt_path))
+        _note(f"fine-tuning from the official checkpoint {ckpt_path}: its weights, a fresh optimiser, step 0")
+        return None
+    hparams = predrnn_hparams(state, ckpt_path)
     trained, current = hparams["network"], module.network.init_args
     diff = [f"model.{k}={trained.get(k)} (config: {v})" for k, v in current.items() if trained.get(k) != v]
     if diff:
@@ -126,19 +114,23 @@ def check_resume(ckpt_path: str, module) -> None:
             f"ckpt_path={ckpt_path} was trained with {', '.join(diff[:3])}{' …' if len(diff) > 3 else ''}: "
             "give the model/data overrides it was trained with, or another checkpoint"
         )
-    saved = hparams.get("optim") or {}
-    current = module.optim.as_dict()
+    if "optimizer_states" not in state or "loops" not in state:
+        load_weights(module, state["state_dict"], ckpt_path)
+        _note(f"fine-tuning from {ckpt_path} (weights only): a fresh optimiser, step 0")
+        return None
+    saved, current = hparams.get("optim") or {}, module.optim.as_dict()
     dropped = [
         f"optim.{k}={current[k]} (restored: {saved[k]})" for k in ("lr", "weight_decay") if k in saved and saved[k] != current[k]
     ]
-    if dropped:
-        from pytorch_lightning.utilities import rank_zero_only
+    if dropped:  # the optimiser state carries the learning rate and weight decay
+        _note(f"resuming {ckpt_path} restores its optimiser state, so {', '.join(dropped)} does not take effect")
+    return ckpt_path
 
-        rank_zero_only(print)(
-            f"predrnn-train: note: resuming {ckpt_path} restores its optimiser state, so {', '.join(dropped)} "
-            "does not take effect",
-            file=sys.stderr,
-        )
+
+def _note(message: str) -> None:
+    from pytorch_lightning.utilities import rank_zero_only
+
+    rank_zero_only(print)(f"predrnn-train: note: {message}", file=sys.stderr)
 
 
 def _finish_wandb(loggers: list) -> None:

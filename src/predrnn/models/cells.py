@@ -21,21 +21,33 @@ from predrnn import checks
 FORGET_BIAS = 1.0
 
 
-def _check(in_channels: int, hidden_channels: int, kernel_size: int) -> None:
+def _check(in_channels: int, hidden_channels: int, kernel_size: int, layer_norm: bool | str, size) -> None:
     checks.integer("in_channels", in_channels, 1, minimum=1)
     checks.integer("hidden_channels", hidden_channels, 64, minimum=1)
     checks.integer("kernel_size", kernel_size, 5, minimum=1, odd=True)
+    checks.choice("layer_norm", layer_norm, LAYER_NORMS, "true")
+    if layer_norm == "elementwise" and size is None:
+        raise ValueError("layer_norm='elementwise' needs the cell's frame size (size=(height, width))")
 
 
-def _gate_conv(cin: int, cout: int, kernel_size: int, layer_norm: bool) -> nn.Module:
+LAYER_NORMS = (False, True, "elementwise")
+
+
+def _gate_conv(
+    cin: int, cout: int, kernel_size: int, layer_norm: bool | str, size: tuple[int, int] | None
+) -> nn.Module:
     """A bias-free 'same' convolution, followed by layer norm when asked.
 
-    Layer norm normalises over (C, H, W) of each sample (GroupNorm with one group), so its
-    statistics don't depend on the batch or on the image size; gain and bias are per channel.
+    Layer norm normalises over (C, H, W) of each sample, so its statistics don't depend on the
+    batch. `True`: gain and bias per channel (GroupNorm with one group), so one cell serves any
+    frame size. `"elementwise"`: gain and bias per element of (C, H, W), as the authors' code
+    has it (`nn.LayerNorm([C, H, W])`), for the frame size `size` only.
     """
     conv = nn.Conv2d(cin, cout, kernel_size, padding=kernel_size // 2, bias=False)
-    if not layer_norm:
+    if layer_norm is False:
         return conv
+    if layer_norm == "elementwise":
+        return nn.Sequential(conv, nn.LayerNorm([cout, *size]))
     return nn.Sequential(conv, nn.GroupNorm(1, cout))
 
 
@@ -43,16 +55,19 @@ class SpatioTemporalLSTMCell(nn.Module):
     """ST-LSTM: a temporal memory C (per layer, across time) and a spatiotemporal memory M
     (zigzag across layers), both feeding the hidden state H."""
 
-    def __init__(self, in_channels: int, hidden_channels: int, kernel_size: int = 5, layer_norm: bool = False) -> None:
+    def __init__(
+        self, in_channels: int, hidden_channels: int, kernel_size: int = 5, layer_norm: bool | str = False,
+        size: tuple[int, int] | None = None,
+    ) -> None:  # fmt: skip
         super().__init__()
-        _check(in_channels, hidden_channels, kernel_size)
+        _check(in_channels, hidden_channels, kernel_size, layer_norm, size)
         self.in_channels = in_channels
         self.hidden_channels = hidden_channels
         hc = hidden_channels
-        self.conv_x = _gate_conv(in_channels, 7 * hc, kernel_size, layer_norm)
-        self.conv_h = _gate_conv(hc, 4 * hc, kernel_size, layer_norm)
-        self.conv_m = _gate_conv(hc, 3 * hc, kernel_size, layer_norm)
-        self.conv_o = _gate_conv(2 * hc, hc, kernel_size, layer_norm)
+        self.conv_x = _gate_conv(in_channels, 7 * hc, kernel_size, layer_norm, size)
+        self.conv_h = _gate_conv(hc, 4 * hc, kernel_size, layer_norm, size)
+        self.conv_m = _gate_conv(hc, 3 * hc, kernel_size, layer_norm, size)
+        self.conv_o = _gate_conv(2 * hc, hc, kernel_size, layer_norm, size)
         self.conv_last = nn.Conv2d(2 * hc, hc, 1, bias=False)
 
     def forward(self, x: Tensor, h: Tensor, c: Tensor, m: Tensor, return_deltas: bool = False) -> tuple[Tensor, ...]:
@@ -90,13 +105,16 @@ class SpatioTemporalLSTMCell(nn.Module):
 class ConvLSTMCell(nn.Module):
     """ConvLSTM (Shi et al., 2015) without peepholes: the baseline PredRNN starts from."""
 
-    def __init__(self, in_channels: int, hidden_channels: int, kernel_size: int = 5, layer_norm: bool = False) -> None:
+    def __init__(
+        self, in_channels: int, hidden_channels: int, kernel_size: int = 5, layer_norm: bool | str = False,
+        size: tuple[int, int] | None = None,
+    ) -> None:  # fmt: skip
         super().__init__()
-        _check(in_channels, hidden_channels, kernel_size)
+        _check(in_channels, hidden_channels, kernel_size, layer_norm, size)
         self.in_channels = in_channels
         self.hidden_channels = hidden_channels
-        self.conv_x = _gate_conv(in_channels, 4 * hidden_channels, kernel_size, layer_norm)
-        self.conv_h = _gate_conv(hidden_channels, 4 * hidden_channels, kernel_size, layer_norm)
+        self.conv_x = _gate_conv(in_channels, 4 * hidden_channels, kernel_size, layer_norm, size)
+        self.conv_h = _gate_conv(hidden_channels, 4 * hidden_channels, kernel_size, layer_norm, size)
 
     def forward(self, x: Tensor, h: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
         """One step. Returns (h, c)."""

@@ -49,7 +49,7 @@ class PredRNN(nn.Module):
         image_size: int | Sequence[int] = 64,
         patch_size: int = 4,
         kernel_size: int = 5,
-        layer_norm: bool = False,
+        layer_norm: bool | str = False,
         cell: str = "stlstm",
         input_length: int = 10,
     ) -> None:
@@ -63,7 +63,6 @@ class PredRNN(nn.Module):
         if height % patch_size or width % patch_size:
             raise BadValue("patch_size", patch_size, f"must divide the frame size {height}x{width}", 4 if height % 4 == width % 4 == 0 else 1)
         checks.integer("input_length", input_length, 10, minimum=1)
-        checks.boolean("layer_norm", layer_norm)
         self.init_args: dict[str, Any] = {
             "hidden_channels": widths,
             "in_channels": in_channels,
@@ -83,8 +82,9 @@ class PredRNN(nn.Module):
         self.cells_compiled = False
         frame_channels = in_channels * patch_size * patch_size
 
+        grid = (height // patch_size, width // patch_size)
         self.cells = nn.ModuleList(
-            CELLS[cell](frame_channels if i == 0 else widths[i - 1], w, kernel_size, layer_norm)
+            CELLS[cell](frame_channels if i == 0 else widths[i - 1], w, kernel_size, layer_norm, grid)
             for i, w in enumerate(widths)
         )
         self.conv_out = nn.Conv2d(widths[-1], frame_channels, 1, bias=False)

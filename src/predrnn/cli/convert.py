@@ -1,0 +1,57 @@
+"""`predrnn-convert ckpt_path=official.ckpt output=native.ckpt <model/data overrides>`: an
+official PredRNN checkpoint as a predrnn checkpoint (its settings saved with it), so that eval,
+predict, export and fine-tuning (`predrnn-train ckpt_path=native.ckpt`) take it like any other."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from predrnn import checks
+from predrnn.build import build_data, build_network
+from predrnn.checkpoints import read_checkpoint
+from predrnn.cli.entry import entry_point, report_errors
+from predrnn.errors import CheckpointError
+from predrnn.files import atomic_path, check_output
+from predrnn.official import is_official, official_weights
+
+
+def convert(cfg: DictConfig) -> Path:
+    import pytorch_lightning as pl
+    import torch
+
+    from predrnn.training.module import PredRNNModule
+
+    checks.boolean("overwrite", cfg.overwrite)
+    if cfg.ckpt_path == "last":
+        raise CheckpointError("ckpt_path=last: give the official checkpoint's path")
+    out = check_output(cfg.output, ".ckpt", "output", inputs=[cfg.ckpt_path], overwrite=cfg.overwrite)
+    state = read_checkpoint(cfg.ckpt_path)
+    if not is_official(state):
+        raise CheckpointError(f"ckpt_path={cfg.ckpt_path} is not an official PredRNN checkpoint (no net_param): nothing to convert")
+    datamodule = build_data(cfg)
+    network = build_network(cfg, datamodule)
+    network.load_state_dict(official_weights(state["net_param"], network, cfg.ckpt_path))
+    module = PredRNNModule(network, decouple_beta=cfg.get("module", {}).get("decouple_beta", 0.0))
+    native = {
+        "state_dict": module.state_dict(),
+        "hyper_parameters": dict(module.hparams),
+        "datamodule_hyper_parameters": dict(datamodule.hparams),
+        "pytorch-lightning_version": pl.__version__,
+        "epoch": 0,
+        "global_step": 0,
+        "converted_from": str(Path(cfg.ckpt_path).expanduser().resolve()),
+    }
+    with atomic_path(out) as tmp:
+        torch.save(native, tmp)
+    print(f"converted {cfg.ckpt_path} -> {out.resolve()}")
+    return out
+
+
+task = report_errors("predrnn-convert")(convert)  # the Hydra task, for in-process use
+main = entry_point("convert", "predrnn-convert", convert)
+
+
+if __name__ == "__main__":
+    main()
