@@ -65,10 +65,14 @@ def workdir(tmp_path_factory) -> Path:
 
     imageio.mimsave(folder / "clip.gif", list(clip[0]))
     (folder / "existing.npy").write_bytes(b"precious")
+    (folder / "existing.pt").write_bytes(b"precious")
+    official = torch.load(Path(__file__).parent / "fixtures" / "official_parity" / "predrnn_ln0.ckpt", weights_only=True)
+    torch.save(official, folder / "official.ckpt")
     # trojans: a working checkpoint, an array and an archive that run a command when unpickled
     trojan = Trojan(folder / "PWNED")
     torch.save({**state, "hyper_parameters": {**state["hyper_parameters"], "payload": trojan}}, folder / "trojan.ckpt")
     np.save(folder / "trojan.npy", np.array([trojan], dtype=object), allow_pickle=True)
     np.savez(folder / "trojan.npz", x_train=np.array([trojan], dtype=object), x_test=np.array([trojan], dtype=object))
+    torch.save({**official, "payload": trojan}, folder / "trojan_official.ckpt")
     (folder / "afolder").mkdir()
     return folder

@@ -14,6 +14,16 @@ from predrnn.toolchain import cpu_compile_problem
 
 # the smoke experiment, even smaller: a few steps, 4 validation and test sequences
 SMOKE = ("experiment=smoke", "data.val_size=4", "data.test_size=4", "trainer.max_steps=4")
+# the authors' reference outputs (tests/fixtures/official_parity/README.md)
+OFFICIAL = Path(__file__).parent / "fixtures" / "official_parity"
+# the model and data overrides that describe the official fixtures' networks
+OFFICIAL_OVERRIDES = {
+    "predrnn_ln0": ("model.hidden_channels=[8,8]", "model.kernel_size=5", "model.patch_size=4", "model.layer_norm=false",
+                    "data.image_size=32", "data.input_length=10", "data.total_length=20"),
+}
+OFFICIAL_OVERRIDES["predrnn_ln1"] = (*OFFICIAL_OVERRIDES["predrnn_ln0"][:3], "model.layer_norm=elementwise",
+                                     *OFFICIAL_OVERRIDES["predrnn_ln0"][4:])
+OFFICIAL_OVERRIDES["predrnn_v2_rss"] = ("model=predrnn_v2", *OFFICIAL_OVERRIDES["predrnn_ln0"])
 # the environment of the console scripts the tests start: offline wandb, one thread each
 ENV = {**os.environ, "WANDB_MODE": "offline", "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"}
 
@@ -65,9 +75,10 @@ def broken_compiler(folder) -> Path:
 def run_main(argv, cwd, monkeypatch, capsys) -> tuple[int, list[str]]:
     """A console script's real `main` (Hydra included), run in this process in `cwd`:
     (exit code, the lines it wrote to stderr)."""
-    from predrnn.cli import evaluate, predict, train
+    from predrnn.cli import convert, evaluate, export, predict, train
 
-    mains = {"predrnn-train": train.main, "predrnn-eval": evaluate.main, "predrnn-predict": predict.main}
+    mains = {"predrnn-train": train.main, "predrnn-eval": evaluate.main, "predrnn-predict": predict.main,
+             "predrnn-convert": convert.main, "predrnn-export": export.main}  # fmt: skip
     monkeypatch.chdir(cwd)
     monkeypatch.setattr(sys, "argv", list(argv))
     capsys.readouterr()

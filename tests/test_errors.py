@@ -80,6 +80,15 @@ ROWS = [
     (("predrnn-predict", "ckpt_path=text.ckpt", "input=clip.npy"), "text.ckpt is not a torch checkpoint"),
     (("predrnn-predict", "ckpt_path=bare.ckpt", "input=clip.npy"), "bare.ckpt is a bare state dict"),
     ((*PREDICT, "input=missing.npy"), "input=missing.npy not found"),
+    (("predrnn-export", "ckpt_path=model.ckpt", "format=tflite", "output=m.tflite"), "format='tflite' is unknown"),
+    (("predrnn-export", "ckpt_path=model.ckpt", "format=onnx", "output=m.pt"), "output=m.pt must end in .onnx"),
+    (("predrnn-export", "ckpt_path=model.ckpt", "format=torchscript", "output=existing.pt"), "output=existing.pt exists"),
+    (("predrnn-export", "ckpt_path=bare.ckpt", "format=torchscript", "output=m.pt"), "bare.ckpt is a bare state dict"),
+    (("predrnn-convert", "ckpt_path=model.ckpt", "output=native.ckpt"), "model.ckpt is not an official PredRNN checkpoint"),
+    (("predrnn-convert", "ckpt_path=official.ckpt", "output=official.ckpt"), "output=official.ckpt would overwrite the input"),
+    (("predrnn-convert", "ckpt_path=official.ckpt", "output=n.ckpt", "model.hidden_channels=[8,8]",
+      "data.image_size=32", "model.kernel_size=3"), "set model.kernel_size=5"),
+    ((*PREDICT, "input=clip.npy", "overwrite=maybe"), "overwrite='maybe' must be true or false"),
 ]
 
 

@@ -96,7 +96,8 @@ def _shape_hint(name: str, theirs: torch.Size, ours: torch.Size) -> str:
         return "set data.image_size and model.patch_size to the ones it was trained with"
     if len(theirs) == 4 and theirs[-1] != ours[-1]:
         return f"set model.kernel_size={theirs[-1]}"
-    if name == "cells.0.conv_x.weight" or name == "cells.0.conv_x.0.weight":
+    first_layer_input = name in ("cells.0.conv_x.weight", "cells.0.conv_x.0.weight") and theirs[0] == ours[0]
+    if first_layer_input or (name == "conv_out.weight" and theirs[1] == ours[1]):
         return "set model.patch_size (and the frame channels) it was trained with"
     return "set model.hidden_channels to the widths it was trained with"
 

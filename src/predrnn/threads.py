@@ -20,11 +20,10 @@ def available_cpus() -> int:
 
 
 def share_cpus(processes: int) -> int:
-    """Give this process its share of the CPUs it may run on (at least one thread), unless
-    OMP_NUM_THREADS says otherwise; returns the thread count."""
-    if os.environ.get("OMP_NUM_THREADS"):
-        return torch.get_num_threads()
-    threads = max(1, available_cpus() // max(1, processes))
+    """Limit this process to its share of the CPUs it may run on (at least one thread); a
+    lower thread count set before (torch.set_num_threads, OMP_NUM_THREADS) stays. Returns the
+    thread count."""
+    threads = min(torch.get_num_threads(), max(1, available_cpus() // max(1, processes)))
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
     return threads

@@ -1,0 +1,85 @@
+"""predrnn-export: ONNX (run with onnxruntime), TorchScript and the exported program (run with
+torch) predict what the eager model predicts, at a batch size other than the one exported,
+and say what they take and return. The README's onnxruntime snippet runs as written."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from helpers import run_main
+from predrnn.checkpoints import load_module
+from predrnn.export import Rollout
+
+FORMATS = [("onnx", ".onnx"), ("torchscript", ".pt"), ("exported-program", ".pt2")]
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def _export(workdir, fmt, suffix, tmp_path, monkeypatch, capsys) -> Path:
+    out = tmp_path / f"model{suffix}"
+    code, err = run_main(["predrnn-export", f"ckpt_path={workdir / 'model.ckpt'}", f"format={fmt}", f"output={out}"],
+                         tmp_path, monkeypatch, capsys)  # fmt: skip
+    assert code == 0, err
+    return out
+
+
+@pytest.mark.parametrize("fmt, suffix", FORMATS)
+def test_artefact_matches_the_eager_model(fmt, suffix, workdir, tmp_path, monkeypatch, capsys):
+    if fmt == "onnx":
+        pytest.importorskip("onnxruntime", reason="the export extra (pip install 'predrnn[export]') is not installed")
+    out = _export(workdir, fmt, suffix, tmp_path, monkeypatch, capsys)
+    module, _ = load_module(workdir / "model.ckpt")
+    rollout = Rollout(module.network, 10).eval()
+    observed = torch.rand(3, 10, 1, 64, 64)  # exported with a batch of 2: the batch is dynamic
+    with torch.no_grad():
+        want = rollout(observed).numpy()
+        if fmt == "onnx":
+            import onnxruntime as ort
+
+            session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+            got = session.run(None, {"observed": observed.numpy()})[0]
+            meta = {k: json.loads(v) for k, v in session.get_modelmeta().custom_metadata_map.items()}
+            assert meta["input_layout"] == "NTCHW" and meta["value_range"] == [0.0, 1.0]
+            assert meta["input_length"] == 10 and meta["num_predictions"] == 10
+        elif fmt == "torchscript":
+            got = torch.jit.load(str(out))(observed).numpy()
+        else:
+            got = torch.export.load(str(out)).module()(observed).numpy()
+    assert got.shape == (3, 10, 1, 64, 64)
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-4)
+    info = json.loads(out.with_name(out.name + ".json").read_text())
+    assert info["format"] == fmt and info["input_shape"] == ["N", 10, 1, 64, 64]
+    assert info["output_shape"] == ["N", 10, 1, 64, 64] and info["dtype"] == "float32"
+
+
+def test_num_predictions_is_chosen_at_export(workdir, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "k15.pt"
+    code, err = run_main(["predrnn-export", f"ckpt_path={workdir / 'model.ckpt'}", "format=torchscript",
+                          f"output={out}", "num_predictions=15"], tmp_path, monkeypatch, capsys)  # fmt: skip
+    assert code == 0, err
+    with torch.no_grad():
+        assert torch.jit.load(str(out))(torch.rand(1, 10, 1, 64, 64)).shape == (1, 15, 1, 64, 64)
+
+
+def test_readme_onnx_snippet_runs_as_written(workdir, tmp_path, monkeypatch, capsys):
+    pytest.importorskip("onnxruntime", reason="the export extra (pip install 'predrnn[export]') is not installed")
+    text = README.read_text()
+    snippet = re.search(r"<!-- tested by tests/test_export.py -->\s*```python\n(.*?)```", text, re.S).group(1)
+    assert len(snippet.strip().splitlines()) <= 12 and "predrnn" not in snippet
+    onnx_file = _export(workdir, "onnx", ".onnx", tmp_path, monkeypatch, capsys)
+    assert onnx_file.name == "model.onnx"
+    clip = (np.random.default_rng(0).random((12, 64, 64)) * 255).astype(np.uint8)
+    np.save(tmp_path / "clip.npy", clip)
+    monkeypatch.chdir(tmp_path)
+    exec(compile(snippet, "README.md", "exec"), {})
+    predicted = np.load(tmp_path / "predicted.npy")
+    module, _ = load_module(workdir / "model.ckpt")
+    with torch.no_grad():
+        want = Rollout(module.network, 10).eval()(torch.from_numpy(clip[-10:] / 255).float()[None, :, None])
+    assert predicted.shape == (10, 64, 64) and predicted.dtype == np.uint8
+    assert np.abs(predicted.astype(int) - (want[0, :, 0].numpy() * 255).round().astype(int)).max() <= 1
