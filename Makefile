@@ -9,7 +9,8 @@ BIN := $(VENV)/bin
 # doesn't pull a multi-GB CUDA build; machines with nvidia-smi let pip pick torch freely.
 CPU_TORCH ?= torch==2.13.0
 ARGS ?=
-EXPERIMENT ?= paper_mnist
+# empty: predrnn-train picks the preset that fits the machine (paper_mnist with a GPU, cpu_quick without)
+EXPERIMENT ?=
 CKPT ?= last
 INPUT ?=
 OUTPUT ?= predictions.npy
@@ -49,8 +50,8 @@ format: install ## ruff fix and format
 	$(BIN)/ruff check --fix src tests
 	$(BIN)/ruff format src tests
 
-train: install ## train PredRNN on Moving MNIST (EXPERIMENT=paper_mnist); overrides in ARGS="..."
-	$(BIN)/predrnn-train experiment=$(EXPERIMENT) $(ARGS)
+train: install ## train PredRNN on Moving MNIST (the preset that fits the machine, or EXPERIMENT=name); overrides in ARGS="..."
+	$(BIN)/predrnn-train $(if $(EXPERIMENT),experiment=$(EXPERIMENT)) $(ARGS)
 
 smoke: install ## a tiny training run on CPU (seconds)
 	$(BIN)/predrnn-train experiment=smoke $(ARGS)

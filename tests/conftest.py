@@ -66,7 +66,9 @@ def workdir(tmp_path_factory) -> Path:
     imageio.mimsave(folder / "clip.gif", list(clip[0]))
     (folder / "existing.npy").write_bytes(b"precious")
     (folder / "existing.pt").write_bytes(b"precious")
-    official = torch.load(Path(__file__).parent / "fixtures" / "official_parity" / "predrnn_ln0.ckpt", weights_only=True)
+    official = torch.load(
+        Path(__file__).parent / "fixtures" / "official_parity" / "predrnn_ln0.ckpt", weights_only=True
+    )
     torch.save(official, folder / "official.ckpt")
     # trojans: a working checkpoint, an array and an archive that run a command when unpickled
     trojan = Trojan(folder / "PWNED")

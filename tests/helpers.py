@@ -18,11 +18,21 @@ SMOKE = ("experiment=smoke", "data.val_size=4", "data.test_size=4", "trainer.max
 OFFICIAL = Path(__file__).parent / "fixtures" / "official_parity"
 # the model and data overrides that describe the official fixtures' networks
 OFFICIAL_OVERRIDES = {
-    "predrnn_ln0": ("model.hidden_channels=[8,8]", "model.kernel_size=5", "model.patch_size=4", "model.layer_norm=false",
-                    "data.image_size=32", "data.input_length=10", "data.total_length=20"),
+    "predrnn_ln0": (
+        "model.hidden_channels=[8,8]",
+        "model.kernel_size=5",
+        "model.patch_size=4",
+        "model.layer_norm=false",
+        "data.image_size=32",
+        "data.input_length=10",
+        "data.total_length=20",
+    ),
 }
-OFFICIAL_OVERRIDES["predrnn_ln1"] = (*OFFICIAL_OVERRIDES["predrnn_ln0"][:3], "model.layer_norm=elementwise",
-                                     *OFFICIAL_OVERRIDES["predrnn_ln0"][4:])
+OFFICIAL_OVERRIDES["predrnn_ln1"] = (
+    *OFFICIAL_OVERRIDES["predrnn_ln0"][:3],
+    "model.layer_norm=elementwise",
+    *OFFICIAL_OVERRIDES["predrnn_ln0"][4:],
+)
 OFFICIAL_OVERRIDES["predrnn_v2_rss"] = ("model=predrnn_v2", *OFFICIAL_OVERRIDES["predrnn_ln0"])
 # the environment of the console scripts the tests start: offline wandb, one thread each
 ENV = {**os.environ, "WANDB_MODE": "offline", "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"}

@@ -85,7 +85,9 @@ def test_eval_and_predict_on_checkpoint(smoke_run, tmp_path):
         )
         out = np.load(tmp_path / "o.npy")
         assert out.shape == (1, 10, 64, 64) and out.dtype == dtype
-    bad = run(["predrnn-predict", f"ckpt_path={ckpt}", f"input={tmp_path / 'f.npy'}", "module.compile=fastest"], cwd, False)
+    bad = run(
+        ["predrnn-predict", f"ckpt_path={ckpt}", f"input={tmp_path / 'f.npy'}", "module.compile=fastest"], cwd, False
+    )
     assert bad.returncode == 2 and bad.stderr.strip().splitlines()[-1].startswith(
         "predrnn-predict: error: module.compile='fastest' is unknown: use one of null, default,"
     )
@@ -134,7 +136,9 @@ def test_errors_exit_2_with_one_line(tmp_path):
     assert proc.stderr.strip().splitlines() == [
         "predrnn-train: error: model.patch_size=3 must divide the frame size 64x64: e.g. model.patch_size=4"
     ]
-    assert not (tmp_path / "logs" / "train" / "runs").exists() or not list((tmp_path / "logs" / "train" / "runs").iterdir())
+    assert not (tmp_path / "logs" / "train" / "runs").exists() or not list(
+        (tmp_path / "logs" / "train" / "runs").iterdir()
+    )
     proc = run(["predrnn-train", "sampling=sigmoid"], tmp_path, check=False)
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
     assert "sampling=sigmoid is unknown" in proc.stderr

@@ -57,11 +57,16 @@ ROWS = [
     ((*TRAIN, "ckpt_path=text.ckpt"), "text.ckpt is not a torch checkpoint"),
     ((*TRAIN, "ckpt_path=truncated.ckpt"), "truncated.ckpt is not a readable checkpoint (truncated or corrupt)"),
     ((*TRAIN, "ckpt_path=bare.ckpt"), "bare.ckpt is a bare state dict"),
-    ((*TRAIN, "ckpt_path=model.ckpt", "model.hidden_channels=[8,8,8]"),
-     "trained with model.hidden_channels=[8, 8] (config: [8, 8, 8])"),
+    (
+        (*TRAIN, "ckpt_path=model.ckpt", "model.hidden_channels=[8,8,8]"),
+        "trained with model.hidden_channels=[8, 8] (config: [8, 8, 8])",
+    ),
     (("predrnn-eval", "ckpt_path=/missing.ckpt"), "ckpt_path=/missing.ckpt not found"),
     (("predrnn-eval", "ckpt_path=last"), "ckpt_path=last but no last.ckpt under logs/train"),
-    (("predrnn-eval", "ckpt_path=model.ckpt", "data.test_file=seq_empty.npy"), "seq_empty.npy is empty (shape (20, 0, 64, 64))"),
+    (
+        ("predrnn-eval", "ckpt_path=model.ckpt", "data.test_file=seq_empty.npy"),
+        "seq_empty.npy is empty (shape (20, 0, 64, 64))",
+    ),
     (("predrnn-eval", "ckpt_path=model.ckpt", "module.compile=fastest"), "module.compile='fastest' is unknown"),
     (("predrnn-eval", "ckpt_path=text.ckpt"), "text.ckpt is not a torch checkpoint"),
     ((*PREDICT, "input=empty.npy"), "empty.npy is empty (shape (0, 12, 64, 64))"),
@@ -72,7 +77,10 @@ ROWS = [
     ((*PREDICT, "input=clip.npy", "num_predictions=abc"), "num_predictions='abc' must be an integer"),
     ((*PREDICT, "input=clip.npy", "batch_size=0"), "batch_size=0 must be at least 1"),
     ((*PREDICT, "input=clip.npy", "output=clip.npy"), "output=clip.npy would overwrite the input clip.npy"),
-    ((*PREDICT, "input=clip.npy", "output=existing.npy"), "output=existing.npy exists: choose another output, or set overwrite=true"),
+    (
+        (*PREDICT, "input=clip.npy", "output=existing.npy"),
+        "output=existing.npy exists: choose another output, or set overwrite=true",
+    ),
     ((*PREDICT, "input=clip.npy", "output=result.txt"), "output=result.txt must end in .npy"),
     ((*PREDICT, "input=clip.npy", "output=afolder.npy", "gif=afolder"), "gif=afolder must end in .gif"),
     ((*PREDICT, "input=clip.gif", "output=o.npy", "gif=clip.gif"), "gif=clip.gif would overwrite the input clip.gif"),
@@ -82,12 +90,30 @@ ROWS = [
     ((*PREDICT, "input=missing.npy"), "input=missing.npy not found"),
     (("predrnn-export", "ckpt_path=model.ckpt", "format=tflite", "output=m.tflite"), "format='tflite' is unknown"),
     (("predrnn-export", "ckpt_path=model.ckpt", "format=onnx", "output=m.pt"), "output=m.pt must end in .onnx"),
-    (("predrnn-export", "ckpt_path=model.ckpt", "format=torchscript", "output=existing.pt"), "output=existing.pt exists"),
+    (
+        ("predrnn-export", "ckpt_path=model.ckpt", "format=torchscript", "output=existing.pt"),
+        "output=existing.pt exists",
+    ),
     (("predrnn-export", "ckpt_path=bare.ckpt", "format=torchscript", "output=m.pt"), "bare.ckpt is a bare state dict"),
-    (("predrnn-convert", "ckpt_path=model.ckpt", "output=native.ckpt"), "model.ckpt is not an official PredRNN checkpoint"),
-    (("predrnn-convert", "ckpt_path=official.ckpt", "output=official.ckpt"), "output=official.ckpt would overwrite the input"),
-    (("predrnn-convert", "ckpt_path=official.ckpt", "output=n.ckpt", "model.hidden_channels=[8,8]",
-      "data.image_size=32", "model.kernel_size=3"), "set model.kernel_size=5"),
+    (
+        ("predrnn-convert", "ckpt_path=model.ckpt", "output=native.ckpt"),
+        "model.ckpt is not an official PredRNN checkpoint",
+    ),
+    (
+        ("predrnn-convert", "ckpt_path=official.ckpt", "output=official.ckpt"),
+        "output=official.ckpt would overwrite the input",
+    ),
+    (
+        (
+            "predrnn-convert",
+            "ckpt_path=official.ckpt",
+            "output=n.ckpt",
+            "model.hidden_channels=[8,8]",
+            "data.image_size=32",
+            "model.kernel_size=3",
+        ),
+        "set model.kernel_size=5",
+    ),
     ((*PREDICT, "input=clip.npy", "overwrite=maybe"), "overwrite='maybe' must be true or false"),
 ]
 

@@ -250,8 +250,8 @@ def test_bench_modes_are_the_speed_configs(mode, tmp_path):
     from hydra.utils import instantiate
 
     from helpers import compose
-    from predrnn.cli.bench import MODES, mode_settings
     from predrnn.build import build
+    from predrnn.cli.bench import MODES, mode_settings
 
     assert mode in MODES
     fast, dtype = mode_settings(mode)

@@ -37,7 +37,12 @@ def converted(tmp_path_factory) -> dict:
     mp = pytest.MonkeyPatch()
     for case in CASES:
         paths[case] = folder / f"{case}_native.ckpt"
-        argv = ["predrnn-convert", f"ckpt_path={OFFICIAL / case}.ckpt", f"output={paths[case]}", *OFFICIAL_OVERRIDES[case]]
+        argv = [
+            "predrnn-convert",
+            f"ckpt_path={OFFICIAL / case}.ckpt",
+            f"output={paths[case]}",
+            *OFFICIAL_OVERRIDES[case],
+        ]
         mp.chdir(folder)
         mp.setattr("sys.argv", argv)
         from predrnn.cli import convert
@@ -131,7 +136,10 @@ def test_eval_and_fine_tune_from_an_official_checkpoint(tmp_path, monkeypatch, c
 @pytest.mark.parametrize(
     "overrides, message",
     [
-        (("model.layer_norm=false",), "official weight cell_list.0.conv_x.1.weight has no place in this model: set model.layer_norm=elementwise"),
+        (
+            ("model.layer_norm=false",),
+            "official weight cell_list.0.conv_x.1.weight has no place in this model: set model.layer_norm=elementwise",
+        ),
         (("model.kernel_size=3",), "set model.kernel_size=5"),
         (("model.hidden_channels=[8]",), "set model.hidden_channels with 2 layers"),
         (("model.hidden_channels=[16,16]",), "set model.hidden_channels to the widths it was trained with"),

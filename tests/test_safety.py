@@ -19,13 +19,25 @@ TROJANS = [
     (("predrnn-train", "experiment=smoke", "data.test_file=trojan.npy"), "trojan.npy holds Python objects"),
     (("predrnn-eval", "ckpt_path=model.ckpt", "data.test_file=trojan.npy"), "trojan.npy holds Python objects"),
     (("predrnn-train", "experiment=smoke", "data.digits=trojan.npz"), "trojan.npz is not a readable .npz"),
-    (("predrnn-train", "experiment=smoke", "ckpt_path=trojan_official.ckpt", *OFFICIAL_OVERRIDES["predrnn_ln0"]),
-     "trojan_official.ckpt holds a Python object (posix.system"),  # fine-tuning
-    (("predrnn-convert", "ckpt_path=trojan_official.ckpt", "output=n.ckpt", *OFFICIAL_OVERRIDES["predrnn_ln0"]),
-     "trojan_official.ckpt holds a Python object"),
+    (
+        ("predrnn-train", "experiment=smoke", "ckpt_path=trojan_official.ckpt", *OFFICIAL_OVERRIDES["predrnn_ln0"]),
+        "trojan_official.ckpt holds a Python object (posix.system",
+    ),  # fine-tuning
+    (
+        ("predrnn-convert", "ckpt_path=trojan_official.ckpt", "output=n.ckpt", *OFFICIAL_OVERRIDES["predrnn_ln0"]),
+        "trojan_official.ckpt holds a Python object",
+    ),
     (("predrnn-export", "ckpt_path=trojan.ckpt", "output=m.onnx"), "trojan.ckpt holds a Python object"),
-    (("predrnn-export", "ckpt_path=trojan_official.ckpt", "output=m.pt", "format=torchscript",
-      *OFFICIAL_OVERRIDES["predrnn_ln0"]), "trojan_official.ckpt holds a Python object"),
+    (
+        (
+            "predrnn-export",
+            "ckpt_path=trojan_official.ckpt",
+            "output=m.pt",
+            "format=torchscript",
+            *OFFICIAL_OVERRIDES["predrnn_ln0"],
+        ),
+        "trojan_official.ckpt holds a Python object",
+    ),
 ]
 
 

@@ -26,7 +26,7 @@ def test_basic_multirun_with_a_failed_job_and_report(tmp_path):
     sweep = _sweep_dir(tmp_path)
     jobs = sorted(p for p in sweep.iterdir() if p.name.isdigit())
     assert len(jobs) == 4
-    assert proc.stderr.count("predrnn-train: error: model.kernel_size must be a positive odd number") == 2
+    assert proc.stderr.count("predrnn-train: error: model.kernel_size=4 must be odd") == 2
     ok = [j for j in jobs if (j / "metrics.json").is_file()]
     failed = [j for j in jobs if (j / "error.txt").is_file()]
     assert len(ok) == 2 and len(failed) == 2

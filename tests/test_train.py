@@ -5,7 +5,6 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
@@ -129,7 +128,9 @@ def test_checkpoint_io_refuses_nonfinite_weights_and_writes_atomically(tmp_path,
     assert renames == [(renames[0][0], target)] and renames[0][0].parent == target.parent
     assert io.last_verified == str(target) and io.load_checkpoint(target)["global_step"] == 3
     target.write_bytes(b"old")
-    with pytest.raises(TrainingStopped, match=r"weights became NaN/inf \(1 tensors, e.g. w\) by step 4; nothing was saved"):
+    with pytest.raises(
+        TrainingStopped, match=r"weights became NaN/inf \(1 tensors, e.g. w\) by step 4; nothing was saved"
+    ):
         io.save_checkpoint({"state_dict": {"w": torch.tensor([1.0, float("nan")])}, "global_step": 4}, target)
     assert target.read_bytes() == b"old" and io.last_verified == str(target)
 
@@ -153,7 +154,11 @@ def test_resume_last_stays_within_the_experiment_and_notes_dropped_overrides(tmp
     for argv in (common, ["experiment=cpu_quick", *common[1:]]):
         monkeypatch.setattr("sys.argv", ["predrnn-train", *argv])
         train_cli.main()
-    smoke_run = next(p for p in (tmp_path / "logs" / "train" / "runs").iterdir() if "smoke" in (p / ".hydra" / "overrides.yaml").read_text())
+    smoke_run = next(
+        p
+        for p in (tmp_path / "logs" / "train" / "runs").iterdir()
+        if "smoke" in (p / ".hydra" / "overrides.yaml").read_text()
+    )
     capsys.readouterr()
     monkeypatch.setattr("sys.argv", ["predrnn-train", *common[:-1], "trainer.max_steps=4", "ckpt_path=last",
                                      "optim.lr=5e-3"])  # fmt: skip

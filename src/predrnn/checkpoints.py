@@ -43,7 +43,9 @@ def read_checkpoint(path: str | Path, key: str = "ckpt_path", mmap: bool = False
         raise CheckpointError(f"{key}={path} is not a torch checkpoint (no pickle data): give a .ckpt file")
     except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as err:
         reason = "truncated or corrupt" if "zip" in str(err).lower() or isinstance(err, EOFError) else str(err)
-        raise CheckpointError(f"{key}={path} is not a readable checkpoint ({reason.splitlines()[0]}): train again or copy it again")
+        raise CheckpointError(
+            f"{key}={path} is not a readable checkpoint ({reason.splitlines()[0]}): train again or copy it again"
+        )
     if not isinstance(state, dict):
         raise CheckpointError(f"{key}={path} holds a {type(state).__name__}, not a checkpoint dict: give a .ckpt file")
     return state
@@ -65,9 +67,7 @@ def predrnn_hparams(state: dict[str, Any], path: str | Path, key: str = "ckpt_pa
     if isinstance(hparams, dict) and isinstance(hparams.get("network"), dict) and "state_dict" in state:
         return hparams
     if "net_param" in state:
-        raise CheckpointError(
-            f"{key}={path} is an official PredRNN checkpoint: convert it first with predrnn-convert"
-        )
+        raise CheckpointError(f"{key}={path} is an official PredRNN checkpoint: convert it first with predrnn-convert")
     if state and all(isinstance(v, torch.Tensor) for v in state.values()):
         raise CheckpointError(
             f"{key}={path} is a bare state dict (no settings saved with it): give a checkpoint written by predrnn-train"
@@ -176,5 +176,3 @@ def resolve_checkpoint(path: str | None, candidates: list[Path] | None = None, w
 def last_checkpoints(log_dir: str | Path) -> list[Path]:
     """Every `last.ckpt` of the training runs under `log_dir`."""
     return list(Path(log_dir).glob("train/**/checkpoints/last.ckpt"))
-
-

@@ -10,7 +10,6 @@ import os
 import torch
 
 
-
 def available_cpus() -> int:
     """CPUs this process may run on (a SLURM job or container may allow fewer than the machine has)."""
     try:

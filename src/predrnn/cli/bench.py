@@ -26,11 +26,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from predrnn.config import compose
 from predrnn.data.mnist import load_digits
 from predrnn.data.moving_mnist import MovingMNIST, to_unit_float
 from predrnn.models import PredRNN, reconstruction_loss
 from predrnn.toolchain import cpu_compile_problem
-from predrnn.config import compose
 from predrnn.training.fastpath import FastPath, autocast_dtype
 from predrnn.training.sampling import LinearDecay
 
@@ -215,7 +215,10 @@ def bench_predict(args: argparse.Namespace, device: torch.device) -> None:
         frames = fast.layout(make_batch(batch, device)[0])
 
         def run(net=net, frames=frames, dtype=dtype) -> torch.Tensor:
-            with torch.inference_mode(), torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+            with (
+                torch.inference_mode(),
+                torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None),
+            ):
                 return net(frames)
 
         t0 = time.perf_counter()

@@ -29,7 +29,9 @@ def convert(cfg: DictConfig) -> Path:
     out = check_output(cfg.output, ".ckpt", "output", inputs=[cfg.ckpt_path], overwrite=cfg.overwrite)
     state = read_checkpoint(cfg.ckpt_path)
     if not is_official(state):
-        raise CheckpointError(f"ckpt_path={cfg.ckpt_path} is not an official PredRNN checkpoint (no net_param): nothing to convert")
+        raise CheckpointError(
+            f"ckpt_path={cfg.ckpt_path} is not an official PredRNN checkpoint (no net_param): nothing to convert"
+        )
     datamodule = build_data(cfg)
     network = build_network(cfg, datamodule)
     network.load_state_dict(official_weights(state["net_param"], network, cfg.ckpt_path))

@@ -30,7 +30,7 @@ def evaluate(cfg: DictConfig) -> dict:
         ckpt, compile=cfg.module.compile, channels_last=cfg.module.channels_last,
         official=lambda: build_network(cfg, build_data(cfg)),
     )  # fmt: skip
-    pl.seed_everything(cfg.seed, workers=True)
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
     net = module.network
     # the model decides the observed length and the frame size; the config the rest
     datamodule = build_data(cfg, input_length=net.input_length, image_size=net.image_size[0])
@@ -43,7 +43,9 @@ def evaluate(cfg: DictConfig) -> dict:
     module.fast.prepare(net, trainer.strategy.root_device)  # before the run writes anything
     trainer.test(module, datamodule=datamodule)
     if not module.test_results.get("num_sequences"):
-        raise DataError("the test set holds no sequences: give a test file with some (data.test_file) or data.test_size > 0")
+        raise DataError(
+            "the test set holds no sequences: give a test file with some (data.test_file) or data.test_size > 0"
+        )
     return module.test_results
 
 

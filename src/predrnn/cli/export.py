@@ -24,7 +24,9 @@ def export_task(cfg: DictConfig) -> Path:
         checks.integer("num_predictions", cfg.num_predictions, 10, minimum=1)
     ckpt = resolve_checkpoint(cfg.ckpt_path, last_checkpoints(cfg.paths.log_dir), "under logs/train")
     out = check_output(cfg.output, FORMATS[fmt], "output", inputs=[ckpt], overwrite=cfg.overwrite)
-    check_output(out.with_name(out.name + ".json"), ".json", "output (its .json)", inputs=[ckpt], overwrite=cfg.overwrite)
+    check_output(
+        out.with_name(out.name + ".json"), ".json", "output (its .json)", inputs=[ckpt], overwrite=cfg.overwrite
+    )
     module, state = load_module(ckpt, official=lambda: build_network(cfg, build_data(cfg)))
     data = state.get("datamodule_hyper_parameters") or cfg.data
     k = cfg.num_predictions or int(data["total_length"]) - int(data["input_length"])

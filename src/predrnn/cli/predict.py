@@ -59,7 +59,9 @@ def read_frames(path: str | Path, key: str = "input") -> np.ndarray:
     finite = np.isfinite(array)
     if not finite.all():
         first = tuple(int(i) for i in np.argwhere(~finite)[0])
-        raise DataError(f"{key}={path} holds NaN/inf, first at index {first} (clip, frame, row, col): fix or drop those frames")
+        raise DataError(
+            f"{key}={path} holds NaN/inf, first at index {first} (clip, frame, row, col): fix or drop those frames"
+        )
     if array.min() < 0 or array.max() > 1:
         raise DataError(
             f"{key}={path} holds floats in [{array.min():.3g}, {array.max():.3g}]: give float frames in [0, 1] or uint8 0-255"

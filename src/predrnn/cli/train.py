@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from predrnn.build import build
 from predrnn.checkpoints import last_checkpoints, load_weights, predrnn_hparams, read_checkpoint, resolve_checkpoint
 from predrnn.cli.entry import entry_point, report_errors
 from predrnn.config import instantiate_group
-from predrnn.config.validation import processes_per_machine, validate_train
+from predrnn.config.validation import in_multirun, processes_per_machine, validate_train
 from predrnn.errors import CheckpointError
 from predrnn.files import write_text
 from predrnn.official import is_official, official_weights
@@ -25,14 +26,20 @@ def train(cfg: DictConfig, extra_callbacks: list | None = None) -> float:
     """Train (and test) as `cfg` says; returns `cfg.optimized_metric` for sweepers."""
     import pytorch_lightning as pl
 
+    from predrnn.training.callbacks import GracefulStop
+    from predrnn.training.console import print_run_summary, quiet_console
+
     validate_train(cfg)
+    if not cfg.get("verbose") and os.environ.get("HYDRA_FULL_ERROR") != "1":
+        quiet_console()
+        os.environ.setdefault("WANDB_SILENT", "true")  # the closing summary says where the wandb run is
     share_cpus(processes_per_machine(cfg))
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)  # before the network draws its initial weights
     datamodule, module = build(cfg)
     datamodule.check_sources()  # the digits and test file are read here, before anything is written
     ckpt_path = resolve_checkpoint(cfg.get("ckpt_path"), same_experiment(cfg), "of this experiment under logs/")
     if ckpt_path is not None:
         ckpt_path = start_from(ckpt_path, module)
-    pl.seed_everything(cfg.seed, workers=True)
     output_dir = Path(cfg.paths.output_dir)
 
     callbacks = [instantiate_group(c, "callbacks") for c in cfg.callbacks.values() if c is not None]
@@ -46,21 +53,23 @@ def train(cfg: DictConfig, extra_callbacks: list | None = None) -> float:
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
 
-    status = "failed"
+    stop = next((c for c in callbacks if isinstance(c, GracefulStop)), None)
+    status, stopped = "failed", False
     summary: dict[str, Any] = {"output_dir": str(output_dir)}
     try:
-        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+        stopped = stop is not None and stop.received is not None
         summary["val"] = module.val_results or None
         ckpt = trainer.checkpoint_callback
         if ckpt is not None and ckpt.best_model_score is not None:
             summary["best_val_mse"] = float(ckpt.best_model_score)
             summary["best_checkpoint"] = ckpt.best_model_path
         metric = trainer.callback_metrics.get(cfg.optimized_metric)
-        if cfg.get("test"):
+        if cfg.get("test") and not stopped:
             best = "best" if ckpt is not None and ckpt.best_model_path else None
-            trainer.test(module, datamodule=datamodule, ckpt_path=best)
+            trainer.test(module, datamodule=datamodule, ckpt_path=best, verbose=False, weights_only=True)
             summary["test"] = module.test_results
-        status = "finished" if not trainer.interrupted else "interrupted"
+        status = "interrupted" if stopped or trainer.interrupted else "finished"
     finally:
         summary["status"] = status
         summary["global_step"] = trainer.global_step
@@ -68,9 +77,25 @@ def train(cfg: DictConfig, extra_callbacks: list | None = None) -> float:
             output_dir.mkdir(parents=True, exist_ok=True)
             write_text(output_dir / "summary.json", json.dumps(summary, indent=2))
         _finish_wandb(loggers)
+    last = output_dir / "checkpoints" / "last.ckpt"
+    resume = resume_command(last) if status == "interrupted" and last.is_file() else None
+    print_run_summary(summary, output_dir, resume)
+    if stopped and not in_multirun():
+        raise SystemExit(128 + stop.received)  # as a process stopped by that signal reports it
     if "best_val_mse" in summary and cfg.optimized_metric == "val/mse":
         return summary["best_val_mse"]
     return float(metric) if metric is not None else float("nan")
+
+
+def resume_command(last: Path) -> str:
+    """The command line that resumes this run from `last` (its overrides, with ckpt_path)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    try:
+        overrides = [o for o in HydraConfig.get().overrides.task if not o.startswith("ckpt_path=")]
+    except ValueError:
+        overrides = []
+    return " ".join(["predrnn-train", *overrides, f"ckpt_path={last}"])
 
 
 def _experiment(run: Path) -> str | None:
@@ -120,7 +145,9 @@ def start_from(ckpt_path: str, module) -> str | None:
         return None
     saved, current = hparams.get("optim") or {}, module.optim.as_dict()
     dropped = [
-        f"optim.{k}={current[k]} (restored: {saved[k]})" for k in ("lr", "weight_decay") if k in saved and saved[k] != current[k]
+        f"optim.{k}={current[k]} (restored: {saved[k]})"
+        for k in ("lr", "weight_decay")
+        if k in saved and saved[k] != current[k]
     ]
     if dropped:  # the optimiser state carries the learning rate and weight decay
         _note(f"resuming {ckpt_path} restores its optimiser state, so {', '.join(dropped)} does not take effect")
@@ -143,8 +170,36 @@ def _finish_wandb(loggers: list) -> None:
         wandb.finish()
 
 
+def choose_experiment(args: list[str]) -> list[str]:
+    """Without an `experiment=` override, the one that fits this machine: the paper's settings
+    where a GPU is present, the CPU preset where none is (the paper's 4 × 128 network takes
+    minutes per step on a CPU), said in one line. An explicit experiment is always obeyed."""
+    if any(a.lstrip("+~").split("=")[0] == "experiment" for a in args) or "--help" in args or "-h" in args:
+        return args
+    import torch
+
+    if torch.cuda.is_available():
+        choice, why = "paper_mnist", "a GPU is present: the paper's settings"
+    else:
+        choice, why = (
+            "cpu_quick",
+            "no GPU: the CPU preset, since the paper's 4 × 128 network takes minutes per step here",
+        )
+    print(
+        f"predrnn-train: experiment={choice} ({why}); choose another with experiment=NAME "
+        f"(make train EXPERIMENT=NAME), e.g. experiment={'cpu_quick' if choice == 'paper_mnist' else 'paper_mnist'}",
+        file=sys.stderr,
+    )
+    return [*args, f"experiment={choice}"]
+
+
 task = report_errors("predrnn-train")(train)  # the Hydra task, for in-process use
-main = entry_point("train", "predrnn-train", train)
+_hydra_main = entry_point("train", "predrnn-train", train)
+
+
+def main() -> None:
+    sys.argv[1:] = choose_experiment(sys.argv[1:])
+    _hydra_main()
 
 
 if __name__ == "__main__":

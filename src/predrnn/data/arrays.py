@@ -23,7 +23,9 @@ def load_npy(path: str | Path, key: str) -> np.ndarray:
             shape, _, dtype = header(f)  # the header only, nothing is unpickled
             offset = f.tell()
     except (OSError, ValueError, EOFError) as err:
-        raise DataError(f"{key}={path} is not a .npy file ({' '.join(str(err).split())[:120]}): give a NumPy .npy array")
+        raise DataError(
+            f"{key}={path} is not a .npy file ({' '.join(str(err).split())[:120]}): give a NumPy .npy array"
+        )
     if dtype.hasobject:
         raise DataError(f"{key}={path} holds Python objects (dtype {dtype}): predrnn never unpickles; save numbers")
     size = path.stat().st_size - offset

@@ -14,8 +14,6 @@ from torch.utils.data import DataLoader, Dataset, default_convert
 from typing_extensions import override
 
 from predrnn import checks
-from predrnn.errors import BadValue
-
 from predrnn.data.mnist import load_digits
 from predrnn.data.moving_mnist import (
     FixedSequences,
@@ -27,6 +25,7 @@ from predrnn.data.moving_mnist import (
     speed_range,
     to_unit_float,
 )
+from predrnn.errors import BadValue
 
 
 def _worker_init(_: int) -> None:
@@ -72,7 +71,9 @@ class MovingMNISTDataModule(pl.LightningDataModule):
         checks.integer("input_length", input_length, 10, minimum=1)
         checks.integer("total_length", total_length, 20, minimum=2)
         if total_length <= input_length:
-            raise BadValue("input_length", input_length, f"must be less than total_length={total_length}", total_length // 2)
+            raise BadValue(
+                "input_length", input_length, f"must be less than total_length={total_length}", total_length // 2
+            )
         checks.integer("num_workers", num_workers, 2, minimum=0)
         checks.integer("num_digits", num_digits, 2, minimum=1)
         checks.integer("image_size", image_size, 64, minimum=28)

@@ -55,13 +55,20 @@ class PredRNN(nn.Module):
     ) -> None:
         super().__init__()
         if isinstance(hidden_channels, (str, int)) or not hidden_channels:
-            raise BadValue("hidden_channels", hidden_channels, "must be a non-empty list, one width per layer", "[64,64]")
+            raise BadValue(
+                "hidden_channels", hidden_channels, "must be a non-empty list, one width per layer", "[64,64]"
+            )
         widths = list(hidden_channels)  # each width is checked by its cell
         checks.choice("cell", cell, CELLS, "stlstm")
         height, width = _pair(image_size)
         checks.integer("patch_size", patch_size, 4, minimum=1)
         if height % patch_size or width % patch_size:
-            raise BadValue("patch_size", patch_size, f"must divide the frame size {height}x{width}", 4 if height % 4 == width % 4 == 0 else 1)
+            raise BadValue(
+                "patch_size",
+                patch_size,
+                f"must divide the frame size {height}x{width}",
+                4 if height % 4 == width % 4 == 0 else 1,
+            )
         checks.integer("input_length", input_length, 10, minimum=1)
         self.init_args: dict[str, Any] = {
             "hidden_channels": widths,

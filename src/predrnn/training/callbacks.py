@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import json
 import math
+import signal
 import statistics
+import sys
+import threading
 from collections import deque
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
+import torch
 from pytorch_lightning.callbacks import Callback
 from pytorch_lightning.loggers import TensorBoardLogger, WandbLogger
 from pytorch_lightning.trainer.states import TrainerFn
 from pytorch_lightning.utilities import rank_zero_info, rank_zero_only
-from rich.console import Console
-from rich.table import Table
-import torch
 from torch import Tensor
 from typing_extensions import override
 
@@ -25,6 +26,7 @@ from predrnn import checks
 from predrnn.errors import TrainingStopped
 from predrnn.files import write_text
 from predrnn.training import media
+from predrnn.training.console import print_metrics_table
 
 
 class TrainingGuard(Callback):
@@ -96,8 +98,56 @@ class TrainingGuard(Callback):
             self.check(trainer)
 
 
+class GracefulStop(Callback):
+    """Ctrl-C (SIGINT) or SIGTERM (from `timeout`, a scheduler, a preempted machine) finishes
+    the current step, saves `last.ckpt` at the step reached (FinalCheckpoint) and ends the run
+    as "interrupted", so it can be resumed exactly. A second Ctrl-C stops at once."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self._previous: dict[int, Any] = {}
+        self._trainer: pl.Trainer | None = None
+
+    def _handle(self, signum: int, frame) -> None:
+        if self.received is not None and signum == signal.SIGINT:
+            self._restore()
+            raise KeyboardInterrupt
+        self.received = signum
+        if self._trainer is not None:
+            self._trainer.should_stop = True
+        name = signal.Signals(signum).name
+        rank_zero_only(print)(
+            f"predrnn-train: {name} received: stopping after this step and saving last.ckpt (Ctrl-C again: stop at once)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    def _restore(self) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous.clear()
+
+    @override
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # here, not at fit start: Lightning installs its own SIGTERM handler in between
+        if threading.current_thread() is threading.main_thread():
+            self._trainer = trainer
+            self._previous = {signum: signal.signal(signum, self._handle) for signum in self.SIGNALS}
+
+    @override
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._restore()
+
+    @override
+    def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
+        self._restore()
+
+
 class FinalCheckpoint(Callback):
-    """Writes `last.ckpt` with the final state when training ends normally.
+    """Writes `last.ckpt` with the final state when training ends normally or is stopped by a
+    signal (GracefulStop).
 
     Lightning's ModelCheckpoint saves at epoch ends and can skip the save when `max_steps`
     stops the run on an epoch's last batch, leaving `last.ckpt` one epoch behind.
@@ -109,7 +159,7 @@ class FinalCheckpoint(Callback):
         if cb is None or not getattr(cb, "save_last", False) or cb.dirpath is None or trainer.interrupted:
             return
         path = Path(cb.dirpath) / f"{cb.CHECKPOINT_NAME_LAST}{cb.FILE_EXTENSION}"
-        trainer.save_checkpoint(path)
+        trainer.save_checkpoint(path, weights_only=False)  # the full state: it resumes
         cb.last_model_path = str(path)
 
 
@@ -180,20 +230,5 @@ class TestReport(Callback):
         self.path = folder / "metrics.json"
         write_text(self.path, json.dumps(results, indent=2))
         media.plot_per_frame(folder / "metrics_per_frame.png", {"test": results})
-        print_table(results)
+        print_metrics_table(results)
         rank_zero_info(f"metrics written to {self.path}")
-
-
-def print_table(results: dict[str, Any]) -> None:
-    table = Table(title=f"test metrics over {results.get('num_sequences', '?')} sequences")
-    table.add_column("frame", justify="right")
-    for name in ("MSE", "MAE", "SSIM", "PSNR"):
-        table.add_column(name, justify="right")
-    k = len(results["mse_per_frame"])
-    for i in range(k):
-        table.add_row(
-            str(i + 1),
-            *(f"{results[f'{n}_per_frame'][i]:.{p}f}" for n, p in (("mse", 2), ("mae", 2), ("ssim", 4), ("psnr", 2))),
-        )
-    table.add_row("mean", *(f"{results[n]:.{p}f}" for n, p in (("mse", 2), ("mae", 2), ("ssim", 4), ("psnr", 2))))
-    Console().print(table)

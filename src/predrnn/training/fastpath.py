@@ -82,9 +82,7 @@ class FastPath:
         dtype = torch.get_autocast_dtype("cuda") if torch.is_autocast_enabled("cuda") else None
 
         def graphed_loss(frames: Tensor, mask: Tensor | None) -> tuple[Tensor, ...]:
-            context = (
-                torch.autocast("cuda", dtype=dtype, cache_enabled=False) if dtype is not None else nullcontext()
-            )
+            context = torch.autocast("cuda", dtype=dtype, cache_enabled=False) if dtype is not None else nullcontext()
             with context:
                 return loss_fn(frames, mask)
 

@@ -18,11 +18,13 @@ from predrnn.training.fastpath import FastPath, GraphedTrainStep
 from predrnn.training.metrics import METRIC_NAMES, FrameMetrics
 from predrnn.training.optim import Optim
 
+BASELINES = ("zeros", "copy_last")  # black frames; the last observed frame repeated
+
 
 def make_lpips():
     """torchmetrics' LPIPS (AlexNet) where torchvision and its weights are available; otherwise
     None, with a one-time notice (the other metrics are computed either way)."""
-    from pytorch_lightning.utilities import rank_zero_warn
+    from pytorch_lightning.utilities import rank_zero_info
 
     try:
         import torchvision  # noqa: F401
@@ -30,7 +32,7 @@ def make_lpips():
 
         return LearnedPerceptualImagePatchSimilarity(net_type="alex", normalize=True)
     except Exception as err:  # missing torchvision, or weights that can't be loaded offline
-        rank_zero_warn(f"LPIPS skipped: {type(err).__name__}: {err}".split("\n")[0])
+        rank_zero_info(f"LPIPS skipped ({type(err).__name__}: {err})".split("\n")[0])
         return None
 
 
@@ -64,7 +66,9 @@ class PredRNNModule(pl.LightningModule):
             raise BadValue("decouple_beta", decouple_beta, "needs ST-LSTM cells (model.cell=stlstm)", 0.0)
         self.fast = FastPath(compile, channels_last, cuda_graph)
         if cuda_graph and optim.scheduler is not None:
-            raise BadValue("cuda_graph", True, "bakes the learning rate into the graph: it takes no optim.scheduler", False)
+            raise BadValue(
+                "cuda_graph", True, "bakes the learning rate into the graph: it takes no optim.scheduler", False
+            )
         self.network = network
         self.optim = optim
         if network.uses_memory and decouple_beta == 0:
@@ -79,6 +83,7 @@ class PredRNNModule(pl.LightningModule):
         self.input_length = network.input_length
         self.val_metrics: FrameMetrics | None = None
         self.test_metrics: FrameMetrics | None = None
+        self.baseline_metrics: dict[str, FrameMetrics] = {}
         self.val_results: dict[str, Any] = {}
         self.test_results: dict[str, Any] = {}
         self.lpips = None
@@ -139,7 +144,11 @@ class PredRNNModule(pl.LightningModule):
         if not training:
             metrics = self.val_metrics if stage == "val" else self.test_metrics
             j = self.input_length - 1
-            metrics.update(predictions[:, j:], frames[:, 1:][:, j:])
+            target = frames[:, 1:][:, j:]
+            metrics.update(predictions[:, j:], target)
+            if stage == "test":  # what a collapsed model would score, on the same sequences
+                self.baseline_metrics["zeros"].update(torch.zeros_like(target), target)
+                self.baseline_metrics["copy_last"].update(frames[:, j : j + 1].expand_as(target), target)
             if stage == "test" and self.lpips is not None:
                 # AlexNet LPIPS on grey frames repeated to RGB, inputs in [0, 1]
                 pred = predictions[:, j:].clamp(0, 1).flatten(0, 1).float().repeat(1, 3, 1, 1)
@@ -174,13 +183,15 @@ class PredRNNModule(pl.LightningModule):
     @override
     def on_test_epoch_start(self) -> None:
         self.test_metrics = FrameMetrics(self._future_frames()).to(self.device)
+        self.baseline_metrics = {name: FrameMetrics(self._future_frames()).to(self.device) for name in BASELINES}
         self.lpips = make_lpips()
         if self.lpips is not None:
             self.lpips = self.lpips.to(self.device)
 
     def _summarise(self, metrics: FrameMetrics, stage: str) -> dict[str, Any]:
         values = metrics.compute()
-        self.log_dict({f"{stage}/{n}": values[n].float() for n in METRIC_NAMES}, sync_dist=False)
+        for n in METRIC_NAMES:  # the progress bar shows the last validation MSE
+            self.log(f"{stage}/{n}", values[n].float(), sync_dist=False, prog_bar=stage == "val" and n == "mse")
         result: dict[str, Any] = {n: float(values[n]) for n in METRIC_NAMES}
         result.update({f"{n}_per_frame": values[f"{n}_per_frame"].tolist() for n in METRIC_NAMES})
         result["num_sequences"] = int(values["count"])
@@ -194,6 +205,9 @@ class PredRNNModule(pl.LightningModule):
     @override
     def on_test_epoch_end(self) -> None:
         self.test_results = self._summarise(self.test_metrics, "test")
+        self.test_results["baselines"] = {
+            name: self._summarise(metrics, f"test/baseline_{name}") for name, metrics in self.baseline_metrics.items()
+        }
         if self.lpips is not None:
             self.test_results["lpips"] = float(self.lpips.compute())
             self.log("test/lpips", self.test_results["lpips"])
@@ -211,7 +225,9 @@ class PredRNNModule(pl.LightningModule):
         )
         if graphed:
             self.graph_step = self.fast.train_step(
-                lambda frames, mask: self.compute_loss(frames, mask, training=True)[::2], list(self.parameters()), optimizer
+                lambda frames, mask: self.compute_loss(frames, mask, training=True)[::2],
+                list(self.parameters()),
+                optimizer,
             )
             return self.fast.optimizer(optimizer, device)
         if scheduler is None:

@@ -101,8 +101,9 @@ class ScheduledSampling(Callback):
             # only on logging steps: Lightning copies logged floats to the device, a sync
             enc, dec = self.probabilities(step)
             # the step is logged too: after a resume Lightning's own step column can shift by one
-            values = {"sampling/encoder_p": enc, "sampling/decoder_p": dec, "sampling/step": float(step)}
+            values = {"sampling/encoder_p": enc, "sampling/step": float(step)}
             pl_module.log_dict(values, on_step=True, on_epoch=False)
+            pl_module.log("sampling/decoder_p", dec, on_step=True, on_epoch=False, prog_bar=True)
 
 
 class TeacherForcing(ScheduledSampling):

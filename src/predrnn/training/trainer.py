@@ -33,7 +33,7 @@ def build_trainer(node: DictConfig, **kwargs: Any):
         return instantiate_group(node, "trainer", plugins=[SafeCheckpointIO()], **kwargs)
     except ConfigError as err:
         message = str(err)
-        if "No supported gpu backend" in message or "not available" in message and "GPU" in message.upper():
+        if "No supported gpu backend" in message or ("not available" in message and "GPU" in message.upper()):
             raise ConfigError(
                 f"trainer.accelerator={node.get('accelerator')} but no GPU is visible here: use trainer=cpu "
                 "(or trainer.accelerator=auto)"

@@ -1,0 +1,176 @@
+"""What a run shows on the terminal: a progress bar in steps, a model summary with the
+network's FLOPs, no third-party noise, and a closing summary that says what was made and what
+to run next."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+from pytorch_lightning.callbacks import RichModelSummary, RichProgressBar
+from pytorch_lightning.utilities import rank_zero_only
+from rich.console import Console
+from rich.table import Table
+from typing_extensions import override
+
+# Third-party lines a normal run doesn't need, matched precisely (verbose=true shows them all).
+NOISE_WARNINGS = (
+    (FutureWarning, r"`isinstance\(treespec, LeafSpec\)` is deprecated"),  # Lightning's _pytree on torch >= 2.10
+)
+NOISE_LOGS = {  # an advertisement at Trainer start; a note that our own summary replaces Lightning's
+    "pytorch_lightning.utilities.rank_zero": ("litlogger", "skipping setting a default `modelsummary`"),
+}
+
+
+class _DropMessages(logging.Filter):
+    def __init__(self, fragments: tuple[str, ...]) -> None:
+        super().__init__()
+        self.fragments = tuple(f.lower() for f in fragments)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage().lower()
+        return not any(f in message for f in self.fragments)
+
+
+def quiet_console() -> None:
+    """Drop the known third-party noise (and nothing else) from warnings and logs."""
+    for category, pattern in NOISE_WARNINGS:
+        warnings.filterwarnings("ignore", message=pattern, category=category)
+    for name, fragments in NOISE_LOGS.items():
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _DropMessages) for f in logger.filters):
+            logger.addFilter(_DropMessages(fragments))
+
+
+class StepProgressBar(RichProgressBar):
+    """One bar for the whole run, counting optimiser steps towards `trainer.max_steps` with the
+    time left, instead of an epoch bar of an endless epoch loop. It shows the training loss,
+    the sampling probability of a true frame and the last validation MSE."""
+
+    @property
+    def total_train_batches(self) -> int | float:
+        max_steps = self.trainer.max_steps
+        return max_steps if max_steps > 0 else super().total_train_batches
+
+    def _get_train_description(self, current_epoch: int) -> str:
+        return f"{'train':{len(self.validation_description)}}"
+
+    @override
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.is_disabled or self.progress is None:
+            return
+        if self.train_progress_bar_id is None:  # once per run, not per epoch
+            self._initialize_train_progress_bar_id()
+            self._update(self.train_progress_bar_id, trainer.global_step)
+        self.refresh()
+
+    @override
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if not self.is_disabled and self.train_progress_bar_id is None:
+            self._initialize_train_progress_bar_id()
+        self._update(self.train_progress_bar_id, trainer.global_step)
+        self._update_metrics(trainer, pl_module)
+        self.refresh()
+
+    @override
+    def get_metrics(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict[str, Any]:
+        items = super().get_metrics(trainer, pl_module)
+        items.pop("v_num", None)
+        return items
+
+
+class ModelSummary(RichModelSummary):
+    """Lightning's summary table, with the network's analytic forward FLOPs per sequence (from
+    its convolution shapes) where Lightning would need an example batch and print 0."""
+
+    @override
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        total = getattr(trainer.datamodule, "total_length", None)
+        self.flops = pl_module.network.forward_flops(1, total) if total else 0
+        super().on_fit_start(trainer, pl_module)
+
+    @override
+    def summarize(self, summary_data, total_parameters, trainable_parameters, model_size, total_training_modes,
+                  total_flops: int = 0, **kwargs) -> None:  # fmt: skip
+        from pytorch_lightning.utilities.model_summary import get_human_readable_count
+
+        columns = [c for c in summary_data if c[0] != "FLOPs"]  # per-layer FLOPs need an example batch
+        table = Table(header_style="bold magenta")
+        for name, _ in columns:
+            table.add_column(name, justify="right" if name == "Params" else "left")
+        for row in zip(*(values for _, values in columns), strict=True):
+            table.add_row(*row)
+        console = Console()
+        console.print(table)
+        console.print(
+            f"[bold]Params[/]: {get_human_readable_count(total_parameters)} "
+            f"({get_human_readable_count(trainable_parameters)} trainable, {model_size:0.2f} MB)  "
+            f"[bold]FLOPs per sequence[/] (forward, analytic): {get_human_readable_count(self.flops)}",
+            soft_wrap=True,
+        )
+
+
+def print_metrics_table(results: dict[str, Any]) -> None:
+    """Test metrics per future frame, with the zeros and copy-last baselines beside them."""
+    base = results.get("baselines", {})
+    table = Table(title=f"test metrics over {results.get('num_sequences', '?')} sequences (MSE, MAE: sums over pixels)")
+    columns = [("MSE", "mse", 2), ("MAE", "mae", 2), ("SSIM", "ssim", 4), ("PSNR", "psnr", 2)]
+    columns += [(f"{label} {name}", key, p) for name, label in (("zeros", "MSE"), ("copy-last", "MSE"))
+                for _, key, p in columns[:1]]  # fmt: skip
+    table.add_column("frame", justify="right")
+    for title, _, _ in columns:
+        table.add_column(title, justify="right")
+    sources = [results] * 4 + [base.get("zeros", {}), base.get("copy_last", {})]
+
+    def cells(suffix: str, index: int | None) -> list[str]:
+        out = []
+        for (_, key, p), src in zip(columns, sources, strict=True):
+            value = src.get(key + suffix)
+            value = value if index is None or value is None else value[index]
+            out.append("–" if value is None else f"{value:.{p}f}")
+        return out
+
+    for i in range(len(results["mse_per_frame"])):
+        table.add_row(str(i + 1), *cells("_per_frame", i))
+    table.add_row("mean", *cells("", None))
+    Console().print(table)
+
+
+@rank_zero_only
+def print_run_summary(summary: dict[str, Any], run_dir: Path, resume_cmd: str | None = None) -> None:
+    """The closing lines of a run (after the per-frame table): its status, the test means beside
+    the zeros and copy-last baselines, the files it wrote, and the commands that use its
+    checkpoint (or resume it)."""
+    console = Console(highlight=False, soft_wrap=True)  # paths and commands stay whole, to copy
+    status, step = summary.get("status"), summary.get("global_step")
+    console.print(f"\n[bold]{status}[/] at step {step} — run folder {run_dir}")
+    test = summary.get("test")
+    if test:
+        base = test.get("baselines", {})
+        console.print(
+            f"test MSE {test['mse']:.2f} per frame, SSIM {test['ssim']:.4f} "
+            f"(black frames: MSE {base.get('zeros', {}).get('mse', float('nan')):.2f}; "
+            f"copying the last frame: MSE {base.get('copy_last', {}).get('mse', float('nan')):.2f})"
+        )
+    media = sorted((run_dir / "media").glob("test_*seq0.png")) or sorted((run_dir / "media").glob("val_*seq0.png"))
+    files = {
+        "strip": media[-1] if media else None,
+        "GIF": media[-1].with_suffix(".gif") if media else None,
+        "plot": run_dir / "metrics_per_frame.png",
+        "best": Path(summary["best_checkpoint"]) if summary.get("best_checkpoint") else None,
+        "last": run_dir / "checkpoints" / "last.ckpt",
+    }
+    for label, path in files.items():
+        if path is not None and path.is_file():
+            console.print(f"  {label:6} {path}")
+    for offline in sorted((run_dir / "wandb").glob("offline-run-*")):
+        console.print(f"  wandb  {offline}  (upload: wandb sync {offline})")
+    if resume_cmd:
+        console.print(f"resume with:  {resume_cmd}")
+    ckpt = files["best"] if files["best"] is not None and files["best"].is_file() else files["last"]
+    if ckpt.is_file():
+        console.print(f"evaluate:     predrnn-eval ckpt_path={ckpt}")
+        console.print(f"predict:      predrnn-predict ckpt_path={ckpt} input=<your clips .npy> output=predictions.npy")

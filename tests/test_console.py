@@ -1,0 +1,99 @@
+"""The first ten minutes: the preset that fits the machine, a quiet console, a progress bar in
+steps, and a clear ending (a summary whose commands run, and a resumable checkpoint when a run
+is stopped by Ctrl-C or SIGTERM)."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+from pathlib import Path
+
+import pytest
+import torch
+from pytorch_lightning.callbacks import Callback
+
+from helpers import SMOKE, compose, run
+from predrnn.cli.train import choose_experiment, train
+
+TINY = [
+    "trainer.max_steps=6",
+    "data.val_size=4",
+    "data.test_size=4",
+    "data.train_size=32",
+    "callbacks.media.num_sequences=1",
+]
+NOISE = ("litlogger", "LitLogger", "anonymous setting", "LeafSpec", "_pytree", "Total FLOPs: 0", "Epoch 0/-2", "v_num")
+
+
+@pytest.mark.parametrize("gpu, chosen", [(True, "paper_mnist"), (False, "cpu_quick")])
+def test_the_preset_fits_the_machine(gpu, chosen, monkeypatch, capsys):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: gpu)
+    assert choose_experiment(["trainer.max_steps=5"]) == ["trainer.max_steps=5", f"experiment={chosen}"]
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"predrnn-train: experiment={chosen} (") and "make train EXPERIMENT=NAME" in line
+    assert choose_experiment(["experiment=smoke"]) == ["experiment=smoke"]  # an explicit choice is obeyed
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.slow
+def test_a_run_is_quiet_counts_steps_and_ends_with_commands_that_run(tmp_path):
+    proc = run(["predrnn-train", "model.hidden_channels=[8]", "logger=[wandb]", *TINY], tmp_path)
+    console = proc.stdout + proc.stderr
+    for noise in NOISE:
+        assert noise not in console, noise
+    assert "predrnn-train: experiment=cpu_quick (no GPU" in console
+    assert re.search(r"train\s+━+ 6/6", console)  # the bar counts steps to trainer.max_steps
+    assert re.search(r"FLOPs per sequence \(forward, analytic\): [\d.]+ [KMG]", console)
+    assert "MSE zeros" in console and "MSE copy-last" in console  # the baselines beside the model
+    assert re.search(r"finished at step 6 — run folder ", console)
+    paths = re.findall(r"^  (?:strip|GIF|plot|last|wandb)\s+(\S+)", console, re.M)
+    assert len(paths) == 5 and all(Path(p).exists() for p in paths)
+    (evaluate,) = re.findall(r"^evaluate:\s+(predrnn-eval .*)$", console, re.M)
+    (predict,) = re.findall(r"^predict:\s+(predrnn-predict .*)$", console, re.M)
+    run([*evaluate.split(), "data.test_size=2", "num_media=0"], tmp_path)
+    import numpy as np
+
+    np.save(tmp_path / "clips.npy", np.zeros((1, 10, 64, 64), np.uint8))
+    run([*predict.replace("<your clips .npy>", "clips.npy").split()], tmp_path)
+    assert np.load(tmp_path / "predictions.npy").shape == (1, 10, 64, 64)
+
+
+class SendSignal(Callback):
+    """Sends the process a real signal at the end of step `step` (as Ctrl-C or `timeout` would)."""
+
+    def __init__(self, signum: int, step: int) -> None:
+        self.signum, self.step = signum, step
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if trainer.global_step == self.step:
+            os.kill(os.getpid(), self.signum)
+
+
+def _weights(path: Path) -> dict:
+    return torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_leaves_a_checkpoint_that_resumes_exactly(signum, tmp_path, capsys):
+    common = [*SMOKE, "sampling=linear", "sampling.slope=0.05", "callbacks.media=null", "test=false",
+              "callbacks.progress_bar=null", "data.train_size=24"]  # fmt: skip
+    train(compose("train", tmp_path / "straight", [*common, "trainer.max_steps=12"]))
+    with pytest.raises(SystemExit) as exit_info:
+        train(compose("train", tmp_path / "stopped", [*common, "trainer.max_steps=12"]),
+              extra_callbacks=[SendSignal(signum, 5)])  # fmt: skip
+    assert exit_info.value.code == 128 + signum
+    err = capsys.readouterr()
+    assert f"{signal.Signals(signum).name} received: stopping after this step" in err.err
+    assert "interrupted at step 5" in err.out and "resume with:  predrnn-train" in err.out
+    last = tmp_path / "stopped" / "run" / "checkpoints" / "last.ckpt"
+    assert torch.load(last, weights_only=True)["global_step"] == 5
+    import json
+
+    assert json.loads((last.parents[1] / "summary.json").read_text())["status"] == "interrupted"
+    train(compose("train", tmp_path / "resumed", [*common, "trainer.max_steps=12", f"ckpt_path={last}"]))
+    straight = _weights(tmp_path / "straight" / "run" / "checkpoints" / "last.ckpt")
+    resumed = _weights(tmp_path / "resumed" / "run" / "checkpoints" / "last.ckpt")
+    for key in straight:
+        torch.testing.assert_close(resumed[key], straight[key], rtol=0, atol=1e-6, msg=key)
