@@ -36,11 +36,13 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 install: $(VENV)/.installed ## create .venv and install predrnn with its dev tools
 
+# tests run two at a time on 2 cores: one thread per process (the notebook's kernel too), or
+# their OpenMP threads spin against each other
 test: install ## run the whole test suite (installs first)
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -n 2 --dist loadfile --timeout 900 --nbmake tests notebooks $(ARGS)
+	OMP_NUM_THREADS=1 PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -n 2 --dist loadfile --timeout 900 --nbmake tests notebooks $(ARGS)
 
 test-fast: install ## run the tests not marked slow
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -n 2 --dist loadfile -m "not slow" tests $(ARGS)
+	OMP_NUM_THREADS=1 PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -n 2 --dist loadfile -m "not slow" tests $(ARGS)
 
 lint: install ## ruff check and format check
 	$(BIN)/ruff check src tests

@@ -30,6 +30,15 @@ def test_train_writes_run_folder(smoke_run):
     assert list((smoke_run / "media").glob("val_*.png")) and list((smoke_run / "media").glob("test_*.gif"))
     summary = json.loads((smoke_run / "summary.json").read_text())
     assert summary["status"] == "finished" and summary["global_step"] == 16
+    # what is needed to reproduce it
+    rec = summary["reproduce"]
+    assert rec["predrnn"] and rec["torch"] and rec["lightning"] and rec["device"] == "cpu" and rec["seed"] == 42
+    assert rec["git"] is None or len(rec["git"]["commit"]) == 40  # a checkout records its commit
+    assert rec["test_set"]["seed"] == 2017 and rec["test_set"]["size"] == 8 and rec["test_set"]["digits"] == "bundled"
+    # the baselines beside the model, on the same sequences and in the same conventions
+    base = metrics["baselines"]
+    assert set(base) == {"zeros", "copy_last"} and all({"mse", "mae", "ssim", "psnr"} <= set(b) for b in base.values())
+    assert 150 < base["zeros"]["mse"] < 200 and base["copy_last"]["mse"] > base["zeros"]["mse"]
 
 
 def test_eval_and_predict_on_checkpoint(smoke_run, tmp_path):

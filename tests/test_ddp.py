@@ -5,16 +5,20 @@ import json
 
 import pytest
 
-from helpers import run
+from helpers import ENV, run
+from predrnn.threads import available_cpus
 
 pytestmark = pytest.mark.slow
 
 
 def test_ddp_cpu_training_and_metric_reduction(tmp_path):
-    run(["predrnn-train", "experiment=smoke", "trainer=ddp_cpu", "data.val_size=10", "data.test_size=11"], tmp_path)
+    env = {k: v for k, v in ENV.items() if k != "OMP_NUM_THREADS"}  # each rank picks its own share
+    run(["predrnn-train", "experiment=smoke", "trainer=ddp_cpu", "data.val_size=10", "data.test_size=11"], tmp_path,
+        env=env)  # fmt: skip
     (run_dir,) = (tmp_path / "logs" / "train" / "runs").iterdir()  # exactly one run folder
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "finished" and summary["global_step"] == 16
+    assert summary["reproduce"]["cpu_threads"] == max(1, available_cpus() // 2)  # two ranks share the CPUs
     assert json.loads((run_dir / "metrics.json").read_text())["num_sequences"] == 11
     ckpts = sorted(p.name for p in (run_dir / "checkpoints").iterdir())
     assert len(ckpts) == 2 and "last.ckpt" in ckpts

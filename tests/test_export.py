@@ -4,8 +4,10 @@ and say what they take and return. The README's onnxruntime snippet runs as writ
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -20,19 +22,30 @@ FORMATS = [("onnx", ".onnx"), ("torchscript", ".pt"), ("exported-program", ".pt2
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
-def _export(workdir, fmt, suffix, tmp_path, monkeypatch, capsys) -> Path:
-    out = tmp_path / f"model{suffix}"
-    code, err = run_main(["predrnn-export", f"ckpt_path={workdir / 'model.ckpt'}", f"format={fmt}", f"output={out}"],
-                         tmp_path, monkeypatch, capsys)  # fmt: skip
-    assert code == 0, err
-    return out
+@pytest.fixture(scope="module")
+def exported(workdir, tmp_path_factory) -> dict[str, Path]:
+    """The workdir's model exported once in each format, through predrnn-export."""
+    folder = tmp_path_factory.mktemp("export")
+    paths = {}
+    mp = pytest.MonkeyPatch()
+    for fmt, suffix in FORMATS:
+        if fmt == "onnx" and importlib.util.find_spec("onnxruntime") is None:
+            continue
+        paths[fmt] = folder / f"model{suffix}"
+        mp.chdir(folder)
+        mp.setattr("sys.argv", ["predrnn-export", f"ckpt_path={workdir / 'model.ckpt'}", f"format={fmt}", f"output={paths[fmt]}"])
+        from predrnn.cli import export
+
+        export.main()
+    mp.undo()
+    return paths
 
 
 @pytest.mark.parametrize("fmt, suffix", FORMATS)
-def test_artefact_matches_the_eager_model(fmt, suffix, workdir, tmp_path, monkeypatch, capsys):
+def test_artefact_matches_the_eager_model(fmt, suffix, workdir, exported):
     if fmt == "onnx":
         pytest.importorskip("onnxruntime", reason="the export extra (pip install 'predrnn[export]') is not installed")
-    out = _export(workdir, fmt, suffix, tmp_path, monkeypatch, capsys)
+    out = exported[fmt]
     module, _ = load_module(workdir / "model.ckpt")
     rollout = Rollout(module.network, 10).eval()
     observed = torch.rand(3, 10, 1, 64, 64)  # exported with a batch of 2: the batch is dynamic
@@ -66,13 +79,12 @@ def test_num_predictions_is_chosen_at_export(workdir, tmp_path, monkeypatch, cap
         assert torch.jit.load(str(out))(torch.rand(1, 10, 1, 64, 64)).shape == (1, 15, 1, 64, 64)
 
 
-def test_readme_onnx_snippet_runs_as_written(workdir, tmp_path, monkeypatch, capsys):
+def test_readme_onnx_snippet_runs_as_written(workdir, exported, tmp_path, monkeypatch):
     pytest.importorskip("onnxruntime", reason="the export extra (pip install 'predrnn[export]') is not installed")
     text = README.read_text()
     snippet = re.search(r"<!-- tested by tests/test_export.py -->\s*```python\n(.*?)```", text, re.S).group(1)
     assert len(snippet.strip().splitlines()) <= 12 and "predrnn" not in snippet
-    onnx_file = _export(workdir, "onnx", ".onnx", tmp_path, monkeypatch, capsys)
-    assert onnx_file.name == "model.onnx"
+    shutil.copy(exported["onnx"], tmp_path / "model.onnx")
     clip = (np.random.default_rng(0).random((12, 64, 64)) * 255).astype(np.uint8)
     np.save(tmp_path / "clip.npy", clip)
     monkeypatch.chdir(tmp_path)

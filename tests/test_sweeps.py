@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from helpers import run
+from helpers import ENV, run
+from predrnn.threads import available_cpus
 
 pytestmark = pytest.mark.slow
 FAST = ["experiment=smoke", "trainer.max_steps=8", "data.val_size=4", "data.test_size=4", "callbacks.media=null"]
@@ -61,10 +62,14 @@ def test_report_copes_with_unfinished_jobs(tmp_path):
 @pytest.mark.parametrize("launcher", ["joblib", "slurm_local"])
 def test_parallel_launchers(tmp_path, launcher):
     extra = ["hydra.launcher.n_jobs=2"] if launcher == "joblib" else []
-    run(["predrnn-train", "-m", *FAST, f"hydra/launcher={launcher}", *extra, "sampling=linear,reverse"], tmp_path)
+    env = {k: v for k, v in ENV.items() if k != "OMP_NUM_THREADS"}  # each job picks its own share
+    run(["predrnn-train", "-m", *FAST, f"hydra/launcher={launcher}", *extra, "sampling=linear,reverse"], tmp_path,
+        env=env)  # fmt: skip
     sweep = _sweep_dir(tmp_path)
     summaries = [json.loads((sweep / j / "summary.json").read_text()) for j in ("0", "1")]
     assert all(s["status"] == "finished" and s["global_step"] == 8 for s in summaries)
+    if launcher == "joblib":  # two jobs side by side share the CPUs
+        assert all(s["reproduce"]["cpu_threads"] == max(1, available_cpus() // 2) for s in summaries)
     assert summaries[0]["output_dir"] != summaries[1]["output_dir"]
     if launcher == "slurm_local":
         assert list((sweep / ".submitit").rglob("*_result.pkl"))

@@ -19,6 +19,7 @@ from predrnn.config.validation import in_multirun, processes_per_machine, valida
 from predrnn.errors import CheckpointError
 from predrnn.files import write_text
 from predrnn.official import is_official, official_weights
+from predrnn.provenance import record
 from predrnn.threads import share_cpus
 
 
@@ -37,15 +38,17 @@ def train(cfg: DictConfig, extra_callbacks: list | None = None) -> float:
     pl.seed_everything(cfg.seed, workers=True, verbose=False)  # before the network draws its initial weights
     datamodule, module = build(cfg)
     datamodule.check_sources()  # the digits and test file are read here, before anything is written
+    while PRESET_NOTE:
+        print(PRESET_NOTE.pop(), file=sys.stderr)
     ckpt_path = resolve_checkpoint(cfg.get("ckpt_path"), same_experiment(cfg), "of this experiment under logs/")
     if ckpt_path is not None:
         ckpt_path = start_from(ckpt_path, module)
     output_dir = Path(cfg.paths.output_dir)
 
-    callbacks = [instantiate_group(c, "callbacks") for c in cfg.callbacks.values() if c is not None]
+    callbacks = [instantiate_group(c, f"callbacks.{name}") for name, c in cfg.callbacks.items() if c is not None]
     callbacks.append(instantiate_group(cfg.sampling, "sampling"))
     callbacks.extend(extra_callbacks or [])
-    loggers = [instantiate_group(c, "logger") for c in cfg.get("logger", {}).values() if c is not None]
+    loggers = [instantiate_group(c, f"logger.{name}") for name, c in cfg.get("logger", {}).items() if c is not None]
     from predrnn.training.trainer import build_trainer
 
     trainer: pl.Trainer = build_trainer(cfg.trainer, callbacks=callbacks, logger=loggers or False)
@@ -56,6 +59,7 @@ def train(cfg: DictConfig, extra_callbacks: list | None = None) -> float:
     stop = next((c for c in callbacks if isinstance(c, GracefulStop)), None)
     status, stopped = "failed", False
     summary: dict[str, Any] = {"output_dir": str(output_dir)}
+    summary["reproduce"] = record(cfg.seed, trainer.strategy.root_device, datamodule.test_set_definition())
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
         stopped = stop is not None and stop.received is not None
@@ -173,7 +177,8 @@ def _finish_wandb(loggers: list) -> None:
 def choose_experiment(args: list[str]) -> list[str]:
     """Without an `experiment=` override, the one that fits this machine: the paper's settings
     where a GPU is present, the CPU preset where none is (the paper's 4 × 128 network takes
-    minutes per step on a CPU), said in one line. An explicit experiment is always obeyed."""
+    minutes per step on a CPU), said in one line once the run starts (`PRESET_NOTE`). An
+    explicit experiment is always obeyed."""
     if any(a.lstrip("+~").split("=")[0] == "experiment" for a in args) or "--help" in args or "-h" in args:
         return args
     import torch
@@ -185,12 +190,15 @@ def choose_experiment(args: list[str]) -> list[str]:
             "cpu_quick",
             "no GPU: the CPU preset, since the paper's 4 × 128 network takes minutes per step here",
         )
-    print(
+    other = "cpu_quick" if choice == "paper_mnist" else "paper_mnist"
+    PRESET_NOTE.append(
         f"predrnn-train: experiment={choice} ({why}); choose another with experiment=NAME "
-        f"(make train EXPERIMENT=NAME), e.g. experiment={'cpu_quick' if choice == 'paper_mnist' else 'paper_mnist'}",
-        file=sys.stderr,
+        f"(make train EXPERIMENT=NAME), e.g. experiment={other}"
     )
     return [*args, f"experiment={choice}"]
+
+
+PRESET_NOTE: list[str] = []  # said once the run's config has passed its checks
 
 
 task = report_errors("predrnn-train")(train)  # the Hydra task, for in-process use

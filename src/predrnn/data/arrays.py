@@ -4,6 +4,7 @@ don't cover."""
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -38,3 +39,12 @@ def load_npy(path: str | Path, key: str) -> np.ndarray:
     if needed == 0:
         raise DataError(f"{key}={path} is empty (shape {tuple(shape)}): give frames")
     return np.load(path, mmap_mode="r", allow_pickle=False)
+
+
+def sha256_of(path: str | Path, chunk: int = 1 << 20) -> str:
+    """The SHA-256 of a file, read in chunks (a test file may be larger than memory)."""
+    digest = hashlib.sha256()
+    with open(Path(path).expanduser(), "rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()

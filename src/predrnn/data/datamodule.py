@@ -14,6 +14,7 @@ from torch.utils.data import DataLoader, Dataset, default_convert
 from typing_extensions import override
 
 from predrnn import checks
+from predrnn.data.arrays import sha256_of
 from predrnn.data.mnist import load_digits
 from predrnn.data.moving_mnist import (
     FixedSequences,
@@ -105,6 +106,17 @@ class MovingMNISTDataModule(pl.LightningDataModule):
         _ = self.digits
         if self.hparams.test_file is not None:
             self.make_test_set()
+
+    def test_set_definition(self) -> dict:
+        """What makes the test set this one: the file and its SHA-256, or the generator's settings."""
+        h = self.hparams
+        if h.test_file is not None:
+            return {"file": str(Path(h.test_file).expanduser().resolve()), "sha256": sha256_of(h.test_file)}
+        return {
+            "generated": "Moving MNIST from MNIST test digits", "digits": str(h.digits), "size": h.test_size,
+            "seed": h.test_seed, "num_digits": h.num_digits, "speed": h.speed, "image_size": h.image_size,
+            "total_length": h.total_length,
+        }  # fmt: skip
 
     def generator(self, split: str) -> MovingMNIST:
         """The generator over `train` or `test` digits with this module's settings."""
