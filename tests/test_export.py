@@ -33,7 +33,10 @@ def exported(workdir, tmp_path_factory) -> dict[str, Path]:
             continue
         paths[fmt] = folder / f"model{suffix}"
         mp.chdir(folder)
-        mp.setattr("sys.argv", ["predrnn-export", f"ckpt_path={workdir / 'model.ckpt'}", f"format={fmt}", f"output={paths[fmt]}"])
+        mp.setattr(
+            "sys.argv",
+            ["predrnn-export", f"ckpt_path={workdir / 'model.ckpt'}", f"format={fmt}", f"output={paths[fmt]}"],
+        )
         from predrnn.cli import export
 
         export.main()

@@ -33,3 +33,15 @@ def build(cfg: DictConfig):
     optim = instantiate_group(cfg.optim, "optim")
     module = instantiate_group(cfg.module, "module", network=network, optim=optim)
     return datamodule, module
+
+
+def official_network(cfg: DictConfig):
+    """The network an official checkpoint is described by: the `model` and `data` overrides."""
+    return build_network(cfg, build_data(cfg))
+
+
+def future_frames(state: dict, cfg: DictConfig) -> int:
+    """How many frames the checkpoint's model was trained to predict: from its saved data
+    settings, or (an official checkpoint, which saves none) from the `data` overrides."""
+    data = state.get("datamodule_hyper_parameters") or cfg.data
+    return int(data["total_length"]) - int(data["input_length"])

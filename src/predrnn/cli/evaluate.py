@@ -10,7 +10,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from predrnn.build import build_data, build_network
+from predrnn.build import build_data, official_network
 from predrnn.checkpoints import last_checkpoints, load_module, resolve_checkpoint
 from predrnn.cli.entry import entry_point, report_errors
 from predrnn.config import instantiate_group
@@ -28,7 +28,7 @@ def evaluate(cfg: DictConfig) -> dict:
     ckpt = resolve_checkpoint(cfg.ckpt_path, last_checkpoints(cfg.paths.log_dir), "under logs/train")
     module, _ = load_module(
         ckpt, compile=cfg.module.compile, channels_last=cfg.module.channels_last,
-        official=lambda: build_network(cfg, build_data(cfg)),
+        official=lambda: official_network(cfg),
     )  # fmt: skip
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     net = module.network

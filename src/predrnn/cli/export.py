@@ -8,7 +8,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from predrnn import checks
-from predrnn.build import build_data, build_network
+from predrnn.build import future_frames, official_network
 from predrnn.checkpoints import last_checkpoints, load_module, resolve_checkpoint
 from predrnn.cli.entry import entry_point, report_errors
 from predrnn.export import FORMATS, Rollout, export
@@ -27,9 +27,8 @@ def export_task(cfg: DictConfig) -> Path:
     check_output(
         out.with_name(out.name + ".json"), ".json", "output (its .json)", inputs=[ckpt], overwrite=cfg.overwrite
     )
-    module, state = load_module(ckpt, official=lambda: build_network(cfg, build_data(cfg)))
-    data = state.get("datamodule_hyper_parameters") or cfg.data
-    k = cfg.num_predictions or int(data["total_length"]) - int(data["input_length"])
+    module, state = load_module(ckpt, official=lambda: official_network(cfg))
+    k = cfg.num_predictions or future_frames(state, cfg)
     info = export(Rollout(module.network, k), fmt, out, source=str(ckpt))
     print(f"exported {fmt}: {info['input_length']} frames in, {k} out -> {out.resolve()} (+ .json)")
     return out

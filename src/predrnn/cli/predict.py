@@ -15,7 +15,7 @@ import numpy as np
 from omegaconf import DictConfig
 
 from predrnn import checks
-from predrnn.build import build_data, build_network
+from predrnn.build import future_frames, official_network
 from predrnn.checkpoints import last_checkpoints, load_module, resolve_checkpoint
 from predrnn.cli.entry import entry_point, report_errors
 from predrnn.data.arrays import load_npy
@@ -95,7 +95,7 @@ def predict(cfg: DictConfig) -> Path:
     ckpt = resolve_checkpoint(cfg.ckpt_path, last_checkpoints(cfg.paths.log_dir), "under logs/train")
     module, state = load_module(
         ckpt, compile=cfg.module.compile, channels_last=cfg.module.channels_last,
-        official=lambda: build_network(cfg, build_data(cfg)),
+        official=lambda: official_network(cfg),
     )  # fmt: skip
     net = module.network
     frames = read_frames(cfg.input)
@@ -107,8 +107,7 @@ def predict(cfg: DictConfig) -> Path:
         )
     if t < j:
         raise DataError(f"input={cfg.input} has {t} frames, the model observes input_length={j}: give at least {j}")
-    data = state.get("datamodule_hyper_parameters") or cfg.data  # an official checkpoint: the data overrides
-    k = cfg.num_predictions or int(data["total_length"]) - int(data["input_length"])
+    k = cfg.num_predictions or future_frames(state, cfg)
     observed = frames[:, t - j :]
     unit = observed.astype(np.float32) / 255.0 if frames.dtype == np.uint8 else observed
     module = module.to(device).eval()
