@@ -39,11 +39,52 @@ def test_basic_multirun_with_a_failed_job_and_report(tmp_path):
     out = run(["predrnn-report", str(sweep)], tmp_path).stdout
     lines = [line for line in out.splitlines() if line.startswith("|")]
     assert "model.kernel_size" in lines[0] and "sampling" in lines[0] and "experiment" not in lines[0]
-    assert lines[2].split("|")[3].strip() == "finished" and "failed" in lines[-1]
+    assert "1/1 finished" in lines[2] and "0/1 finished; job" in lines[-1] and "failed" in lines[-1]
     rows = list(csv.DictReader((sweep / "report.csv").read_text().splitlines()))
-    assert [r["status"] for r in rows] == ["finished", "finished", "failed", "failed"]
-    mses = [float(r["test_mse"]) for r in rows[:2]]
+    assert [r["seeds"] for r in rows] == ["1", "1", "0", "0"]
+    mses = [float(r["test_mse_mean"]) for r in rows[:2]]
     assert mses == sorted(mses) and all(0 < m < 1000 for m in mses)
+    assert rows[0]["test_mse_std"] == ""  # one seed: no spread to report
+    assert (sweep / "report_mse_per_frame.png").stat().st_size > 0
+
+
+def _fake_job(sweep: Path, job: int, overrides: list[str], summary: dict | None, metrics: dict | None = None) -> None:
+    folder = sweep / str(job)
+    (folder / ".hydra").mkdir(parents=True)
+    (folder / ".hydra" / "overrides.yaml").write_text("".join(f"- {o}\n" for o in overrides))
+    if summary is not None:
+        (folder / "summary.json").write_text(json.dumps(summary))
+    if metrics is not None:
+        (folder / "metrics.json").write_text(json.dumps(metrics))
+
+
+def test_report_groups_seeds_into_mean_and_std(tmp_path):
+    """Jobs that differ only in the seed are one configuration: mean ± sample std over seeds,
+    one CSV row per configuration, a band in the plot; a failed seed is counted, not averaged."""
+    import statistics
+
+    sweep = tmp_path / "sweep"
+    results = {"linear": [60.0, 64.0, 68.0], "reverse": [50.0, 51.0, None]}  # None: that job failed
+    job = 0
+    for curve, mses in results.items():
+        for seed, mse in enumerate(mses):
+            summary = None if mse is None else {"status": "finished", "best_val_mse": mse + 1, "global_step": 100}
+            metrics = None if mse is None else {"mse": mse, "mae": 2 * mse, "ssim": 0.8, "psnr": 20.0,
+                                                "mse_per_frame": [mse - 1, mse + 1]}  # fmt: skip
+            _fake_job(sweep, job, [f"sampling={curve}", f"seed={seed}"], summary, metrics)
+            if mse is None:
+                (sweep / str(job) / "error.txt").write_text("predrnn-train: error: something broke\n")
+            job += 1
+    out = run(["predrnn-report", str(sweep)], tmp_path).stdout
+    lines = [line for line in out.splitlines() if line.startswith("|")]
+    assert "sampling" in lines[0] and "| seed |" not in lines[0]
+    assert "| reverse | 2 | 2/3 finished; job 5 failed (something broke) |" in lines[2]
+    assert "| linear | 3 | 3/3 finished |" in lines[3] and "64 ± 4" in lines[3]
+    rows = {r["sampling"]: r for r in csv.DictReader((sweep / "report.csv").read_text().splitlines())}
+    assert float(rows["linear"]["test_mse_mean"]) == pytest.approx(64.0)
+    assert float(rows["linear"]["test_mse_std"]) == pytest.approx(statistics.stdev([60, 64, 68]))
+    assert float(rows["reverse"]["test_mse_mean"]) == pytest.approx(50.5) and rows["reverse"]["seeds"] == "2"
+    assert float(rows["linear"]["best_val_mse_mean"]) == pytest.approx(65.0)
     assert (sweep / "report_mse_per_frame.png").stat().st_size > 0
 
 
@@ -54,7 +95,7 @@ def test_report_copes_with_unfinished_jobs(tmp_path):
         (sweep / name / ".hydra" / "overrides.yaml").write_text(f"- model.kernel_size={3 + 2 * int(name)}\n")
     (sweep / "0" / "summary.json").write_text(json.dumps({"status": "finished", "best_val_mse": 90.0}))
     out = run(["predrnn-report", str(sweep)], tmp_path).stdout
-    assert "finished" in out and "unfinished" in out
+    assert "1/1 finished" in out and "0/1 finished; job 1 unfinished" in out
     bad = run(["predrnn-report", str(tmp_path / "nope")], tmp_path, check=False)
     assert bad.returncode == 2 and "is not a folder" in bad.stderr
 

@@ -65,7 +65,8 @@ def write_prediction_gif(path: Path, observed: Tensor, prediction: Tensor, fps: 
 
 
 def plot_per_frame(path: Path, curves: Mapping[str, Mapping[str, Sequence[float]]]) -> Path:
-    """One PNG: MSE per future frame (left) and SSIM (right) for each named run."""
+    """One PNG: MSE per future frame (left) and SSIM (right) for each named run, with a ± std
+    band where a curve comes with `<key>_std` (the report's mean over seeds)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -76,7 +77,12 @@ def plot_per_frame(path: Path, curves: Mapping[str, Mapping[str, Sequence[float]
         for ax, key in zip(axes, ("mse_per_frame", "ssim_per_frame")):
             values = metrics.get(key)
             if values:
-                ax.plot(range(1, len(values) + 1), values, marker="o", label=label)
+                frames = np.arange(1, len(values) + 1)
+                (line,) = ax.plot(frames, values, marker="o", label=label)
+                spread = metrics.get(f"{key}_std")
+                if spread:  # a band of ± one standard deviation (over seeds)
+                    mean, std = np.asarray(values), np.asarray(spread)
+                    ax.fill_between(frames, mean - std, mean + std, color=line.get_color(), alpha=0.2)
     for ax, title in zip(axes, ("MSE per frame (sum over pixels)", "SSIM per frame")):
         ax.set_xlabel("future frame")
         ax.set_title(title)
