@@ -41,7 +41,7 @@ def evaluate(cfg: DictConfig) -> dict:
     loggers = [instantiate_group(c, "logger") for c in cfg.get("logger", {}).values() if c is not None]
     trainer: pl.Trainer = build_trainer(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     module.fast.prepare(net, trainer.strategy.root_device)  # before the run writes anything
-    trainer.test(module, datamodule=datamodule)
+    trainer.test(module, datamodule=datamodule, verbose=False)  # TestReport prints the table
     if not module.test_results.get("num_sequences"):
         raise DataError(
             "the test set holds no sequences: give a test file with some (data.test_file) or data.test_size > 0"
