@@ -133,7 +133,9 @@ class PredRNNModule(pl.LightningModule):
         """Loss and logging for any stage; metrics over the K future frames (val/test)."""
         training = stage == "train"
         if training and self.graph_step is not None:  # forward, backward and Adam: one replay
-            loss, decouple = self.optimizers().step(closure=lambda: self.graph_step(frames, self.teacher_mask))
+            outputs = self.optimizers().step(closure=lambda: self.graph_step(frames, self.teacher_mask))
+            # the graph's outputs are overwritten by the next replay: keep this step's values
+            loss, decouple = (None if t is None else t.detach().clone() for t in outputs)
             predictions = None
         else:
             mask = self.teacher_mask if training else None
