@@ -159,7 +159,7 @@ class FinalCheckpoint(Callback):
         if cb is None or not getattr(cb, "save_last", False) or cb.dirpath is None or trainer.interrupted:
             return
         path = Path(cb.dirpath) / f"{cb.CHECKPOINT_NAME_LAST}{cb.FILE_EXTENSION}"
-        trainer.save_checkpoint(path, weights_only=False)  # the full state: it resumes
+        trainer.save_checkpoint(path, cb.save_weights_only)  # as the checkpoint callback saves (full: resumable)
         cb.last_model_path = str(path)
 
 
