@@ -14,9 +14,11 @@ EXPERIMENT ?=
 CKPT ?= last
 INPUT ?=
 OUTPUT ?= predictions.npy
+FORMAT ?= onnx
+EXPORT_OUTPUT ?= model.$(if $(filter torchscript,$(FORMAT)),pt,$(if $(filter exported-program,$(FORMAT)),pt2,onnx))
 SWEEP ?= $(shell ls -td logs/train/multiruns/* 2>/dev/null | head -1)
 
-.PHONY: help install test test-fast lint format train smoke eval predict sweep report bench bench-data clean
+.PHONY: help install test test-fast lint format train smoke eval predict export sweep report bench bench-data clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -63,6 +65,9 @@ eval: install ## evaluate a checkpoint: make eval CKPT=path/to.ckpt (default: th
 
 predict: install ## predict: make predict CKPT=... INPUT=frames.npy OUTPUT=predictions.npy
 	$(BIN)/predrnn-predict ckpt_path=$(CKPT) input=$(INPUT) output=$(OUTPUT) $(ARGS)
+
+export: install ## export for deployment: make export CKPT=... FORMAT=onnx|torchscript|exported-program [EXPORT_OUTPUT=model.onnx]
+	$(BIN)/predrnn-export ckpt_path=$(CKPT) format=$(FORMAT) output=$(EXPORT_OUTPUT) $(ARGS)
 
 sweep: install ## a small multirun comparing the sampling curves (CPU-sized)
 	$(BIN)/predrnn-train -m experiment=smoke hparams_search=sampling_curves $(ARGS)
