@@ -158,8 +158,8 @@ class SafeCheckpointIO(TorchCheckpointIO):
 
 
 def resolve_checkpoint(path: str | None, candidates: list[Path] | None = None, where: str = "") -> str | None:
-    """A checkpoint path that exists; `last` means the newest of `candidates` (last.ckpt files
-    that the caller found, e.g. of the same experiment)."""
+    """The checkpoint path to read (`read_checkpoint` checks that it exists); `last` means the
+    newest of `candidates` (last.ckpt files that the caller found, e.g. of the same experiment)."""
     if path in (None, ""):
         return None
     if str(path) == "last":
@@ -167,10 +167,7 @@ def resolve_checkpoint(path: str | None, candidates: list[Path] | None = None, w
         if not found:
             raise CheckpointError(f"ckpt_path=last but no last.ckpt {where}: train first or give a path")
         return str(found[-1].resolve())
-    p = Path(path).expanduser()
-    if not p.is_file():
-        raise CheckpointError(f"ckpt_path={p} not found: give a .ckpt file (or `last`)")
-    return str(p.resolve())
+    return str(Path(path).expanduser().resolve())
 
 
 def last_checkpoints(log_dir: str | Path) -> list[Path]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -64,12 +64,8 @@ def atomic_path(path: str | Path):
         raise
 
 
-def atomic_write(path: str | Path, write: Callable[[Path], object]) -> Path:
-    """`write(tmp)` fills a temporary file that then replaces `path` in one rename."""
-    with atomic_path(path) as tmp:
-        write(tmp)
-    return Path(path)
-
-
 def write_text(path: str | Path, text: str) -> Path:
-    return atomic_write(path, lambda tmp: tmp.write_text(text))
+    """`path` written atomically with `text`."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+    return Path(path)

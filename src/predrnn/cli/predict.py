@@ -86,8 +86,7 @@ def predict(cfg: DictConfig) -> Path:
     batch_size = checks.integer("batch_size", cfg.batch_size, 64, minimum=1)
     if cfg.num_predictions is not None:
         checks.integer("num_predictions", cfg.num_predictions, 10, minimum=1)
-    if not isinstance(cfg.overwrite, bool):
-        raise BadValue("overwrite", cfg.overwrite, "must be true or false", "true")
+    checks.boolean("overwrite", cfg.overwrite)
     out = check_output(cfg.output, ".npy", "output", inputs=[cfg.input], overwrite=cfg.overwrite)
     gif_name = cfg.gif or out.with_name(f"{out.stem}_preview.gif")
     gif = check_output(gif_name, ".gif", "gif", inputs=[cfg.input, out], overwrite=cfg.overwrite)
