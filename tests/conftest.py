@@ -53,7 +53,7 @@ def workdir(tmp_path_factory) -> Path:
     np.save(folder / "empty.npy", np.zeros((0, 12, 64, 64), np.uint8))
     np.save(folder / "int16.npy", clip.astype(np.int16))
     nan = clip.astype(np.float32) / 255
-    nan[0, 1, 2, 3] = np.nan
+    nan[0, 5, 2, 3] = np.nan  # in the observed frames (the last 10)
     np.save(folder / "nan.npy", nan)
     np.save(folder / "big.npy", clip.astype(np.float32) * 2)
     huge = (folder / "clip.npy").read_bytes().replace(b"(2, 12, 64, 64)", b"(2, 12, 99999999999)", 1)
@@ -77,4 +77,27 @@ def workdir(tmp_path_factory) -> Path:
     np.savez(folder / "trojan.npz", x_train=np.array([trojan], dtype=object), x_test=np.array([trojan], dtype=object))
     torch.save({**official, "payload": trojan}, folder / "trojan_official.ckpt")
     (folder / "afolder").mkdir()
+    _user_data(folder)
     return folder
+
+
+def _user_data(folder: Path) -> None:
+    """Files for `data=arrays`: a good HDF5 (4 clips of 12 frames, 16×16, 2 channels), one with
+    a NaN, a folder whose frames differ in size, a video that can't be decoded."""
+    import h5py
+    import imageio.v3 as iio
+
+    fields = np.random.default_rng(1).random((4, 12, 16, 16, 2)).astype(np.float32)
+    with h5py.File(folder / "frames.h5", "w") as f:
+        f["fields"] = fields
+    fields[:, 3, 4, 5, 1] = np.nan
+    with h5py.File(folder / "nan_fields.h5", "w") as f:
+        f["fields"] = fields
+    for i in range(2):
+        (folder / "mixed" / f"clip{i}").mkdir(parents=True)
+        for t in range(12):
+            size = 20 if (i, t) == (1, 7) else 16
+            iio.imwrite(folder / "mixed" / f"clip{i}" / f"{t:03d}.png", np.zeros((size, size), np.uint8))
+    (folder / "videos").mkdir()
+    (folder / "videos" / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 not really a video")
+    (folder / "notes.txt").write_text("not data\n")

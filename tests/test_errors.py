@@ -16,6 +16,16 @@ from predrnn.threads import available_cpus
 
 TRAIN = ("predrnn-train", "experiment=smoke", "logger=csv")
 PREDICT = ("predrnn-predict", "ckpt_path=model.ckpt")
+ARRAYS = ("predrnn-train", "trainer=cpu", "logger=csv", "model.hidden_channels=[8]", "data=arrays")
+H5 = (
+    *ARRAYS,
+    "data.path=frames.h5",
+    "data.key=fields",
+    "data.layout=NTHWC",
+    "data.input_length=4",
+    "data.total_length=8",
+    "data.batch_size=2",
+)
 
 
 ROWS = [
@@ -71,9 +81,9 @@ ROWS = [
     (("predrnn-eval", "ckpt_path=text.ckpt"), "text.ckpt is not a torch checkpoint"),
     ((*PREDICT, "input=empty.npy"), "empty.npy is empty (shape (0, 12, 64, 64))"),
     ((*PREDICT, "input=huge.npy"), "huge.npy is truncated or corrupt: its header declares shape (2, 12, 99999999999)"),
-    ((*PREDICT, "input=int16.npy"), "int16.npy holds int16 frames: give uint8 0-255 or float 0-1"),
-    ((*PREDICT, "input=nan.npy"), "nan.npy holds NaN/inf, first at index (0, 1, 2, 3)"),
-    ((*PREDICT, "input=big.npy"), "big.npy holds floats in [0, 508]"),
+    ((*PREDICT, "input=int16.npy"), "int16.npy holds int16 values in [0, 254], the model was trained on uint8"),
+    ((*PREDICT, "input=nan.npy"), "nan.npy clip 0 holds NaN/inf at frame 5"),
+    ((*PREDICT, "input=big.npy"), "big.npy holds float32 values in [0, 508]"),
     ((*PREDICT, "input=clip.npy", "num_predictions=abc"), "num_predictions='abc' must be an integer"),
     ((*PREDICT, "input=clip.npy", "batch_size=0"), "batch_size=0 must be at least 1"),
     ((*PREDICT, "input=clip.npy", "output=clip.npy"), "output=clip.npy would overwrite the input clip.npy"),
@@ -115,6 +125,43 @@ ROWS = [
         "set model.kernel_size=5",
     ),
     ((*PREDICT, "input=clip.npy", "overwrite=maybe"), "overwrite='maybe' must be true or false"),
+    # your own data (data=arrays)
+    ((*ARRAYS, "data.path=nosuch.h5"), "data.path=nosuch.h5 not found: give a .npy/.npz/HDF5/Zarr array"),
+    ((*ARRAYS, "data.path=notes.txt"), "data.path=notes.txt has an unknown type (.txt)"),
+    ((*ARRAYS, "data.path=frames.h5"), "data.path=frames.h5[fields] is 5-D: name its axes with data.layout"),
+    ((*H5, "data.key=nope"), "data.key=nope is not in frames.h5 (it holds fields): give one of those"),
+    ((*H5, "data.layout=NTXYZ"), "data.layout='NTXYZ' must use each of T, H, W once"),
+    ((*H5, "data.layout=NTHW"), "data.layout='NTHW' has 4 axes but frames.h5[fields] is 5-D"),
+    (
+        (*H5, "data.path=nan_fields.h5"),
+        "nan_fields.h5[fields] clip 1 holds NaN/inf at frame 3: fix or drop those frames",
+    ),
+    ((*ARRAYS, "data.path=mixed"), "folder mixed/clip1 mixes frame sizes (000.png is 16x16x1, 007.png is 20x20x1)"),
+    ((*ARRAYS, "data.path=videos"), "video videos/broken.mp4 can't be decoded"),
+    ((*H5, "data.total_length=13"), "the train split of data.path=frames.h5 holds no window of 13 frames"),
+    ((*H5, "data.val_fraction=0"), "the val split of data.path=frames.h5 holds no window of 8 frames (0 clips"),
+    ((*H5, "data.batch_size=9"), "the training split has 2 windows, fewer than data.batch_size=9"),
+    ((*H5, "model.patch_size=5"), "model.patch_size=5 must divide the frame size 16x16"),
+    ((*H5, "data.image_size=128"), "frames are 16x16, not data.image_size=128"),
+    ((*H5, "data.normalize=zscore"), "data.normalize='zscore' is unknown: use one of none, minmax, standard"),
+    ((*H5, "data.test_clips=person"), "data.test_clips='person' matches 0 of the 4 clips"),
+    ((*H5, "callbacks.media.channel=2"), "callbacks.media.channel=2 must be below the data's 2 channels"),
+    (
+        (
+            "predrnn-eval",
+            "ckpt_path=model.ckpt",
+            "data=arrays",
+            "data.path=frames.h5",
+            "data.key=fields",
+            "data.layout=NTHWC",
+        ),
+        "frames are 16x16x2, the model was trained on 64x64x1",
+    ),
+    (
+        (*PREDICT, "input=frames.h5", "data.key=fields", "data.layout=NTHWC"),
+        "frames.h5 frames are 16x16x2, the model was trained on 64x64x1",
+    ),
+    ((*PREDICT, "input=videos"), "video videos/broken.mp4 can't be decoded"),
 ]
 
 

@@ -143,7 +143,8 @@ def test_eval_and_fine_tune_from_an_official_checkpoint(tmp_path, monkeypatch, c
         (("model.kernel_size=3",), "set model.kernel_size=5"),
         (("model.hidden_channels=[8]",), "set model.hidden_channels with 2 layers"),
         (("model.hidden_channels=[16,16]",), "set model.hidden_channels to the widths it was trained with"),
-        (("data.image_size=64",), "set data.image_size and model.patch_size to the ones it was trained with"),
+        # predict reads the frame size from its input: a contradicting data.image_size is refused
+        (("data.image_size=64",), "clip.npy frames are 32x32, not data.image_size=64"),
     ],
 )
 def test_official_checkpoint_that_does_not_fit_is_one_line(overrides, message, tmp_path, monkeypatch, capsys):

@@ -31,7 +31,8 @@ def build(cfg: DictConfig):
     datamodule = build_data(cfg)
     network = build_network(cfg, datamodule)
     optim = instantiate_group(cfg.optim, "optim")
-    module = instantiate_group(cfg.module, "module", network=network, optim=optim)
+    normalization = datamodule.normalization.as_dict()  # fitted on the training split: travels in checkpoints
+    module = instantiate_group(cfg.module, "module", network=network, optim=optim, normalization=normalization)
     return datamodule, module
 
 

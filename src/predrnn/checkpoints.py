@@ -123,9 +123,9 @@ def load_module(
         network = PredRNN(**hp["network"])
         module = PredRNNModule(
             network, optim=hp.get("optim"), loss=hp.get("loss", "l1_l2"), decouple_beta=hp.get("decouple_beta", 0.0),
-            reverse_input=hp.get("reverse_input", False), **fast,
+            reverse_input=hp.get("reverse_input", False), normalization=hp.get("normalization"), **fast,
         )  # fmt: skip
-    except (BadValue, TypeError) as err:
+    except (BadValue, TypeError, ValueError) as err:
         raise CheckpointError(f"{key}={path} holds settings this version of predrnn can't build ({err})") from None
     load_weights(module, state["state_dict"], path, key)
     return module, state

@@ -32,8 +32,9 @@ def evaluate(cfg: DictConfig) -> dict:
     )  # fmt: skip
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     net = module.network
-    # the model decides the observed length and the frame size; the config the rest
-    datamodule = build_data(cfg, input_length=net.input_length, image_size=net.image_size[0])
+    # the model decides the observed length, the frame shape and the units; the config the rest
+    datamodule = build_data(cfg, input_length=net.input_length)
+    datamodule.adopt(net, module.normalization)
     datamodule.check_sources()  # a bad test file fails here, before the run writes anything
     output_dir = Path(cfg.paths.output_dir)
     report = TestReport(dirpath=str(output_dir), extra={"checkpoint": ckpt})

@@ -1,10 +1,12 @@
 """`predrnn-predict ckpt_path=… input=… output=…`: predict the next frames of given clips.
 
-Input: a .npy (T, H, W) or (N, T, H, W), uint8 0-255 or float 0-1; a GIF; or a folder of PNG
-frames. The last `input_length` frames are the observations. Output: the predicted frames as
-one .npy (N, K, H, W) in the input's dtype, and a GIF of the first clip with its prediction.
-Both outputs are checked before any work (never an input, never an existing file unless
-overwrite=true) and written atomically.
+Input: anything `data=arrays` reads (docs/data.md): a .npy / .npz / HDF5 / Zarr array named by
+`data.key` and laid out as `data.layout` (default: (T, H, W) or (N, T, H, W)), a video, or a
+folder of videos or frame folders. The last `input_length` frames of each clip are the
+observations. Output: the predicted frames as one .npy in the input's layout with T replaced by
+the K predicted frames (N, K, H, W, C for videos and frame folders), in the input's units and
+dtype, and a GIF of the first clip with its prediction. Both outputs are checked before any work
+(never an input, never an existing file unless overwrite=true) and written atomically.
 """
 
 from __future__ import annotations
@@ -18,62 +20,50 @@ from predrnn import checks
 from predrnn.build import future_frames, official_network
 from predrnn.checkpoints import last_checkpoints, load_module, resolve_checkpoint
 from predrnn.cli.entry import entry_point, report_errors
-from predrnn.data.arrays import load_npy
+from predrnn.data.clips import ArraySource, open_clips
+from predrnn.data.layout import Layout
+from predrnn.data.normalization import check_finite
 from predrnn.errors import BadValue, DataError
 from predrnn.files import atomic_path, check_output
 from predrnn.threads import share_cpus
 
-FORMS = "a .npy (T, H, W) or (N, T, H, W), a .gif, or a folder of .png frames"
 
-
-def read_frames(path: str | Path, key: str = "input") -> np.ndarray:
-    """(N, T, H, W) uint8 or float32 in [0, 1] from a .npy, a GIF or a folder of PNGs."""
-    import imageio.v2 as imageio
-
-    path = Path(path).expanduser()
-    if not path.exists():
-        raise DataError(f"{key}={path} not found: give {FORMS}")
-    try:
-        if path.is_dir():
-            files = sorted(path.glob("*.png"))
-            if not files:
-                raise DataError(f"{key}={path} holds no .png frames: give {FORMS}")
-            array = np.stack([_grey(imageio.imread(f)) for f in files])
-        elif path.suffix.lower() == ".gif":
-            array = np.stack([_grey(f) for f in imageio.mimread(path)])
-        else:
-            array = load_npy(path, key)
-    except DataError:
-        raise
-    except (OSError, ValueError) as err:
-        raise DataError(f"{key}={path} can't be read ({' '.join(str(err).split())[:100]}): give {FORMS}")
-    if array.ndim == 3:
-        array = array[None]
-    if array.ndim != 4:
-        raise DataError(f"{key}={path} has shape {array.shape}: give {FORMS}")
-    if array.dtype == np.uint8:
-        return np.ascontiguousarray(array)
-    if array.dtype.kind != "f":
-        raise DataError(f"{key}={path} holds {array.dtype} frames: give uint8 0-255 or float 0-1 (convert with NumPy)")
-    array = np.asarray(array, dtype=np.float32)
-    finite = np.isfinite(array)
-    if not finite.all():
-        first = tuple(int(i) for i in np.argwhere(~finite)[0])
+def read_observed(cfg: DictConfig, network, uint8_model: bool) -> tuple[np.ndarray, Layout]:
+    """(N, J, C, H, W) of the last J frames of each input clip, and the layout to write the
+    predictions in."""
+    grey = bool(cfg.data.grey) or network.in_channels == 1  # colour videos for a grey model
+    clips = open_clips(cfg.input, cfg.data.key, cfg.data.layout, grey, path_key="input")
+    source = clips[0].source
+    layout = (
+        source.layout if isinstance(source, ArraySource) else Layout("NTHWC" if source.frame_shape[0] > 1 else "NTHW")
+    )
+    c, h, w = source.frame_shape
+    want = (network.in_channels, *network.image_size)
+    if (c, h, w) != want:
         raise DataError(
-            f"{key}={path} holds NaN/inf, first at index {first} (clip, frame, row, col): fix or drop those frames"
+            f"input={cfg.input} frames are {h}x{w}x{c}, the model was trained on {want[1]}x{want[2]}x{want[0]} "
+            "(height x width x channels): give frames of that shape (data.layout names the axes)"
         )
-    if array.min() < 0 or array.max() > 1:
+    j = network.input_length
+    short = next((clip for clip in clips if clip.length < j), None)
+    if short is not None:
         raise DataError(
-            f"{key}={path} holds floats in [{array.min():.3g}, {array.max():.3g}]: give float frames in [0, 1] or uint8 0-255"
+            f"input={cfg.input} has {short.length} frames, the model observes input_length={j}: give at least {j}"
         )
-    return array
-
-
-def _grey(frame: np.ndarray) -> np.ndarray:
-    frame = np.asarray(frame)
-    if frame.ndim == 3:
-        frame = frame[..., :3].mean(axis=-1).round().astype(np.uint8)
-    return frame
+    blocks = []
+    for clip in clips:
+        block = clip.read(clip.length - j, clip.length)
+        check_finite(block, clip, clip.length - j)
+        blocks.append(block)
+    frames = np.stack(blocks)
+    if frames.dtype != np.uint8:
+        dtype, frames = frames.dtype, frames.astype(np.float32)
+        if uint8_model and (frames.min() < 0 or frames.max() > 1):
+            raise DataError(
+                f"input={cfg.input} holds {dtype} values in [{frames.min():.3g}, {frames.max():.3g}], the model was "
+                "trained on uint8 frames: give uint8 0-255 or float frames in [0, 1]"
+            )
+    return frames, layout
 
 
 def predict(cfg: DictConfig) -> Path:
@@ -96,35 +86,36 @@ def predict(cfg: DictConfig) -> Path:
         ckpt, compile=cfg.module.compile, channels_last=cfg.module.channels_last,
         official=lambda: official_network(cfg),
     )  # fmt: skip
-    net = module.network
-    frames = read_frames(cfg.input)
-    n, t, h, w = frames.shape
-    j = net.input_length
-    if (h, w) != tuple(net.image_size):
-        raise DataError(
-            f"input={cfg.input} frames are {h}x{w}, the model was trained on {net.image_size[0]}x{net.image_size[1]}"
-        )
-    if t < j:
-        raise DataError(f"input={cfg.input} has {t} frames, the model observes input_length={j}: give at least {j}")
+    net, norm = module.network, module.normalization
+    frames, layout = read_observed(cfg, net, norm.uint8)
+    n, j = frames.shape[:2]
     k = cfg.num_predictions or future_frames(state, cfg)
-    observed = frames[:, t - j :]
-    unit = observed.astype(np.float32) / 255.0 if frames.dtype == np.uint8 else observed
     module = module.to(device).eval()
     module.fast.prepare(net, device, key="module.compile")  # channels-last and compiled cells, as in training
     dtype = autocast_dtype(cfg.precision)
     outputs = []
     with torch.inference_mode(), torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
         for start in range(0, n, batch_size):
-            x = torch.from_numpy(unit[start : start + batch_size]).to(device)[:, :, None]
-            padded = torch.cat([x, x.new_zeros(x.shape[0], k, *x.shape[2:])], dim=1)  # future unused
-            outputs.append(module(padded)[:, j - 1 :, 0].float().clamp(0, 1).cpu())
-    pred = torch.cat(outputs).numpy()
-    result = media.to_uint8(pred) if frames.dtype == np.uint8 else pred.astype(frames.dtype)
+            x = norm.encode(torch.from_numpy(frames[start : start + batch_size]).to(device))
+            padded = torch.cat([x, x.new_zeros(x.shape[0], k, *x.shape[2:])], dim=1)  # future unused: runs free
+            outputs.append(module(padded)[:, j - 1 :].float())
+    pred = torch.cat(outputs).cpu()  # model units, (N, K, C, H, W)
+    norm = norm.cpu()
+    units = norm.decode(pred).numpy()
+    if frames.dtype == np.uint8:
+        result = media.to_uint8(units)
+    else:
+        result = (units.clip(0, 1) if norm.uint8 else units).astype(np.float32)
+    result = layout.from_ntchw(result)
     with atomic_path(out) as tmp:
         np.save(tmp, result)
+    observed = norm.to_metric_scale(norm.encode(torch.from_numpy(frames[0])))
     with atomic_path(gif) as tmp:
-        media.write_prediction_gif(tmp, torch.from_numpy(unit[0])[:, None], torch.from_numpy(pred[0])[:, None])
-    print(f"predicted {n} x {k} frames -> {out.resolve()} ({result.dtype}), GIF -> {gif.resolve()}")
+        media.write_prediction_gif(tmp, observed, norm.to_metric_scale(pred[0]))
+    print(
+        f"predicted {n} x {k} frames -> {out.resolve()} ({result.dtype} {tuple(result.shape)}, layout {layout} with "
+        f"T = predicted frames), GIF -> {gif.resolve()}"
+    )
     return out
 
 

@@ -16,7 +16,7 @@ from predrnn.checkpoints import last_checkpoints, load_weights, predrnn_hparams,
 from predrnn.cli.entry import entry_point, report_errors
 from predrnn.config import instantiate_group
 from predrnn.config.validation import in_multirun, processes_per_machine, validate_train
-from predrnn.errors import CheckpointError
+from predrnn.errors import BadValue, CheckpointError
 from predrnn.files import write_text
 from predrnn.official import is_official, official_weights
 from predrnn.provenance import record
@@ -48,6 +48,11 @@ def train(cfg: DictConfig, extra_callbacks: list | None = None) -> float:
     callbacks = [instantiate_group(c, f"callbacks.{name}") for name, c in cfg.callbacks.items() if c is not None]
     callbacks.append(instantiate_group(cfg.sampling, "sampling"))
     callbacks.extend(extra_callbacks or [])
+    for name, c in cfg.callbacks.items():  # a cross-check of a callback key against the data
+        if c is not None and c.get("channel") is not None and c.channel >= datamodule.channels:
+            raise BadValue(
+                "channel", c.channel, f"must be below the data's {datamodule.channels} channels", 0
+            ).in_group(f"callbacks.{name}")
     loggers = [instantiate_group(c, f"logger.{name}") for name, c in cfg.get("logger", {}).items() if c is not None]
     from predrnn.training.trainer import build_trainer
 
@@ -83,7 +88,7 @@ def train(cfg: DictConfig, extra_callbacks: list | None = None) -> float:
         _finish_wandb(loggers)
     last = output_dir / "checkpoints" / "last.ckpt"
     resume = resume_command(last) if status == "interrupted" and last.is_file() else None
-    print_run_summary(summary, output_dir, resume)
+    print_run_summary(summary, output_dir, resume, data_arguments(cfg))
     if stopped and not in_multirun():
         raise SystemExit(128 + stop.received)  # as a process stopped by that signal reports it
     if "best_val_mse" in summary and cfg.optimized_metric == "val/mse":
@@ -174,12 +179,28 @@ def _finish_wandb(loggers: list) -> None:
         wandb.finish()
 
 
+def data_arguments(cfg: DictConfig) -> tuple[str, str]:
+    """The overrides predrnn-eval and predrnn-predict need to read this run's own data."""
+    if not str(cfg.data.get("_target_", "")).endswith("ArraysDataModule"):
+        return "", ""
+    d = cfg.data
+    read = "".join(f" data.{k}={d[k]}" for k in ("key", "layout") if d.get(k) is not None)
+    read += " data.grey=true" if d.get("grey") else ""
+    path = Path(str(d.path)).expanduser().resolve()
+    split = "".join(
+        f" data.{k}={d[k]}" for k in ("test_path", "test_clips", "eval_total_length") if d.get(k) is not None
+    )
+    return f" data=arrays data.path={path}{read}{split}", read
+
+
 def choose_experiment(args: list[str]) -> list[str]:
     """Without an `experiment=` override, the one that fits this machine: the paper's settings
     where a GPU is present, the CPU preset where none is (the paper's 4 × 128 network takes
     minutes per step on a CPU), said in one line once the run starts (`PRESET_NOTE`). An
-    explicit experiment is always obeyed."""
-    if any(a.lstrip("+~").split("=")[0] == "experiment" for a in args) or "--help" in args or "-h" in args:
+    explicit experiment is always obeyed, and a run on other data (`data=arrays`) gets none:
+    the presets are Moving MNIST benchmarks."""
+    groups = {a.lstrip("+~").split("=")[0] for a in args}
+    if "experiment" in groups or "data" in groups or "--help" in args or "-h" in args:
         return args
     import torch
 

@@ -26,7 +26,8 @@ from predrnn.data.moving_mnist import (
     speed_range,
     to_unit_float,
 )
-from predrnn.errors import BadValue
+from predrnn.data.normalization import Normalization
+from predrnn.errors import BadValue, DataError
 
 
 def _worker_init(_: int) -> None:
@@ -94,7 +95,39 @@ class MovingMNISTDataModule(pl.LightningDataModule):
         self.total_length = total_length
         self.image_size = image_size
         self.channels = 1  # grey digits
+        self.uint8 = True
         self.rank, self.world_size = 0, 1
+
+    @property
+    def eval_total_length(self) -> int:
+        """Validation and test sequences are as long as training ones."""
+        return self.total_length
+
+    @property
+    def normalization(self) -> Normalization:
+        """Frames in [0, 1]: uint8 digits / 255."""
+        return Normalization.identity(1)
+
+    def adopt(self, network, normalization: Normalization) -> None:
+        """Serve sequences for a trained model (eval): its observed length and frame size (the
+        generator renders any size), in [0, 1]."""
+        height, width = network.image_size
+        if network.in_channels != 1 or height != width:
+            raise DataError(
+                f"the model takes {height}x{width}x{network.in_channels} frames; Moving MNIST is square and grey: "
+                "evaluate it with data=arrays on data of its shape"
+            )
+        checks.integer("input_length", network.input_length, 10, minimum=1)
+        if self.total_length <= network.input_length:
+            raise BadValue(
+                "total_length", self.total_length, f"must exceed the model's input_length={network.input_length}", 20
+            )
+        if height < 28:
+            raise DataError(
+                f"the model takes {height}x{width} frames, smaller than an MNIST digit (28 px): use data=arrays"
+            )
+        self.input_length = self.hparams.input_length = network.input_length
+        self.image_size = self.hparams.image_size = height
 
     @cached_property
     def digits(self) -> dict[str, np.ndarray]:

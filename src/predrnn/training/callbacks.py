@@ -165,11 +165,13 @@ class FinalCheckpoint(Callback):
 
 class PredictionMedia(Callback):
     """Image strips and GIFs of the first `num_sequences` sequences at validation and test,
-    written under `<run>/media/` and logged to wandb / TensorBoard, from rank zero only."""
+    written under `<run>/media/` and logged to wandb / TensorBoard, from rank zero only: in
+    colour for three channels, otherwise `channel` (default 0) in grey."""
 
-    def __init__(self, num_sequences: int = 2, dirpath: str | None = None) -> None:
+    def __init__(self, num_sequences: int = 2, dirpath: str | None = None, channel: int | None = None) -> None:
         self.num_sequences = num_sequences
         self.dirpath = dirpath
+        self.channel = None if channel is None else checks.integer("channel", channel, 0, minimum=0)
 
     def _folder(self, trainer: pl.Trainer) -> Path:
         return Path(self.dirpath or trainer.default_root_dir) / "media"
@@ -183,12 +185,15 @@ class PredictionMedia(Callback):
         j = pl_module.input_length
         tag = f"{stage}_step{trainer.global_step:07d}"
         images, gifs = [], []
+        scaled = pl_module.normalization.to_metric_scale
+        channel = self.channel
         for i in range(min(self.num_sequences, batch.shape[0])):
-            inputs, truth, pred = batch[i, :j].cpu(), batch[i, j:].cpu(), preds[i, j - 1 :].cpu()
-            image = media.strip(inputs, truth, pred)
+            seq, pred = scaled(batch[i]).cpu(), scaled(preds[i, j - 1 :]).cpu()
+            inputs, truth = seq[:j], seq[j:]
+            image = media.strip(inputs, truth, pred, channel=channel)
             png = media.write_png(self._folder(trainer) / f"{tag}_seq{i}.png", image)
             images.append(image)
-            gifs.append(media.write_gif(png.with_suffix(".gif"), inputs, truth, pred))
+            gifs.append(media.write_gif(png.with_suffix(".gif"), inputs, truth, pred, channel=channel))
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):
                 import wandb
@@ -197,7 +202,8 @@ class PredictionMedia(Callback):
                 logger.experiment.log({f"{stage}/gif": [wandb.Video(str(g), format="gif") for g in gifs]}, commit=False)
             elif isinstance(logger, TensorBoardLogger):
                 for i, image in enumerate(images):
-                    logger.experiment.add_image(f"{stage}/strip_{i}", image[None], trainer.global_step)
+                    form = "HWC" if image.ndim == 3 else "HW"
+                    logger.experiment.add_image(f"{stage}/strip_{i}", image, trainer.global_step, dataformats=form)
 
     @override
     def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
@@ -226,7 +232,10 @@ class TestReport(Callback):
         folder = Path(self.dirpath or trainer.default_root_dir)
         folder.mkdir(parents=True, exist_ok=True)
         results.update(self.extra)
-        results["convention"] = "mse/mae: per-frame sums over pixels on [0,1], prediction clipped; mean over frames"
+        results["convention"] = (
+            "mse/mae: per-frame sums over pixels and channels on the stated scale, prediction clipped to it; "
+            "ssim/psnr: per frame and channel, averaged; each: mean over frames"
+        )
         self.path = folder / "metrics.json"
         write_text(self.path, json.dumps(results, indent=2))
         media.plot_per_frame(folder / "metrics_per_frame.png", {"test": results})

@@ -116,7 +116,9 @@ class ModelSummary(RichModelSummary):
 def print_metrics_table(results: dict[str, Any]) -> None:
     """Test metrics per future frame, with the zeros and copy-last baselines beside them."""
     base = results.get("baselines", {})
-    table = Table(title=f"test metrics over {results.get('num_sequences', '?')} sequences (MSE, MAE: sums over pixels)")
+    table = Table(
+        title=f"test metrics over {results.get('num_sequences', '?')} sequences (MSE, MAE: sums over pixels and channels)"
+    )
     columns = [("MSE", "mse", 2), ("MAE", "mae", 2), ("SSIM", "ssim", 4), ("PSNR", "psnr", 2)]
     columns += [(f"{label} {name}", key, p) for name, label in (("zeros", "MSE"), ("copy-last", "MSE"))
                 for _, key, p in columns[:1]]  # fmt: skip
@@ -140,10 +142,13 @@ def print_metrics_table(results: dict[str, Any]) -> None:
 
 
 @rank_zero_only
-def print_run_summary(summary: dict[str, Any], run_dir: Path, resume_cmd: str | None = None) -> None:
+def print_run_summary(
+    summary: dict[str, Any], run_dir: Path, resume_cmd: str | None = None, data_args: tuple[str, str] = ("", "")
+) -> None:
     """The closing lines of a run (after the per-frame table): its status, the test means beside
     the zeros and copy-last baselines, the files it wrote, and the commands that use its
-    checkpoint (or resume it)."""
+    checkpoint (or resume it); `data_args`: what those commands need to read the run's data
+    (evaluate, predict)."""
     console = Console(highlight=False, soft_wrap=True)  # paths and commands stay whole, to copy
     status, step = summary.get("status"), summary.get("global_step")
     console.print(f"\n[bold]{status}[/] at step {step} — run folder {run_dir}")
@@ -172,5 +177,7 @@ def print_run_summary(summary: dict[str, Any], run_dir: Path, resume_cmd: str | 
         console.print(f"resume with:  {resume_cmd}")
     ckpt = files["best"] if files["best"] is not None and files["best"].is_file() else files["last"]
     if ckpt.is_file():
-        console.print(f"evaluate:     predrnn-eval ckpt_path={ckpt}")
-        console.print(f"predict:      predrnn-predict ckpt_path={ckpt} input=<your clips .npy> output=predictions.npy")
+        console.print(f"evaluate:     predrnn-eval ckpt_path={ckpt}{data_args[0]}")
+        console.print(
+            f"predict:      predrnn-predict ckpt_path={ckpt} input=<your clips .npy>{data_args[1]} output=predictions.npy"
+        )

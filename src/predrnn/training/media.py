@@ -1,7 +1,8 @@
 """Pictures of predictions: an image strip, a GIF per sequence, the per-frame metric plot.
 
-All functions take float frames in [0, 1] and return or write uint8 images (loggers need
-uint8; GIFs are written with imageio, no moviepy).
+All functions take float frames (T, C, H, W) on the metric scale, [0, 1], and return or write
+uint8 images (loggers need uint8; GIFs are written with imageio, no moviepy): in colour for
+three channels, otherwise one chosen channel in grey.
 """
 
 from __future__ import annotations
@@ -22,14 +23,29 @@ def to_uint8(frames: Tensor | np.ndarray) -> np.ndarray:
     return (np.clip(array, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
-def strip(inputs: Tensor, truth: Tensor, prediction: Tensor, gap: int = 2) -> np.ndarray:
-    """One sequence as a grey image: row 1 inputs, row 2 truth | row 3 prediction aligned under it.
+def frame_images(frames: Tensor, channel: int | None = None) -> np.ndarray:
+    """(T, C, H, W) in [0, 1] -> uint8 pictures: (T, H, W, 3) in colour when C = 3 and no
+    `channel` is chosen, otherwise (T, H, W) grey of `channel` (default 0)."""
+    if frames.shape[1] == 3 and channel is None:
+        return to_uint8(frames.permute(0, 2, 3, 1))
+    c = channel or 0
+    if not 0 <= c < frames.shape[1]:
+        raise ValueError(f"channel {c} of frames with {frames.shape[1]} channels")
+    return to_uint8(frames[:, c])
 
-    inputs (J, 1, H, W), truth and prediction (K, 1, H, W)."""
-    rows = [to_uint8(x[:, 0]) for x in (inputs, truth, prediction)]
-    height, width = rows[0].shape[1:]
+
+def _canvas(height: int, width: int, like: np.ndarray, fill: int) -> np.ndarray:
+    return np.full((height, width, *like.shape[3:]), fill, np.uint8)
+
+
+def strip(inputs: Tensor, truth: Tensor, prediction: Tensor, gap: int = 2, channel: int | None = None) -> np.ndarray:
+    """One sequence as an image: row 1 inputs, row 2 truth | row 3 prediction aligned under it.
+
+    inputs (J, C, H, W), truth and prediction (K, C, H, W), in [0, 1]."""
+    rows = [frame_images(x, channel) for x in (inputs, truth, prediction)]
+    height, width = rows[0].shape[1:3]
     cols = max(len(r) for r in rows)
-    image = np.full((3 * height + 2 * gap, cols * (width + gap) - gap), 128, np.uint8)
+    image = _canvas(3 * height + 2 * gap, cols * (width + gap) - gap, rows[0], 128)
     for r, frames in enumerate(rows):
         for c, frame in enumerate(frames):
             y, x = r * (height + gap), c * (width + gap)
@@ -43,25 +59,27 @@ def write_png(path: Path, image: np.ndarray) -> Path:
     return path
 
 
-def write_gif(path: Path, inputs: Tensor, truth: Tensor, prediction: Tensor, fps: int = 4) -> Path:
+def write_gif(
+    path: Path, inputs: Tensor, truth: Tensor, prediction: Tensor, fps: int = 4, channel: int | None = None
+) -> Path:
     """A GIF whose frames show truth | prediction side by side (inputs on both sides first)."""
+    seen, a, b = (frame_images(x, channel) for x in (inputs, truth, prediction))
     frames = []
-    for t in range(len(inputs)):
-        x = to_uint8(inputs[t, 0])
-        frames.append(np.concatenate([x, np.full((x.shape[0], 2), 128, np.uint8), x], axis=1))
-    for t in range(len(truth)):
-        a, b = to_uint8(truth[t, 0]), to_uint8(prediction[t, 0])
-        frames.append(np.concatenate([a, np.full((a.shape[0], 2), 255, np.uint8), b], axis=1))
+    for left, right, fill in [(x, x, 128) for x in seen] + [(x, y, 255) for x, y in zip(a, b)]:
+        bar = _canvas(left.shape[0], 2, left[None], fill)
+        frames.append(np.concatenate([left, bar, right], axis=1))
     path.parent.mkdir(parents=True, exist_ok=True)
     imageio.mimsave(path, frames, duration=1000 / fps, loop=0)
     return path
 
 
-def write_prediction_gif(path: Path, observed: Tensor, prediction: Tensor, fps: int = 4) -> Path:
+def write_prediction_gif(
+    path: Path, observed: Tensor, prediction: Tensor, fps: int = 4, channel: int | None = None
+) -> Path:
     """A GIF of input | prediction side by side: the observed clip, then the last observed
     frame held on the left while the prediction plays on the right."""
     held = observed[-1:].expand(len(prediction), *observed.shape[1:])
-    return write_gif(path, observed, held, prediction, fps)
+    return write_gif(path, observed, held, prediction, fps, channel)
 
 
 def plot_per_frame(path: Path, curves: Mapping[str, Mapping[str, Sequence[float]]]) -> Path:

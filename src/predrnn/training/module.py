@@ -11,6 +11,7 @@ from torch import Tensor
 from typing_extensions import override
 
 from predrnn import checks
+from predrnn.data.normalization import Normalization
 from predrnn.errors import BadValue
 from predrnn.models import PredRNN, reconstruction_loss
 from predrnn.models.losses import RECONSTRUCTION_LOSSES
@@ -55,6 +56,7 @@ class PredRNNModule(pl.LightningModule):
         compile: str | None = None,
         channels_last: bool = False,
         cuda_graph: bool = False,
+        normalization: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         network = network if isinstance(network, PredRNN) else PredRNN(**network)
@@ -71,13 +73,23 @@ class PredRNNModule(pl.LightningModule):
             )
         self.network = network
         self.optim = optim
+        # data units <-> model units and the metric scale, fitted on the training data (docs/data.md)
+        if normalization is None:
+            self.normalization = Normalization.identity(network.in_channels)
+        else:
+            self.normalization = Normalization(**normalization)
+        if self.normalization.channels != network.in_channels:
+            raise ValueError(
+                f"normalisation for {self.normalization.channels} channels, network for {network.in_channels}"
+            )
         if network.uses_memory and decouple_beta == 0:
             # the V2 adapters get no gradient without the decoupling loss; DDP rejects unused
             # trainable parameters, so they are frozen
             network.adapters.requires_grad_(False)
-        self.save_hyperparameters(ignore=["network", "optim"])
+        self.save_hyperparameters(ignore=["network", "optim", "normalization"])
         self.hparams["network"] = dict(network.init_args)
         self.hparams["optim"] = optim.as_dict()
+        self.hparams["normalization"] = self.normalization.as_dict()
         self.graph_step: GraphedTrainStep | None = None
         self.teacher_mask: Tensor | None = None
         self.input_length = network.input_length
@@ -144,17 +156,20 @@ class PredRNNModule(pl.LightningModule):
             self.log(f"{stage}/decouple_loss", decouple, on_step=training, on_epoch=not training)
         self.log(f"{stage}/loss", loss, on_step=training, on_epoch=not training, prog_bar=training)
         if not training:
+            # metrics on the metric scale: [0, 1] over the data's range, whatever the normalisation
             metrics = self.val_metrics if stage == "val" else self.test_metrics
             j = self.input_length - 1
-            target = frames[:, 1:][:, j:]
-            metrics.update(predictions[:, j:], target)
+            scaled = self.normalization.to_metric_scale
+            target, future = scaled(frames[:, 1:][:, j:]), scaled(predictions[:, j:])
+            metrics.update(future, target)
             if stage == "test":  # what a collapsed model would score, on the same sequences
                 self.baseline_metrics["zeros"].update(torch.zeros_like(target), target)
-                self.baseline_metrics["copy_last"].update(frames[:, j : j + 1].expand_as(target), target)
+                self.baseline_metrics["copy_last"].update(scaled(frames[:, j : j + 1]).expand_as(target), target)
             if stage == "test" and self.lpips is not None:
-                # AlexNet LPIPS on grey frames repeated to RGB, inputs in [0, 1]
-                pred = predictions[:, j:].clamp(0, 1).flatten(0, 1).float().repeat(1, 3, 1, 1)
-                self.lpips.update(pred, frames[:, 1:][:, j:].flatten(0, 1).float().repeat(1, 3, 1, 1))
+                # AlexNet LPIPS on RGB frames in [0, 1] (grey ones repeated to RGB)
+                repeat = 3 // target.shape[2]
+                pred = future.clamp(0, 1).flatten(0, 1).float().repeat(1, repeat, 1, 1)
+                self.lpips.update(pred, target.clamp(0, 1).flatten(0, 1).float().repeat(1, repeat, 1, 1))
         return loss, predictions
 
     @override
@@ -173,9 +188,9 @@ class PredRNNModule(pl.LightningModule):
 
     # --- metrics -----------------------------------------------------------------------------
     def _future_frames(self) -> int:
-        total = getattr(getattr(self.trainer, "datamodule", None), "total_length", None)
+        total = getattr(getattr(self.trainer, "datamodule", None), "eval_total_length", None)
         if total is None:
-            raise RuntimeError("PredRNNModule needs a datamodule with total_length to size its metrics")
+            raise RuntimeError("PredRNNModule needs a datamodule with eval_total_length to size its metrics")
         return total - self.input_length
 
     @override
@@ -186,7 +201,7 @@ class PredRNNModule(pl.LightningModule):
     def on_test_epoch_start(self) -> None:
         self.test_metrics = FrameMetrics(self._future_frames()).to(self.device)
         self.baseline_metrics = {name: FrameMetrics(self._future_frames()).to(self.device) for name in BASELINES}
-        self.lpips = make_lpips()
+        self.lpips = make_lpips() if self.network.in_channels in (1, 3) else None
         if self.lpips is not None:
             self.lpips = self.lpips.to(self.device)
 
@@ -197,6 +212,7 @@ class PredRNNModule(pl.LightningModule):
         result: dict[str, Any] = {n: float(values[n]) for n in METRIC_NAMES}
         result.update({f"{n}_per_frame": values[f"{n}_per_frame"].tolist() for n in METRIC_NAMES})
         result["num_sequences"] = int(values["count"])
+        result["scale"] = self.normalization.scale_description()
         metrics.reset()
         return result
 

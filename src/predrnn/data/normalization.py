@@ -1,0 +1,155 @@
+"""Data units ↔ model units, per channel (docs/data.md, "Normalisation").
+
+Frames reach the model as float32. uint8 frames are first divided by 255, so their units are
+[0, 1]; float frames keep the file's units. Then `(x − shift) / scale` per channel:
+- `none`: shift 0, scale 1;
+- `minmax`: shift = min, scale = max − min over the training split (float data: [0, 1];
+  uint8 data is already there and is left as is);
+- `standard`: shift = mean, scale = standard deviation over the training split.
+Metrics are computed on the *metric scale*, (x − low) / (high − low): [0, 1] for uint8 frames,
+the training split's per-channel min–max for float ones, so that MSE / SSIM / PSNR mean the
+same whichever normalisation trained the model.
+
+The statistics are streamed over the training split's clips (a block of frames at a time),
+stored in the module's hyper-parameters, and so travel in every checkpoint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from predrnn import checks
+from predrnn.errors import DataError
+
+KINDS = ("none", "minmax", "standard")
+
+
+class Normalization(nn.Module):
+    """Per-channel affine map between data units and model units, plus the metric scale."""
+
+    def __init__(
+        self, kind: str = "none", shift: Iterable[float] = (0.0,), scale: Iterable[float] = (1.0,),
+        low: Iterable[float] = (0.0,), high: Iterable[float] = (1.0,), uint8: bool = True,
+    ) -> None:  # fmt: skip
+        super().__init__()
+        self.kind = checks.choice("normalize", kind, KINDS, "minmax")
+        self.uint8 = bool(uint8)  # the training data were uint8 (their units are x / 255)
+        values = {
+            n: [float(v) for v in vs] for n, vs in (("shift", shift), ("scale", scale), ("low", low), ("high", high))
+        }
+        channels = {len(v) for v in values.values()}
+        if len(channels) != 1:
+            raise ValueError(f"normalisation statistics of different lengths: {values}")
+        for name, v in values.items():  # not saved in state_dict: the hyper-parameters carry them
+            self.register_buffer(name, torch.tensor(v, dtype=torch.float32).view(-1, 1, 1), persistent=False)
+
+    @property
+    def channels(self) -> int:
+        return self.shift.shape[0]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind, "uint8": self.uint8, "shift": self.shift.flatten().tolist(),
+            "scale": self.scale.flatten().tolist(), "low": self.low.flatten().tolist(),
+            "high": self.high.flatten().tolist(),
+        }  # fmt: skip
+
+    @classmethod
+    def identity(cls, channels: int) -> Normalization:
+        """Frames in [0, 1] (or uint8): what Moving MNIST and official checkpoints use."""
+        return cls("none", [0.0] * channels, [1.0] * channels, [0.0] * channels, [1.0] * channels)
+
+    def scale_description(self) -> str:
+        if self.uint8:
+            return "[0, 1] (uint8 frames / 255)"
+        return "[0, 1] over the training split's per-channel min–max (float frames)"
+
+    def units(self, frames: Tensor) -> Tensor:
+        """Data as float32 in the data's units (uint8 / 255)."""
+        return frames.float().div_(255.0) if frames.dtype == torch.uint8 else frames.float()
+
+    def encode(self, frames: Tensor) -> Tensor:
+        """(…, C, H, W) data (uint8 or float) -> float32 model units."""
+        return (self.units(frames) - self.shift) / self.scale
+
+    def decode(self, frames: Tensor) -> Tensor:
+        """Model units -> data units (float; uint8 data: [0, 1])."""
+        return frames.float() * self.scale + self.shift
+
+    def to_metric_scale(self, frames: Tensor) -> Tensor:
+        """Model units -> the metric scale ([0, 1] over the data's range)."""
+        return (self.decode(frames) - self.low) / (self.high - self.low)
+
+
+class RunningStats:
+    """Per-channel count, min, max, mean and variance over blocks (T, C, H, W), merged in
+    float64 with Chan et al.'s pairwise update: one pass, memory of one block."""
+
+    def __init__(self, channels: int) -> None:
+        self.count = 0
+        self.mean = np.zeros(channels)
+        self.m2 = np.zeros(channels)
+        self.min = np.full(channels, np.inf)
+        self.max = np.full(channels, -np.inf)
+
+    def update(self, block: np.ndarray) -> None:
+        x = np.moveaxis(block, 1, 0).reshape(block.shape[1], -1).astype(np.float64)
+        n = x.shape[1]
+        mean = x.mean(axis=1)
+        m2 = ((x - mean[:, None]) ** 2).sum(axis=1)
+        total = self.count + n
+        delta = mean - self.mean
+        self.mean = self.mean + delta * n / total
+        self.m2 = self.m2 + m2 + delta**2 * self.count * n / total
+        self.count = total
+        self.min = np.minimum(self.min, x.min(axis=1))
+        self.max = np.maximum(self.max, x.max(axis=1))
+
+    @property
+    def std(self) -> np.ndarray:
+        return np.sqrt(self.m2 / max(1, self.count))
+
+
+def fit_normalization(kind: str, stats: RunningStats | None, uint8: bool, channels: int) -> Normalization:
+    """The normalisation of `kind` from the training split's statistics (data units). uint8
+    data under `none`/`minmax` needs none (pass None). A constant channel gets scale 1."""
+    zeros, ones = np.zeros(channels), np.ones(channels)
+    if stats is None:
+        return Normalization(kind, zeros, ones, zeros, ones, uint8=uint8)
+    spread = stats.max - stats.min
+    low, high = (zeros, ones) if uint8 else (stats.min, np.where(spread > 0, stats.max, stats.min + 1))
+    if kind == "standard":
+        shift, scale = stats.mean, np.where(stats.std > 0, stats.std, 1.0)
+    elif kind == "minmax" and not uint8:
+        shift, scale = stats.min, np.where(spread > 0, spread, 1.0)
+    else:
+        shift, scale = zeros, ones
+    return Normalization(kind, shift, scale, low, high, uint8=uint8)
+
+
+def stream_stats(clips, block: int = 64, uint8: bool = False) -> RunningStats | None:
+    """Statistics over every frame of `clips` (in data units: uint8 / 255), `block` frames
+    at a time; a NaN or inf is a DataError naming the clip and frame."""
+    stats = None
+    for clip in clips:
+        for start in range(0, clip.length, block):
+            frames = clip.read(start, min(clip.length, start + block))
+            check_finite(frames, clip, start)
+            frames = frames / 255.0 if uint8 else frames
+            if stats is None:
+                stats = RunningStats(frames.shape[1])
+            stats.update(frames)
+    return stats
+
+
+def check_finite(frames: np.ndarray, clip, start: int) -> None:
+    if frames.dtype.kind == "f" and not np.isfinite(frames).all():
+        t = int(np.argwhere(~np.isfinite(frames))[0][0])
+        raise DataError(
+            f"{clip.name} holds NaN/inf at frame {start + t}: fix or drop those frames (e.g. np.nan_to_num) before training"
+        )

@@ -1,0 +1,304 @@
+"""`data=arrays`: the Lightning data module over a user's own arrays, videos or frame folders
+(docs/data.md).
+
+Opening the module reads only headers: the clips, their frame shape (C, H, W) and dtype, the
+splits and the windows are known at once, so the network is sized from the data and a bad file
+fails before anything is written. The normalisation statistics are then streamed over the
+training split once (`normalization`), and `check_sources()` scans the validation and test
+clips for NaN/inf, both before training starts.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.utilities import rank_zero_info
+from torch.utils.data import DataLoader, default_convert
+from typing_extensions import override
+
+from predrnn import checks
+from predrnn.data.arrays import sha256_of
+from predrnn.data.clips import Clip, open_clips
+from predrnn.data.moving_mnist import ShardBatchSampler
+from predrnn.data.normalization import KINDS, Normalization, fit_normalization, stream_stats
+from predrnn.data.windows import SPLITS, WindowBatchSampler, WindowDataset, make_windows, split_clips
+from predrnn.errors import BadValue, DataError
+
+
+def _pair(size) -> tuple[int, int]:
+    if isinstance(size, int) and not isinstance(size, bool):
+        return size, size
+    try:
+        return tuple(int(s) for s in size)  # type: ignore[return-value]
+    except (TypeError, ValueError):
+        raise BadValue("image_size", size, "must be null, an int or [height, width]", "null") from None
+
+
+def _worker_init(_: int) -> None:
+    torch.set_num_threads(1)
+
+
+class ArraysDataModule(pl.LightningDataModule):
+    """Windows of `total_length` frames from the clips under `path` (and `val_path` /
+    `test_path` when a split has its own files). Batches reach the model as float32
+    (B, T, C, H, W) in model units (`normalization.encode`, on the model's device)."""
+
+    def __init__(
+        self,
+        path: str,
+        key: str | None = None,
+        layout: str | None = None,
+        normalize: str = "minmax",
+        grey: bool = False,
+        image_size: int | list[int] | None = None,
+        val_path: str | None = None,
+        test_path: str | None = None,
+        test_clips: str | None = None,
+        val_fraction: float = 0.1,
+        test_fraction: float = 0.1,
+        split_seed: int = 0,
+        input_length: int = 10,
+        total_length: int = 20,
+        eval_total_length: int | None = None,
+        stride: int | None = None,
+        batch_size: int = 8,
+        eval_batch_size: int | None = None,
+        num_workers: int = 2,
+        seed: int = 0,
+        pin_memory: bool = True,
+    ) -> None:
+        super().__init__()
+        checks.choice("normalize", normalize, KINDS, "minmax")
+        checks.boolean("grey", grey)
+        checks.boolean("pin_memory", pin_memory)
+        for name, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+            checks.number(name, value, 0.1, minimum=0.0, below=1.0)
+        if val_fraction + test_fraction >= 1:
+            raise BadValue(
+                "test_fraction", test_fraction, f"+ val_fraction={val_fraction} leaves nothing to train on", 0.1
+            )
+        checks.integer("split_seed", split_seed, 0)
+        checks.integer("seed", seed, 0)
+        checks.integer("batch_size", batch_size, 8, minimum=1)
+        if eval_batch_size is not None:
+            checks.integer("eval_batch_size", eval_batch_size, 64, minimum=1)
+        checks.integer("num_workers", num_workers, 2, minimum=0)
+        checks.integer("total_length", total_length, 20, minimum=2)
+        if eval_total_length is not None:
+            checks.integer("eval_total_length", eval_total_length, 30, minimum=2)
+        if stride is not None:
+            checks.integer("stride", stride, total_length, minimum=1)
+        if test_clips is not None:
+            if test_path is not None:
+                raise BadValue(
+                    "test_clips", test_clips, "and data.test_path both choose the test clips: give one", "null"
+                )
+            try:
+                re.compile(test_clips)
+            except (re.error, TypeError) as err:
+                raise BadValue(
+                    "test_clips", test_clips, f"is not a regular expression ({err})", "'person(1[7-9]|2[0-5])_'"
+                ) from None
+        if not isinstance(path, str) or not path or path == "???":
+            raise BadValue("path", path, "must name your data file or folder", "frames.h5")
+        self.save_hyperparameters()
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size or batch_size
+        self.total_length = total_length
+        self.stride = stride or total_length
+        self.set_input_length(input_length)
+        self.rank, self.world_size = 0, 1
+        self._normalization: Normalization | None = None
+        self.splits = self._open_splits()
+        first = next(c for clips in self.splits.values() for c in clips)
+        self.channels, height, width = first.source.frame_shape
+        self.image_size = (height, width)
+        self.uint8 = first.source.dtype == "uint8"
+        if image_size is not None and _pair(image_size) != self.image_size:
+            raise DataError(
+                f"{path} frames are {height}x{width}, not data.image_size={image_size}: "
+                "drop the override (the size is read from the data) or give data of that size"
+            )
+
+    def set_input_length(self, input_length: int) -> None:
+        checks.integer("input_length", input_length, 10, minimum=1)
+        if self.total_length <= input_length:
+            raise BadValue(
+                "input_length",
+                input_length,
+                f"must be less than total_length={self.total_length}",
+                self.total_length // 2,
+            )
+        self.input_length = input_length
+        self.eval_total_length = self.hparams.eval_total_length or self.total_length
+        if self.eval_total_length <= input_length:
+            raise BadValue(
+                "eval_total_length",
+                self.eval_total_length,
+                f"must be more than input_length={input_length}",
+                2 * input_length,
+            )
+
+    # --- clips, splits, windows ------------------------------------------------------------
+    def _open(self, path: str, key_name: str) -> list[Clip]:
+        h = self.hparams
+        return open_clips(path, h.key, h.layout, h.grey, path_key=key_name)
+
+    def _open_splits(self) -> dict[str, list[Clip]]:
+        h = self.hparams
+        clips = self._open(h.path, "data.path")
+        own = {"val": h.val_path, "test": h.test_path}
+        matched = []
+        if h.test_clips is not None:  # the test split by name, e.g. KTH's persons 17-25
+            matched = [c for c in clips if re.search(h.test_clips, c.name)]
+            clips = [c for c in clips if not re.search(h.test_clips, c.name)]
+            if not matched or not clips:
+                raise DataError(
+                    f"data.test_clips={h.test_clips!r} matches {len(matched)} of the {len(matched) + len(clips)} clips "
+                    f"under {h.path}: give a pattern that matches some clip names (e.g. {(matched or clips)[0].name}) but not all"
+                )
+        test_fraction = 0.0 if own["test"] or matched else h.test_fraction
+        drawn = split_clips(clips, 0.0 if own["val"] else h.val_fraction, test_fraction, h.split_seed)
+        drawn["test"] = drawn["test"] or matched
+        splits = {"train": drawn["train"]}
+        for name in ("val", "test"):
+            splits[name] = self._open(own[name], f"data.{name}_path") if own[name] else drawn[name]
+        shapes = {(c.source.frame_shape, c.source.dtype == "uint8") for s in splits.values() for c in s}
+        if len(shapes) > 1:
+            raise DataError(
+                f"data.val_path / data.test_path frames differ from data.path's ({sorted(str(s) for s in shapes)}): "
+                "give every split the same frame shape and dtype"
+            )
+        return splits
+
+    @cached_property
+    def windows(self) -> dict[str, list[tuple[int, int]]]:
+        """{split: [(clip, start)]}; an empty split is a DataError, skipped clips are reported."""
+        out, notes = {}, []
+        for name in SPLITS:
+            length = self.total_length if name == "train" else self.eval_total_length
+            stride = self.stride if name == "train" else length
+            out[name], skipped = make_windows(self.splits[name], length, stride)
+            notes.append(f"{name} {len(self.splits[name])} clips, {len(out[name])} windows")
+            if skipped:
+                notes[-1] += f" ({skipped} clips shorter than {length} frames skipped)"
+            if not out[name]:
+                longest = max((c.length for c in self.splits[name]), default=0)
+                fix = (
+                    f"give more clips or a larger data.{name}_fraction"
+                    if not self.splits[name] and name != "train"
+                    else "give longer clips or a shorter data.total_length / eval_total_length"
+                )
+                raise DataError(
+                    f"the {name} split of data.path={self.hparams.path} holds no window of {length} frames "
+                    f"({len(self.splits[name])} clips, the longest {longest} frames): {fix}"
+                )
+        rank_zero_info(f"data: {'; '.join(notes)}")
+        return out
+
+    # --- normalisation ---------------------------------------------------------------------
+    @property
+    def normalization(self) -> Normalization:
+        """Fitted on the training split (streamed once), unless a model's was adopted."""
+        if self._normalization is None:
+            kind = self.hparams.normalize
+            needs_stats = not self.uint8 or kind == "standard"
+            stats = stream_stats(self.splits["train"], uint8=self.uint8) if needs_stats else None
+            self._normalization = fit_normalization(kind, stats, self.uint8, self.channels)
+        return self._normalization
+
+    def adopt(self, network, normalization: Normalization) -> None:
+        """Serve data for a trained model (eval): its observed length, its units; the frames
+        must have its shape."""
+        c, (h, w) = network.in_channels, tuple(network.image_size)
+        if (self.channels, *self.image_size) != (c, h, w):
+            raise DataError(
+                f"data.path={self.hparams.path} frames are {self.image_size[0]}x{self.image_size[1]}x{self.channels}, "
+                f"the model was trained on {h}x{w}x{c}: give data of that shape"
+            )
+        self.set_input_length(network.input_length)
+        self._normalization = normalization
+        self.__dict__.pop("windows", None)
+
+    def check_sources(self) -> None:
+        """Before a run writes anything: the windows exist, the statistics are fitted, and the
+        validation and test clips hold no NaN/inf."""
+        self.check_batch(len(self.windows["train"]), processes=1)
+        _ = self.normalization
+        if not self.uint8:
+            for name in ("val", "test"):
+                stream_stats(self.splits[name])
+
+    def test_set_definition(self) -> dict[str, Any]:
+        h = self.hparams
+        source = Path(h.test_path or h.path).expanduser().resolve()
+        definition: dict[str, Any] = {"path": str(source), "key": h.key, "layout": h.layout,
+                                      "total_length": self.eval_total_length}  # fmt: skip
+        if source.is_file():
+            definition["sha256"] = sha256_of(source)
+        if not h.test_path:
+            definition.update(split_seed=h.split_seed, val_fraction=h.val_fraction, test_fraction=h.test_fraction)
+        definition["clips"] = [c.name for c in self.splits["test"]][:1000]
+        return definition
+
+    def check_batch(self, windows: int, processes: int) -> None:
+        if windows < self.batch_size * processes:
+            raise DataError(
+                f"the training split has {windows} windows, fewer than data.batch_size={self.batch_size} × "
+                f"{processes} processes: lower data.batch_size or data.stride, or give more clips"
+            )
+
+    # --- loaders ---------------------------------------------------------------------------
+    def dataset(self, split: str) -> WindowDataset:
+        length = self.total_length if split == "train" else self.eval_total_length
+        return WindowDataset(self.splits[split], self.windows[split], length)
+
+    @override
+    def setup(self, stage: str | None = None) -> None:
+        if self.trainer is not None:
+            self.rank, self.world_size = self.trainer.global_rank, self.trainer.world_size
+
+    def _loader(self, dataset: WindowDataset, batch_sampler) -> DataLoader:
+        workers = self.hparams.num_workers
+        return DataLoader(
+            dataset, batch_sampler=batch_sampler, collate_fn=default_convert, num_workers=workers,
+            pin_memory=self.hparams.pin_memory and torch.cuda.is_available(), persistent_workers=workers > 0,
+            worker_init_fn=_worker_init if workers > 0 else None,
+        )  # fmt: skip
+
+    @override
+    def train_dataloader(self) -> DataLoader:
+        dataset = self.dataset("train")
+        self.check_batch(len(dataset), self.world_size)
+        start_fn = None
+        if self.trainer is not None:
+            progress = self.trainer.fit_loop.epoch_loop.batch_progress
+            start_fn = lambda: progress.total.ready  # noqa: E731  batches drawn so far (restored on resume)
+        sampler = WindowBatchSampler(
+            len(dataset), self.batch_size, self.hparams.seed, self.rank, self.world_size, start_fn
+        )
+        return self._loader(dataset, sampler)
+
+    def _eval_loader(self, split: str) -> DataLoader:
+        dataset = self.dataset(split)
+        return self._loader(dataset, ShardBatchSampler(len(dataset), self.eval_batch_size, self.rank, self.world_size))
+
+    @override
+    def val_dataloader(self) -> DataLoader:
+        return self._eval_loader("val")
+
+    @override
+    def test_dataloader(self) -> DataLoader:
+        return self._eval_loader("test")
+
+    @override
+    def on_after_batch_transfer(self, batch: torch.Tensor, dataloader_idx: int) -> torch.Tensor:
+        norm = self.normalization
+        if norm.shift.device != batch.device:
+            norm.to(batch.device)
+        return norm.encode(batch)
