@@ -18,7 +18,7 @@ FORMAT ?= onnx
 EXPORT_OUTPUT ?= model.$(if $(filter torchscript,$(FORMAT)),pt,$(if $(filter exported-program,$(FORMAT)),pt2,onnx))
 SWEEP ?= $(shell ls -td logs/train/multiruns/* 2>/dev/null | head -1)
 
-.PHONY: help install test test-fast lint format train smoke eval predict export sweep report bench bench-data clean
+.PHONY: help install test test-fast lint format train smoke eval predict export sweep report bench bench-data bench-data-memory clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -80,6 +80,9 @@ bench: install ## time the training step in every mode (JSON lines)
 
 bench-data: install ## sequences/s of the Moving MNIST generator (JSON lines)
 	$(BIN)/predrnn-bench --suite data $(ARGS)
+
+bench-data-memory: install ## peak RSS of training from an HDF5 file larger than a memory budget (JSON line)
+	$(BIN)/python benchmarks/data_memory.py $(ARGS)
 
 clean: ## remove caches and build leftovers (keeps .venv and logs/)
 	rm -rf .pytest_cache .ruff_cache build dist src/*.egg-info

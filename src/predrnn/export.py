@@ -1,9 +1,11 @@
 """The inference rollout as a self-contained artefact: J observed frames in, K predicted frames
 out (K fixed at export), as ONNX, TorchScript or a torch.export ExportedProgram.
 
-Every artefact takes float32 frames (N, J, C, H, W) in [0, 1] and returns float32 (N, K, C, H, W)
-in [0, 1]; its metadata (ONNX metadata properties, and a JSON file beside every artefact) says
-so, with J, K and the frame size."""
+Every artefact takes float32 frames (N, J, C, H, W) in the data's units and returns float32
+(N, K, C, H, W) in the same units: [0, 1] for 8-bit data (uint8 / 255, as Moving MNIST), the
+file's own units for float data (the checkpoint's normalisation is part of the graph,
+docs/data.md). Its metadata (ONNX metadata properties, and a JSON file beside every artefact)
+says so, with J, K, the frame size and the normalisation."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from predrnn.data.normalization import Normalization
 from predrnn.errors import ConfigError
 from predrnn.files import atomic_path
 
@@ -24,19 +27,23 @@ FORMATS = {"onnx": ".onnx", "torchscript": ".pt", "exported-program": ".pt2"}
 
 
 class Rollout(nn.Module):
-    """`network` predicting `num_predictions` frames from `input_length` observed ones, clipped
-    to [0, 1] as the metrics and predrnn-predict clip them."""
+    """`network` predicting `num_predictions` frames from `input_length` observed ones, in data
+    units through `normalization` (default: frames in [0, 1]); 8-bit data's predictions are
+    clipped to [0, 1] as predrnn-predict clips them."""
 
-    def __init__(self, network: nn.Module, num_predictions: int) -> None:
+    def __init__(self, network: nn.Module, num_predictions: int, normalization: Normalization | None = None) -> None:
         super().__init__()
         self.network = network
         self.num_predictions = num_predictions
         self.input_length = network.input_length
+        self.normalization = normalization or Normalization.identity(network.in_channels)
 
     def forward(self, observed: Tensor) -> Tensor:
-        future = observed.new_zeros(observed.shape[0], self.num_predictions, *observed.shape[2:])
-        predictions = self.network(torch.cat([observed, future], dim=1))  # the future is never read
-        return predictions[:, self.input_length - 1 :].clamp(0.0, 1.0)
+        x = self.normalization.encode(observed)
+        future = x.new_zeros(x.shape[0], self.num_predictions, *x.shape[2:])
+        predictions = self.network(torch.cat([x, future], dim=1))  # the future is never read
+        out = self.normalization.decode(predictions[:, self.input_length - 1 :])
+        return out.clamp(0.0, 1.0) if self.normalization.uint8 else out
 
 
 def metadata(rollout: Rollout, fmt: str, source: str) -> dict[str, Any]:
@@ -51,7 +58,8 @@ def metadata(rollout: Rollout, fmt: str, source: str) -> dict[str, Any]:
         "input_shape": ["N", rollout.input_length, c, h, w],
         "output_shape": ["N", rollout.num_predictions, c, h, w],
         "dtype": "float32",
-        "value_range": [0.0, 1.0],
+        "value_range": [0.0, 1.0] if rollout.normalization.uint8 else "the data's units",
+        "normalization": rollout.normalization.as_dict(),
         "input_length": rollout.input_length,
         "num_predictions": rollout.num_predictions,
         "checkpoint": source,

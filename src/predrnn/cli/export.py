@@ -29,7 +29,7 @@ def export_task(cfg: DictConfig) -> Path:
     )
     module, state = load_module(ckpt, official=lambda: official_network(cfg))
     k = cfg.num_predictions or future_frames(state, cfg)
-    info = export(Rollout(module.network, k), fmt, out, source=str(ckpt))
+    info = export(Rollout(module.network, k, module.normalization), fmt, out, source=str(ckpt))
     print(f"exported {fmt}: {info['input_length']} frames in, {k} out -> {out.resolve()} (+ .json)")
     return out
 
