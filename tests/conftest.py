@@ -101,3 +101,9 @@ def _user_data(folder: Path) -> None:
     (folder / "videos").mkdir()
     (folder / "videos" / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 not really a video")
     (folder / "notes.txt").write_text("not data\n")
+
+
+def pytest_collection_modifyitems(items) -> None:
+    """The longest file (a real CPU training run of minutes) first: with two workers and
+    `--dist loadfile` the other worker runs everything else meanwhile."""
+    items.sort(key=lambda item: item.path.name != "test_learning.py")

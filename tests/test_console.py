@@ -79,9 +79,17 @@ def _weights(path: Path) -> dict:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_a_signal_leaves_a_checkpoint_that_resumes_exactly(signum, tmp_path, capsys):
-    common = [*SMOKE, "sampling=linear", "sampling.slope=0.05", "callbacks.media=null", "test=false",
+@pytest.mark.parametrize(
+    "signum, schedules",
+    [
+        (signal.SIGINT, ["sampling.slope=0.05"]),
+        # schedules fitted to the run: ε reaches 0 at half the run, the learning rate warms up
+        # over a quarter of it, then a cosine; functions of (step, max_steps), so exact on resume
+        (signal.SIGTERM, ["sampling.end=0.5", "optim.scheduler=cosine", "optim.warmup=0.25"]),
+    ],
+)
+def test_a_signal_leaves_a_checkpoint_that_resumes_exactly(signum, schedules, tmp_path, capsys):
+    common = [*SMOKE, "sampling=linear", *schedules, "callbacks.media=null", "test=false",
               "callbacks.progress_bar=null", "data.train_size=24"]  # fmt: skip
     train(compose("train", tmp_path / "straight", [*common, "trainer.max_steps=12"]))
     with pytest.raises(SystemExit) as exit_info:
@@ -101,3 +109,16 @@ def test_a_signal_leaves_a_checkpoint_that_resumes_exactly(signum, tmp_path, cap
     resumed = _weights(tmp_path / "resumed" / "run" / "checkpoints" / "last.ckpt")
     for key in straight:
         torch.testing.assert_close(resumed[key], straight[key], rtol=0, atol=1e-6, msg=key)
+    if "sampling.end=0.5" in schedules:  # the straight run's logs: fitted to its 12 steps
+        import csv
+
+        with open(tmp_path / "straight" / "run" / "csv" / "metrics.csv") as f:
+            rows = list(csv.DictReader(f))
+        p = {int(float(r["sampling/step"])): float(r["sampling/decoder_p"]) for r in rows if r.get("sampling/step")}
+        assert len(p) >= 2 and max(p) >= 6  # logged before and after the end of the curve
+        assert all(v == pytest.approx(max(0.0, 1 - k / 6)) for k, v in p.items())  # 1 → 0 at step 6
+        from predrnn.training.optim import warmup_cosine
+
+        lrs = {int(r["step"]): float(r["lr-Adam"]) for r in rows if r.get("lr-Adam")}
+        assert len(lrs) >= 2  # warm-up over round(0.25 × 12) = 3 steps, then the cosine to step 12
+        assert all(lr == pytest.approx(1e-3 * warmup_cosine(k, total=12, warmup=3)) for k, lr in lrs.items())

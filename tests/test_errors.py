@@ -51,6 +51,13 @@ ROWS = [
     ((*TRAIN, "data.digits=digits_float.npz"), "must be uint8 (0-255), got float64"),
     ((*TRAIN, "data.test_file=seq_small.npy"), "has 32x32 frames, the config image_size=64"),
     ((*TRAIN, "module.loss=huber"), "module.loss='huber' is unknown"),
+    ((*TRAIN, "optim.warmup=0.1"), "optim.warmup=0.1 warms up a schedule: set optim.scheduler=cosine too"),
+    ((*TRAIN, "optim.warmup=1.5", "optim.scheduler=cosine"), "optim.warmup=1.5 must be < 1.0"),
+    ((*TRAIN, "sampling.end=2"), "sampling.end=2.0 must be <= 1.0"),
+    (
+        (*TRAIN, "sampling.end=0.5", "trainer.max_steps=-1", "trainer.max_epochs=1"),
+        "sampling.end=0.5 is a fraction of trainer.max_steps, which is -1",
+    ),
     ((*TRAIN, "module.compile=fastest"), "module.compile='fastest' is unknown"),
     ((*TRAIN, "sampling=sigmoid"), "sampling=sigmoid is unknown: use one of"),
     ((*TRAIN, "sampling=exponential", "sampling.k=1.5"), "sampling.k=1.5 must be < 1.0"),

@@ -47,6 +47,8 @@ def test_classic_curves():
         (lambda: s.ReverseScheduledSampling(s1=10, s2=5), "^s2=5 must be greater than s1=10"),
         (lambda: s.ReverseScheduledSampling(alpha=0), "^alpha=0.0 must be positive"),
         (lambda: s.LinearDecay(slope="fast"), "^slope='fast' must be a number"),
+        (lambda: s.LinearDecay(end=0), "^end=0.0 must be positive"),
+        (lambda: s.ExponentialDecay(end=1.5), "^end=1.5 must be <= 1.0"),
     ],
 )
 def test_parameter_errors(make, message):
@@ -69,3 +71,65 @@ def test_mask_layout_and_determinism():
     assert not torch.equal(a, s.LinearDecay(slope=1e-4, seed=4).mask(5000, 4000, 20, 10, dev))
     early = s.ReverseScheduledSampling().mask(0, 4000, 20, 10, dev)
     assert early[:, :9].mean().item() == pytest.approx(0.5, abs=0.02)  # RSS mixes the encoder too
+
+
+@pytest.mark.parametrize("fraction", [0.25, 0.5, 1.0])
+def test_curves_fitted_to_the_run_end_where_asked(fraction):
+    """`end` as a fraction of the run: each curve reaches its end at that step, whatever its
+    absolute parameters were, and stays a function of the step alone."""
+    total = 4000
+    end = round(fraction * total)
+    linear = s.LinearDecay(start=0.9, minimum=0.1, end=fraction)
+    linear.fit_to_run(end)
+    assert linear.probabilities(0)[1] == pytest.approx(0.9)
+    assert linear.probabilities(end // 2)[1] == pytest.approx(0.5)
+    assert linear.probabilities(end)[1] == pytest.approx(0.1) and linear.probabilities(total)[1] == 0.1
+    exponential = s.ExponentialDecay(end=fraction)
+    exponential.fit_to_run(end)
+    assert exponential.probabilities(end)[1] == pytest.approx(s.FINAL_EPSILON)
+    sigmoid = s.InverseSigmoidDecay(end=fraction)
+    sigmoid.fit_to_run(end)
+    assert sigmoid.probabilities(end)[1] == pytest.approx(s.FINAL_EPSILON, rel=1e-3)
+    assert sigmoid.probabilities(0)[1] > 0.5
+    reverse = s.ReverseScheduledSampling(end=fraction)
+    reverse.fit_to_run(end)
+    assert reverse.probabilities(end // 2 - 1) == (0.5, 0.5) and reverse.probabilities(end) == (1.0, 0.0)
+    again = s.LinearDecay(start=0.9, minimum=0.1, end=fraction)
+    again.fit_to_run(end)
+    assert [again.probabilities(i) for i in range(0, total, 97)] == [
+        linear.probabilities(i) for i in range(0, total, 97)
+    ]
+
+
+def test_learning_rate_warm_up_and_cosine_fitted_to_the_run():
+    from predrnn.training.optim import Optim, warmup_cosine
+
+    assert [warmup_cosine(i, total=100, warmup=10) for i in (0, 4, 9)] == pytest.approx([0.1, 0.5, 1.0])
+    assert warmup_cosine(55, total=100, warmup=10) == pytest.approx(0.5)
+    assert warmup_cosine(100, total=100, warmup=10) == pytest.approx(0.0)
+    # without warm-up it is the cosine over the run (torch's CosineAnnealingLR)
+    params = [torch.nn.Parameter(torch.zeros(2))]
+    ours = Optim(lr=0.1, scheduler="cosine").schedule(torch.optim.SGD(params, lr=0.1), 50)
+    theirs = torch.optim.lr_scheduler.CosineAnnealingLR(torch.optim.SGD(params, lr=0.1), T_max=50)
+    for _ in range(50):
+        ours.optimizer.step(), theirs.optimizer.step(), ours.step(), theirs.step()
+        assert ours.get_last_lr()[0] == pytest.approx(theirs.get_last_lr()[0], abs=1e-9)
+
+
+def test_the_graphed_step_follows_the_schedule_through_a_learning_rate_tensor():
+    """The CUDA-graph step captures the optimiser update once; it reads the learning rate from
+    a tensor, which the schedule fills in place. Shown here with the optimiser wrapper the
+    graphed step uses (the capture itself needs CUDA: tests/test_fast.py)."""
+    from predrnn.training.fastpath import GraphedOptimizer
+    from predrnn.training.optim import Optim, warmup_cosine
+
+    params = [torch.nn.Parameter(torch.zeros(2))]
+    lr = torch.tensor(0.01)  # what Optim.build(capturable=True) makes, on the GPU
+    inner = torch.optim.Adam(params, lr=lr, foreach=False)
+    wrapped = GraphedOptimizer(inner)
+    schedule = Optim(lr=0.01, scheduler="cosine", warmup=0.2).schedule(wrapped, 20)
+    for step in range(1, 20):
+        wrapped.step(closure=lambda: None)
+        schedule.step()
+        assert inner.param_groups[0]["lr"] is lr  # the very tensor a captured graph would read
+        assert float(lr) == pytest.approx(0.01 * warmup_cosine(step, total=20, warmup=4))

@@ -157,14 +157,15 @@ def test_colour_float_data_trains_and_predicts_in_its_units(tmp_path, monkeypatc
     norm = module.normalization
     x = norm.encode(torch.from_numpy(units[:2, 6:]).permute(0, 1, 4, 2, 3))
     with torch.no_grad():
-        out = module(torch.cat([x, x.new_zeros(2, 9, *x.shape[2:])], 1))[:, 5:]
-    want = norm.decode(out).permute(0, 1, 3, 4, 2).numpy()
+        out = module.eval()(torch.cat([x, x.new_zeros(2, 9, *x.shape[2:])], 1))[:, 5:]
+        want = norm.decode(out).permute(0, 1, 3, 4, 2).numpy()
     np.testing.assert_allclose(pred, want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
     # the exported rollout carries the normalisation: the same numbers from the same units
     code, err = run_main(["predrnn-export", f"ckpt_path={ckpt}", "format=torchscript", "output=m.pt",
                           "num_predictions=9"], tmp_path, monkeypatch, capsys)  # fmt: skip
     assert code == 0, err
-    exported = torch.jit.load(str(tmp_path / "m.pt"))(torch.from_numpy(units[:2, 6:]).permute(0, 1, 4, 2, 3))
+    with torch.no_grad():
+        exported = torch.jit.load(str(tmp_path / "m.pt"))(torch.from_numpy(units[:2, 6:]).permute(0, 1, 4, 2, 3))
     np.testing.assert_allclose(exported.permute(0, 1, 3, 4, 2).numpy(), pred, rtol=1e-4, atol=1e-4 * np.abs(want).max())
     assert json.loads((tmp_path / "m.pt.json").read_text())["value_range"] == "the data's units"
     # in the data's units, channel by channel: near 280 K, near 1000, near 0

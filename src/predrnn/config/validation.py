@@ -58,6 +58,12 @@ def validate_train(cfg: DictConfig) -> None:
             f"trainer.devices={devices} CPU processes on {available_cpus()} CPUs would share cores: "
             f"use trainer.devices={available_cpus()} or fewer"
         )
+    end = cfg.get("sampling", {}).get("end")
+    if end is not None and not (isinstance(trainer.get("max_steps"), int) and trainer.max_steps > 0):
+        raise ConfigError(
+            f"sampling.end={end} is a fraction of trainer.max_steps, which is {trainer.get('max_steps')}: "
+            "set trainer.max_steps to the run's length, or give the curve in steps (sampling.end=null)"
+        )
     clip = trainer.get("gradient_clip_val")
     if clip and cfg.module.get("cuda_graph"):
         raise ConfigError(

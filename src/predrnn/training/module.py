@@ -67,10 +67,6 @@ class PredRNNModule(pl.LightningModule):
         if decouple_beta > 0 and not network.uses_memory:
             raise BadValue("decouple_beta", decouple_beta, "needs ST-LSTM cells (model.cell=stlstm)", 0.0)
         self.fast = FastPath(compile, channels_last, cuda_graph)
-        if cuda_graph and optim.scheduler is not None:
-            raise BadValue(
-                "cuda_graph", True, "bakes the learning rate into the graph: it takes no optim.scheduler", False
-            )
         self.network = network
         self.optim = optim
         # data units <-> model units and the metric scale, fitted on the training data (docs/data.md)
@@ -146,6 +142,9 @@ class PredRNNModule(pl.LightningModule):
         training = stage == "train"
         if training and self.graph_step is not None:  # forward, backward and Adam: one replay
             outputs = self.optimizers().step(closure=lambda: self.graph_step(frames, self.teacher_mask))
+            scheduler = self.lr_schedulers()
+            if scheduler is not None:  # fills the learning-rate tensor the next replay reads
+                scheduler.step()
             # the graph's outputs are overwritten by the next replay: keep this step's values
             loss, decouple = (None if t is None else t.detach().clone() for t in outputs)
             predictions = None
@@ -238,16 +237,17 @@ class PredRNNModule(pl.LightningModule):
         device = self.run_device()
         graphed = self.fast.graphed(device)
         steps = self.trainer.max_steps if self.trainer.max_steps > 0 else self.trainer.estimated_stepping_batches
-        optimizer, scheduler = self.optim.build(
-            self.parameters(), steps, fused=device.type == "cuda", capturable=graphed
-        )
+        optimizer = self.optim.build(self.parameters(), fused=device.type == "cuda", capturable=graphed)
         if graphed:
             self.graph_step = self.fast.train_step(
                 lambda frames, mask: self.compute_loss(frames, mask, training=True)[::2],
                 list(self.parameters()),
                 optimizer,
             )
-            return self.fast.optimizer(optimizer, device)
+            optimizer = self.fast.optimizer(optimizer, device)
+        scheduler = self.optim.schedule(optimizer, steps)
         if scheduler is None:
             return optimizer
+        if graphed:  # manual optimisation: the graphed step steps the schedule itself
+            return {"optimizer": optimizer, "lr_scheduler": scheduler}
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

@@ -4,6 +4,10 @@ The decay curves are pure functions of the training step (docs/method.md, "Sched
 run continues exactly. A schedule is a Lightning callback: before each training batch it
 draws the `teacher_mask` (B, T-2) on the batch's device from a generator seeded by
 (seed, step), and hands it to the module.
+
+Every decaying curve can also be fitted to the run: `end` (a fraction of `trainer.max_steps`)
+sets its absolute parameters when training starts, so the curve stays a pure function of the
+step and of the run's length (docs/method.md, "Schedules fitted to the run").
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import math
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import Callback
+from pytorch_lightning.utilities import rank_zero_info
 from torch import Tensor
 from typing_extensions import override
 
@@ -71,15 +76,42 @@ def build_teacher_mask(
     return (draws < probs).float()
 
 
-class ScheduledSampling(Callback):
-    """Base: `probabilities(step) -> (encoder_p, decoder_p)`, the chance of a true input."""
+FINAL_EPSILON = 0.01  # where a curve that never reaches 0 counts as ended (`end`)
 
-    def __init__(self, seed: int = 0) -> None:
+
+def inverse_sigmoid_k(end_step: int, final: float = FINAL_EPSILON) -> float:
+    """The k ≥ 1 whose inverse sigmoid reaches `final` at `end_step` (ε(E) grows with k: bisection)."""
+    low, high = 1.0, max(1.0, float(end_step))
+    if inverse_sigmoid_decay(end_step, low) >= final:
+        return low
+    for _ in range(100):
+        mid = (low + high) / 2
+        low, high = (mid, high) if inverse_sigmoid_decay(end_step, mid) < final else (low, mid)
+    return low
+
+
+class ScheduledSampling(Callback):
+    """Base: `probabilities(step) -> (encoder_p, decoder_p)`, the chance of a true input.
+    Decaying curves take `end`: fit them to the run with `fit_to_run(end_step)`."""
+
+    def __init__(self, seed: int = 0, end: float | None = None) -> None:
         self.seed = checks.integer("seed", seed, 0)
+        self.end = None if end is None else checks.number("end", end, 0.5, positive=True, maximum=1.0)
         self._generators: dict[torch.device, torch.Generator] = {}
 
     def probabilities(self, step: int) -> tuple[float, float]:
         raise NotImplementedError
+
+    def fit_to_run(self, end_step: int) -> str:
+        """Set the curve's absolute parameters so that it ends at `end_step`; returns what it set."""
+        raise NotImplementedError
+
+    @override
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.end is not None:  # trainer.max_steps > 0 is checked with the config (validate_train)
+            end_step = max(1, round(self.end * trainer.max_steps))
+            fitted = self.fit_to_run(end_step)
+            rank_zero_info(f"sampling: end={self.end} of {trainer.max_steps} steps -> {fitted}")
 
     def mask(self, step: int, batch: int, total_length: int, input_length: int, device: torch.device) -> Tensor:
         """The mask for `step`: the same on every run and after a resume (seeded by step)."""
@@ -121,8 +153,12 @@ class FreeRunning(ScheduledSampling):
 
 
 class LinearDecay(ScheduledSampling):
-    def __init__(self, start: float = 1.0, slope: float = 2e-5, minimum: float = 0.0, seed: int = 0) -> None:
-        super().__init__(seed)
+    """`end`: the slope that brings ε from `start` to `minimum` at that fraction of the run."""
+
+    def __init__(
+        self, start: float = 1.0, slope: float = 2e-5, minimum: float = 0.0, end: float | None = None, seed: int = 0
+    ) -> None:
+        super().__init__(seed, end)
         self.start = checks.number("start", start, 1.0, minimum=0.0, maximum=1.0)
         self.slope = checks.number("slope", slope, 2e-5, minimum=0.0)
         self.minimum = checks.number("minimum", minimum, 0.0, minimum=0.0, maximum=1.0)
@@ -130,31 +166,50 @@ class LinearDecay(ScheduledSampling):
     def probabilities(self, step: int) -> tuple[float, float]:
         return 1.0, linear_decay(step, self.start, self.slope, self.minimum)
 
+    def fit_to_run(self, end_step: int) -> str:
+        self.slope = max(0.0, self.start - self.minimum) / end_step
+        return f"slope {self.slope:.3g} (ε = {self.minimum:g} from step {end_step})"
+
 
 class ExponentialDecay(ScheduledSampling):
-    def __init__(self, k: float = 0.9999, seed: int = 0) -> None:
-        super().__init__(seed)
+    """`end`: the k for which ε is down to 1 % at that fraction of the run."""
+
+    def __init__(self, k: float = 0.9999, end: float | None = None, seed: int = 0) -> None:
+        super().__init__(seed, end)
         self.k = checks.number("k", k, 0.9999, positive=True, below=1.0)
 
     def probabilities(self, step: int) -> tuple[float, float]:
         return 1.0, exponential_decay(step, self.k)
 
+    def fit_to_run(self, end_step: int) -> str:
+        self.k = FINAL_EPSILON ** (1.0 / end_step)
+        return f"k {self.k:.6g} (ε = {FINAL_EPSILON:g} at step {end_step})"
+
 
 class InverseSigmoidDecay(ScheduledSampling):
-    def __init__(self, k: float = 2500.0, seed: int = 0) -> None:
-        super().__init__(seed)
+    """`end`: the k for which ε is down to 1 % at that fraction of the run."""
+
+    def __init__(self, k: float = 2500.0, end: float | None = None, seed: int = 0) -> None:
+        super().__init__(seed, end)
         self.k = checks.number("k", k, 2500, minimum=1.0)
 
     def probabilities(self, step: int) -> tuple[float, float]:
         return 1.0, inverse_sigmoid_decay(step, self.k)
 
+    def fit_to_run(self, end_step: int) -> str:
+        self.k = inverse_sigmoid_k(end_step)
+        return f"k {self.k:.6g} (ε = {inverse_sigmoid_decay(end_step, self.k):.3g} at step {end_step})"
+
 
 class ReverseScheduledSampling(ScheduledSampling):
     """PredRNN-V2: the encoder moves from mixed to true inputs while the decoder moves from
-    mixed to own outputs (official defaults s1 = 25 000, s2 = 50 000, α = 5000)."""
+    mixed to own outputs (official defaults s1 = 25 000, s2 = 50 000, α = 5000). `end`: s2 at
+    that fraction of the run, s1 and α in the official proportions (s2 / 2, s2 / 10)."""
 
-    def __init__(self, s1: int = 25_000, s2: int = 50_000, alpha: float = 5000.0, seed: int = 0) -> None:
-        super().__init__(seed)
+    def __init__(
+        self, s1: int = 25_000, s2: int = 50_000, alpha: float = 5000.0, end: float | None = None, seed: int = 0
+    ) -> None:
+        super().__init__(seed, end)
         self.s1 = checks.integer("s1", s1, 25_000, minimum=0)
         self.s2 = checks.integer("s2", s2, 50_000, minimum=0)
         if s2 <= s1:
@@ -166,3 +221,8 @@ class ReverseScheduledSampling(ScheduledSampling):
             reverse_encoder_probability(step, self.s1, self.s2, self.alpha),
             reverse_decoder_probability(step, self.s1, self.s2),
         )
+
+    def fit_to_run(self, end_step: int) -> str:
+        self.s2 = max(2, end_step)
+        self.s1, self.alpha = self.s2 // 2, self.s2 / 10
+        return f"s1 {self.s1}, s2 {self.s2}, alpha {self.alpha:g}"
