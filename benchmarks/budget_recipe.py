@@ -42,18 +42,21 @@ def run_one(name: str, recipe: list[str], seed: int, args, threads: int) -> dict
     command = [str(Path(sys.executable).parent / "predrnn-train"), *recipe, *network_overrides(args), f"seed={seed}",
                f"paths.root_dir={root}", *args.extra]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "WANDB_MODE": "offline", "PYTHONWARNINGS": "ignore"}
-    start = time.perf_counter()
-    proc = subprocess.run(command, capture_output=True, text=True, env=env)
-    seconds = time.perf_counter() - start
-    if proc.returncode != 0:
-        return {"recipe": name, "seed": seed, "error": proc.stderr.strip().splitlines()[-1:], "command": command}
-    (metrics_file,) = root.glob("logs/train/runs/*/metrics.json")
+    done = sorted(root.glob("logs/train/runs/*/metrics.json"))
+    seconds = None
+    if not (args.reuse and done):  # --reuse: a run finished earlier (same folder) is read, not repeated
+        start = time.perf_counter()
+        proc = subprocess.run(command, capture_output=True, text=True, env=env)
+        seconds = round(time.perf_counter() - start, 1)
+        if proc.returncode != 0:
+            return {"recipe": name, "seed": seed, "error": proc.stderr.strip().splitlines()[-1:], "command": command}
+    metrics_file = sorted(root.glob("logs/train/runs/*/metrics.json"))[-1]
     m = json.loads(metrics_file.read_text())
     return {
         "recipe": name, "seed": seed, "mse": m["mse"], "ssim": m["ssim"], "mae": m["mae"], "psnr": m["psnr"],
         "mse_per_frame": m["mse_per_frame"], "zeros_mse": m["baselines"]["zeros"]["mse"],
         "copy_last_mse": m["baselines"]["copy_last"]["mse"], "test_sequences": m["num_sequences"],
-        "seconds": round(seconds, 1), "threads": threads, "overrides": recipe,
+        "seconds": seconds, "threads": threads, "overrides": recipe,
     }  # fmt: skip
 
 
@@ -72,15 +75,17 @@ def main() -> None:
     parser.add_argument("--val-size", type=int, default=64)
     parser.add_argument("--test-size", type=int, default=1000)
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=None, help="threads per run (default: the CPUs / jobs)")
     parser.add_argument("--out", default="benchmarks/budget_runs")
     parser.add_argument("--extra", nargs="*", default=[], help="overrides added to every run")
+    parser.add_argument("--reuse", action="store_true", help="read runs already in --out instead of repeating them")
     args = parser.parse_args()
     recipes = {}
     for spec in args.recipe:
         name, _, overrides = spec.partition("=")
         recipes[name] = [o for o in overrides.split(",") if o]
     seeds = [int(s) for s in args.seeds.split(",")]
-    threads = max(1, (os.cpu_count() or 1) // args.jobs)
+    threads = args.threads or max(1, (os.cpu_count() or 1) // args.jobs)
     tasks = [(name, recipe, seed) for seed in seeds for name, recipe in recipes.items()]
     with ThreadPoolExecutor(args.jobs) as pool:
         results = list(pool.map(lambda t: run_one(*t, args, threads), tasks))

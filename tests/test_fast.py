@@ -7,7 +7,7 @@ import subprocess
 import pytest
 import torch
 
-from helpers import CPU_COMPILE_PROBLEM, needs_cpu_compiler
+from helpers import CPU_COMPILE_PROBLEM, ENV, needs_cpu_compiler
 from predrnn.models import PredRNN, reconstruction_loss
 from predrnn.training.fastpath import FastPath, GraphedTrainStep
 
@@ -126,6 +126,39 @@ def test_cuda_graph_step_matches_eager_steps(bf16, tol):
     assert _rel(graph_losses, eager_losses) < tol
     for g, e in zip(graph_params, eager_params, strict=True):
         assert _rel(g, e) < tol
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not CUDA, reason="needs a CUDA device")
+def test_cuda_graph_step_follows_the_learning_rate_schedule():
+    """Warm-up + cosine on the graphed step: the schedule fills the learning-rate tensor the
+    captured update reads, so five graphed steps give the weights of five eager ones."""
+    from predrnn.training.optim import Optim
+
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    recipe = Optim(lr=1e-2, scheduler="cosine", warmup=0.4)
+    results = []
+    for graphed in (False, True):
+        net, x, mask = _setup("cuda")
+        opt = recipe.build(net.parameters(), capturable=graphed)
+        schedule = recipe.schedule(opt, 5)
+
+        def loss_fn(frames, m, net=net):
+            return (reconstruction_loss(net(frames, m), frames[:, 1:], "l1_l2"),)
+
+        step = GraphedTrainStep(loss_fn, list(net.parameters()), opt) if graphed else None
+        for _ in range(5):
+            if graphed:
+                step(x, mask)
+            else:
+                opt.zero_grad()
+                loss_fn(x, mask)[0].backward()
+                opt.step()
+            schedule.step()
+        results.append([p.detach().clone() for p in net.parameters()])
+    for g, e in zip(*results, strict=True):
+        assert _rel(g, e) < 1e-5
 
 
 @pytest.mark.gpu
@@ -272,3 +305,23 @@ def test_speed_fast_is_the_compiled_cuda_graph_mode(tmp_path):
     fast = compose("train", tmp_path, ["speed=fast"])
     mode = compose("train", tmp_path, ["speed=compiled_cuda_graph"])
     assert fast.module == mode.module and fast.trainer.precision == mode.trainer.precision
+
+
+@pytest.mark.slow
+def test_gpu_time_to_quality_script_runs_dry_on_cpu(tmp_path):
+    """`benchmarks/gpu_check.sh ttq`, the one-command GPU comparison of the official and the
+    budget recipes, in its CPU dry-run mode: both trainings, both tests, one JSON line each."""
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).parents[1]
+    env = {**ENV, "DRY_RUN": "1", "OUT": str(tmp_path), "PYTHON": sys.executable, "SKIP_WHEELS": "1"}
+    proc = subprocess.run(["bash", "benchmarks/gpu_check.sh", "ttq", "60"], cwd=root, env=env, capture_output=True,
+                          text=True, timeout=600)  # fmt: skip
+    lines = [json.loads(line) for line in (tmp_path / "ttq.jsonl").read_text().splitlines()]
+    assert [line["recipe"] for line in lines] == ["official", "budget"], proc.stdout + proc.stderr
+    for line in lines:
+        assert line["steps"] == 3 and line["status"] == "finished" and line["test_sequences"] == 8
+        assert line["test_mse"] > 0 and line["zeros_mse"] > 0 and line["device"] == "cpu"
+    budget = json.loads((tmp_path / "ttq_budget_summary.json").read_text())
+    assert budget["reproduce"]["seed"] == 42 and budget["status"] == "finished"
