@@ -25,6 +25,13 @@ def write_formats(folder: Path, clips: np.ndarray) -> dict[str, dict]:
     store = zarr.open_array(str(folder / "clips.zarr"), mode="w", shape=(n, clips.shape[1], 1, *clips.shape[2:]),
                             dtype="uint8", chunks=(1, 4, 1, *clips.shape[2:]))  # fmt: skip
     store[:] = clips[:, :, None]
+    from zarr.storage import ZipStore
+
+    zipped = ZipStore(folder / "clips_zarr.zip", mode="w")
+    zarr.create_array(zipped, name="frames", shape=clips.shape, dtype="uint8", chunks=(1, 4, *clips.shape[2:]))[:] = (
+        clips
+    )
+    zipped.close()
     (folder / "gifs").mkdir(exist_ok=True)
     (folder / "mp4s").mkdir(exist_ok=True)
     for i in range(n):
@@ -41,6 +48,7 @@ def write_formats(folder: Path, clips: np.ndarray) -> dict[str, dict]:
         "npz": {"path": str(folder / "clips.npz"), "key": "frames", "layout": "NTHWC"},
         "hdf5": {"path": str(folder / "clips.h5"), "key": "group/frames", "layout": "NTHWC"},
         "zarr": {"path": str(folder / "clips.zarr"), "layout": "NTCHW"},
+        "zarr_zip": {"path": str(folder / "clips_zarr.zip"), "key": "frames", "layout": "NTHW"},
         "gif": {"path": str(folder / "gifs"), "grey": True},
         "png_tree": {"path": str(folder / "tree")},
         "mp4": {"path": str(folder / "mp4s"), "grey": True},

@@ -41,7 +41,7 @@ def all_windows(dm: ArraysDataModule) -> dict[str, torch.Tensor]:
     return {s: dm.dataset(s).__getitems__(list(range(len(dm.dataset(s))))) for s in ("train", "val", "test")}
 
 
-@pytest.mark.parametrize("name", ["npy_tnhw", "npz", "hdf5", "zarr", "gif", "png_tree", "mp4"])
+@pytest.mark.parametrize("name", ["npy_tnhw", "npz", "hdf5", "zarr", "zarr_zip", "gif", "png_tree", "mp4"])
 def test_every_format_gives_the_same_batches(name, formats):
     reference = ArraysDataModule(**formats["npy"], **WINDOWS)
     dm = ArraysDataModule(**formats[name], **WINDOWS)

@@ -35,7 +35,7 @@ def evaluate(cfg: DictConfig) -> dict:
     # the model decides the observed length, the frame shape and the units; the config the rest
     datamodule = build_data(cfg, input_length=net.input_length)
     datamodule.adopt(net, module.normalization)
-    datamodule.check_sources()  # a bad test file fails here, before the run writes anything
+    datamodule.check_sources(("test",))  # a bad test file fails here, before the run writes anything
     output_dir = Path(cfg.paths.output_dir)
     report = TestReport(dirpath=str(output_dir), extra={"checkpoint": ckpt})
     callbacks = [report, PredictionMedia(num_sequences=cfg.num_media, dirpath=str(output_dir))]

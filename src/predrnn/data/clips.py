@@ -142,7 +142,12 @@ class ArraySource:
         import zarr
 
         try:
-            node = zarr.open(str(self.path), mode="r")
+            if self.path.suffix.lower() == ".zip":  # a zipped store
+                from zarr.storage import ZipStore
+
+                node = zarr.open(ZipStore(self.path, mode="r"), mode="r")
+            else:
+                node = zarr.open(str(self.path), mode="r")
         except Exception as err:  # zarr raises several types for a path that is not a store
             raise DataError(f"{self.path_key}={self.path} is not a readable Zarr store ({err}): write it again")
         if isinstance(node, zarr.Array):

@@ -133,11 +133,11 @@ class MovingMNISTDataModule(pl.LightningDataModule):
     def digits(self) -> dict[str, np.ndarray]:
         return load_digits(self.hparams.digits)
 
-    def check_sources(self) -> None:
-        """Read the digits (and the test file's header) now, so that a bad file fails before a
-        run starts rather than in its first epoch."""
+    def check_sources(self, splits: tuple[str, ...] = ("train", "val", "test")) -> None:
+        """Read the digits (and, when `splits` has the test split, the test file's header) now,
+        so that a bad file fails before a run starts rather than in its first epoch."""
         _ = self.digits
-        if self.hparams.test_file is not None:
+        if "test" in splits and self.hparams.test_file is not None:
             self.make_test_set()
 
     def test_set_definition(self) -> dict:

@@ -11,7 +11,6 @@ clips for NaN/inf, both before training starts.
 from __future__ import annotations
 
 import re
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +113,7 @@ class ArraysDataModule(pl.LightningDataModule):
         self.set_input_length(input_length)
         self.rank, self.world_size = 0, 1
         self._normalization: Normalization | None = None
+        self._windows: dict[str, list[tuple[int, int]]] = {}
         self.splits = self._open_splits()
         first = next(c for clips in self.splits.values() for c in clips)
         self.channels, height, width = first.source.frame_shape
@@ -176,30 +176,27 @@ class ArraysDataModule(pl.LightningDataModule):
             )
         return splits
 
-    @cached_property
-    def windows(self) -> dict[str, list[tuple[int, int]]]:
-        """{split: [(clip, start)]}; an empty split is a DataError, skipped clips are reported."""
-        out, notes = {}, []
-        for name in SPLITS:
-            length = self.total_length if name == "train" else self.eval_total_length
-            stride = self.stride if name == "train" else length
-            out[name], skipped = make_windows(self.splits[name], length, stride)
-            notes.append(f"{name} {len(self.splits[name])} clips, {len(out[name])} windows")
-            if skipped:
-                notes[-1] += f" ({skipped} clips shorter than {length} frames skipped)"
-            if not out[name]:
-                longest = max((c.length for c in self.splits[name]), default=0)
+    def windows(self, split: str) -> list[tuple[int, int]]:
+        """[(clip, start)] of `split`; an empty split is a DataError, skipped clips are reported."""
+        if split not in self._windows:
+            length = self.total_length if split == "train" else self.eval_total_length
+            stride = self.stride if split == "train" else length
+            found, skipped = make_windows(self.splits[split], length, stride)
+            if not found:
+                longest = max((c.length for c in self.splits[split]), default=0)
                 fix = (
-                    f"give more clips or a larger data.{name}_fraction"
-                    if not self.splits[name] and name != "train"
+                    f"give more clips or a larger data.{split}_fraction"
+                    if not self.splits[split] and split != "train"
                     else "give longer clips or a shorter data.total_length / eval_total_length"
                 )
                 raise DataError(
-                    f"the {name} split of data.path={self.hparams.path} holds no window of {length} frames "
-                    f"({len(self.splits[name])} clips, the longest {longest} frames): {fix}"
+                    f"the {split} split of data.path={self.hparams.path} holds no window of {length} frames "
+                    f"({len(self.splits[split])} clips, the longest {longest} frames): {fix}"
                 )
-        rank_zero_info(f"data: {'; '.join(notes)}")
-        return out
+            note = f" ({skipped} clips shorter than {length} frames skipped)" if skipped else ""
+            rank_zero_info(f"data: {split} split: {len(self.splits[split])} clips, {len(found)} windows{note}")
+            self._windows[split] = found
+        return self._windows[split]
 
     # --- normalisation ---------------------------------------------------------------------
     @property
@@ -223,15 +220,19 @@ class ArraysDataModule(pl.LightningDataModule):
             )
         self.set_input_length(network.input_length)
         self._normalization = normalization
-        self.__dict__.pop("windows", None)
+        self._windows.clear()
 
-    def check_sources(self) -> None:
-        """Before a run writes anything: the windows exist, the statistics are fitted, and the
-        validation and test clips hold no NaN/inf."""
-        self.check_batch(len(self.windows["train"]), processes=1)
+    def check_sources(self, splits: tuple[str, ...] = SPLITS) -> None:
+        """Before a run writes anything: the windows of `splits` exist (training: at least a
+        batch), the statistics are fitted, and the other clips hold no NaN/inf (the training
+        split's are checked while fitting). `predrnn-eval` checks the test split only."""
+        for split in splits:
+            self.windows(split)
+        if "train" in splits:
+            self.check_batch(len(self.windows("train")), processes=1)
         _ = self.normalization
         if not self.uint8:
-            for name in ("val", "test"):
+            for name in set(splits) - {"train"}:
                 stream_stats(self.splits[name])
 
     def test_set_definition(self) -> dict[str, Any]:
@@ -256,7 +257,7 @@ class ArraysDataModule(pl.LightningDataModule):
     # --- loaders ---------------------------------------------------------------------------
     def dataset(self, split: str) -> WindowDataset:
         length = self.total_length if split == "train" else self.eval_total_length
-        return WindowDataset(self.splits[split], self.windows[split], length)
+        return WindowDataset(self.splits[split], self.windows(split), length)
 
     @override
     def setup(self, stage: str | None = None) -> None:
