@@ -6,13 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from predrnn.data.moving_mnist import (
-    FixedSequences,
-    MovingMNIST,
-    SequenceFile,
-    ShardBatchSampler,
-    TrainBatchSampler,
-)
+from predrnn.data.loaders import ShardBatchSampler, TrainBatchSampler
+from predrnn.data.moving_mnist import FixedSequences, MovingMNIST, SequenceFile
 from predrnn.errors import DataError
 
 

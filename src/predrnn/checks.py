@@ -55,3 +55,16 @@ def boolean(key: str, value: Any) -> bool:
     if not isinstance(value, bool):
         raise BadValue(key, value, "must be true or false", "true")
     return value
+
+
+def pair(key: str, value: Any, example: object) -> tuple[int, int]:
+    """An int n (meaning n × n) or [height, width] of positive ints."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value, value
+    try:
+        values = tuple(integer(key, v, example, minimum=1) for v in value)
+    except TypeError:
+        raise BadValue(key, value, "must be an int or [height, width]", example) from None
+    if len(values) != 2:
+        raise BadValue(key, list(value), "must be an int or [height, width]", example)
+    return values  # type: ignore[return-value]

@@ -69,6 +69,7 @@ def read_observed(cfg: DictConfig, network, uint8_model: bool) -> tuple[np.ndarr
 def predict(cfg: DictConfig) -> Path:
     import torch
 
+    from predrnn.export import Rollout
     from predrnn.training import media
     from predrnn.training.fastpath import autocast_dtype
 
@@ -88,30 +89,26 @@ def predict(cfg: DictConfig) -> Path:
     )  # fmt: skip
     net, norm = module.network, module.normalization
     frames, layout = read_observed(cfg, net, norm.uint8)
-    n, j = frames.shape[:2]
+    n = len(frames)
     k = cfg.num_predictions or future_frames(state, cfg)
     module = module.to(device).eval()
     module.fast.prepare(net, device, key="module.compile")  # channels-last and compiled cells, as in training
     dtype = autocast_dtype(cfg.precision)
+    rollout = Rollout(net, k, norm)  # encode, run free for k frames, decode: what predrnn-export exports
     outputs = []
     with torch.inference_mode(), torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
         for start in range(0, n, batch_size):
-            x = norm.encode(torch.from_numpy(frames[start : start + batch_size]).to(device))
-            padded = torch.cat([x, x.new_zeros(x.shape[0], k, *x.shape[2:])], dim=1)  # future unused: runs free
-            outputs.append(module(padded)[:, j - 1 :].float())
-    pred = torch.cat(outputs).cpu()  # model units, (N, K, C, H, W)
-    norm = norm.cpu()
-    units = norm.decode(pred).numpy()
-    if frames.dtype == np.uint8:
-        result = media.to_uint8(units)
-    else:
-        result = (units.clip(0, 1) if norm.uint8 else units).astype(np.float32)
+            x = torch.from_numpy(frames[start : start + batch_size]).to(device)
+            outputs.append(rollout(module.fast.layout(x)).float().cpu())
+    units = torch.cat(outputs)  # (N, K, C, H, W) in the data's units (uint8 data: [0, 1])
+    result = media.to_uint8(units) if frames.dtype == np.uint8 else units.numpy().astype(np.float32)
     result = layout.from_ntchw(result)
     with atomic_path(out) as tmp:
         np.save(tmp, result)
-    observed = norm.to_metric_scale(norm.encode(torch.from_numpy(frames[0])))
+    norm = norm.cpu()
+    observed = norm.metric(norm.units(torch.from_numpy(frames[0])))
     with atomic_path(gif) as tmp:
-        media.write_prediction_gif(tmp, observed, norm.to_metric_scale(pred[0]))
+        media.write_prediction_gif(tmp, observed, norm.metric(units[0]))
     print(
         f"predicted {n} x {k} frames -> {out.resolve()} ({result.dtype} {tuple(result.shape)}, layout {layout} with "
         f"T = predicted frames), GIF -> {gif.resolve()}"

@@ -88,7 +88,7 @@ def train(cfg: DictConfig, extra_callbacks: list | None = None) -> float:
         _finish_wandb(loggers)
     last = output_dir / "checkpoints" / "last.ckpt"
     resume = resume_command(last) if status == "interrupted" and last.is_file() else None
-    print_run_summary(summary, output_dir, resume, data_arguments(cfg))
+    print_run_summary(summary, output_dir, resume, datamodule.command_arguments())
     if stopped and not in_multirun():
         raise SystemExit(128 + stop.received)  # as a process stopped by that signal reports it
     if "best_val_mse" in summary and cfg.optimized_metric == "val/mse":
@@ -177,20 +177,6 @@ def _finish_wandb(loggers: list) -> None:
         import wandb
 
         wandb.finish()
-
-
-def data_arguments(cfg: DictConfig) -> tuple[str, str]:
-    """The overrides predrnn-eval and predrnn-predict need to read this run's own data."""
-    if not str(cfg.data.get("_target_", "")).endswith("ArraysDataModule"):
-        return "", ""
-    d = cfg.data
-    read = "".join(f" data.{k}={d[k]}" for k in ("key", "layout") if d.get(k) is not None)
-    read += " data.grey=true" if d.get("grey") else ""
-    path = Path(str(d.path)).expanduser().resolve()
-    split = "".join(
-        f" data.{k}={d[k]}" for k in ("test_path", "test_clips", "eval_total_length") if d.get(k) is not None
-    )
-    return f" data=arrays data.path={path}{read}{split}", read
 
 
 def choose_experiment(args: list[str]) -> list[str]:

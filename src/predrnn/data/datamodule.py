@@ -10,28 +10,23 @@ from pathlib import Path
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, Dataset, default_convert
+from torch.utils.data import DataLoader, Dataset
 from typing_extensions import override
 
 from predrnn import checks
 from predrnn.data.arrays import sha256_of
+from predrnn.data.loaders import ShardBatchSampler, TrainBatchSampler, make_loader
 from predrnn.data.mnist import load_digits
 from predrnn.data.moving_mnist import (
     FixedSequences,
     GeneratedSequences,
     MovingMNIST,
     SequenceFile,
-    ShardBatchSampler,
-    TrainBatchSampler,
     speed_range,
     to_unit_float,
 )
 from predrnn.data.normalization import Normalization
 from predrnn.errors import BadValue, DataError
-
-
-def _worker_init(_: int) -> None:
-    torch.set_num_threads(1)  # workers render in parallel; one thread each avoids oversubscription
 
 
 class MovingMNISTDataModule(pl.LightningDataModule):
@@ -117,7 +112,6 @@ class MovingMNISTDataModule(pl.LightningDataModule):
                 f"the model takes {height}x{width}x{network.in_channels} frames; Moving MNIST is square and grey: "
                 "evaluate it with data=arrays on data of its shape"
             )
-        checks.integer("input_length", network.input_length, 10, minimum=1)
         if self.total_length <= network.input_length:
             raise BadValue(
                 "total_length", self.total_length, f"must exceed the model's input_length={network.input_length}", 20
@@ -139,6 +133,11 @@ class MovingMNISTDataModule(pl.LightningDataModule):
         _ = self.digits
         if "test" in splits and self.hparams.test_file is not None:
             self.make_test_set()
+
+    def command_arguments(self) -> tuple[str, str]:
+        """The overrides predrnn-eval and predrnn-predict need to test on this data: (eval, predict)."""
+        test_file = self.hparams.test_file
+        return (f" data.test_file={Path(test_file).expanduser().resolve()}" if test_file else ""), ""
 
     def test_set_definition(self) -> dict:
         """What makes the test set this one: the file and its SHA-256, or the generator's settings."""
@@ -175,16 +174,7 @@ class MovingMNISTDataModule(pl.LightningDataModule):
         return FixedSequences(self.generator("test"), h.test_size, h.test_seed)
 
     def _loader(self, dataset: Dataset, batch_sampler) -> DataLoader:
-        workers = self.hparams.num_workers
-        return DataLoader(
-            dataset,
-            batch_sampler=batch_sampler,
-            collate_fn=default_convert,  # `__getitems__` already returns the batch as one uint8 tensor
-            num_workers=workers,
-            pin_memory=self.hparams.pin_memory and torch.cuda.is_available(),
-            persistent_workers=workers > 0,
-            worker_init_fn=_worker_init if workers > 0 else None,
-        )
+        return make_loader(dataset, batch_sampler, self.hparams.num_workers, self.hparams.pin_memory)
 
     @override
     def train_dataloader(self) -> DataLoader:

@@ -9,14 +9,14 @@ runs per sequence or per frame, and the same seed gives the same sequences on an
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import Tensor
-from torch.utils.data import Dataset, Sampler
+from torch.utils.data import Dataset
 
 from predrnn.data.arrays import load_npy
 from predrnn.errors import DataError
@@ -210,61 +210,3 @@ class SequenceFile(Dataset):
 
     def __getitem__(self, index: int) -> Tensor:
         return self.__getitems__([index])[0]
-
-
-class TrainBatchSampler(Sampler[list[int]]):
-    """Batches of fresh sequence ids, distinct per batch and rank.
-
-    Ids are numbered by the batch's position in the whole training stream: `start_fn()`
-    gives how many batches training has already drawn (Lightning's restored batch counter),
-    so a resumed run draws exactly the batches the uninterrupted run would. Without it,
-    `set_epoch` (called by Lightning at each epoch) numbers them.
-    """
-
-    def __init__(
-        self,
-        num_batches: int,
-        batch_size: int,
-        rank: int = 0,
-        world_size: int = 1,
-        start_fn: Callable[[], int] | None = None,
-    ) -> None:
-        self.num_batches = num_batches
-        self.batch_size = batch_size
-        self.rank = rank
-        self.world_size = world_size
-        self.start_fn = start_fn
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    @property
-    def sampler(self) -> TrainBatchSampler:
-        """Lightning calls `set_epoch` on `batch_sampler.sampler`: that is this object."""
-        return self
-
-    def __len__(self) -> int:
-        return self.num_batches
-
-    def __iter__(self) -> Iterator[list[int]]:
-        start = self.start_fn() if self.start_fn is not None else self.epoch * self.num_batches
-        for b in range(start, start + self.num_batches):
-            first = (b * self.world_size + self.rank) * self.batch_size
-            yield list(range(first, first + self.batch_size))
-
-
-class ShardBatchSampler(Sampler[list[int]]):
-    """This rank's share of a fixed set, in batches: every index exactly once across ranks
-    (no padding with duplicates, unlike DistributedSampler), so metrics count each once."""
-
-    def __init__(self, size: int, batch_size: int, rank: int = 0, world_size: int = 1) -> None:
-        self.indices = list(range(rank, size, world_size))
-        self.batch_size = batch_size
-
-    def __len__(self) -> int:
-        return -(-len(self.indices) // self.batch_size)
-
-    def __iter__(self) -> Iterator[list[int]]:
-        for i in range(0, len(self.indices), self.batch_size):
-            yield self.indices[i : i + self.batch_size]

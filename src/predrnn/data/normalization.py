@@ -16,7 +16,7 @@ stored in the module's hyper-parameters, and so travel in every checkpoint.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -81,9 +81,13 @@ class Normalization(nn.Module):
         """Model units -> data units (float; uint8 data: [0, 1])."""
         return frames.float() * self.scale + self.shift
 
+    def metric(self, units: Tensor) -> Tensor:
+        """Data units -> the metric scale ([0, 1] over the data's range)."""
+        return (units - self.low) / (self.high - self.low)
+
     def to_metric_scale(self, frames: Tensor) -> Tensor:
-        """Model units -> the metric scale ([0, 1] over the data's range)."""
-        return (self.decode(frames) - self.low) / (self.high - self.low)
+        """Model units -> the metric scale."""
+        return self.metric(self.decode(frames))
 
 
 class RunningStats:
@@ -132,18 +136,24 @@ def fit_normalization(kind: str, stats: RunningStats | None, uint8: bool, channe
     return Normalization(kind, shift, scale, low, high, uint8=uint8)
 
 
-def stream_stats(clips, block: int = 64, uint8: bool = False) -> RunningStats | None:
-    """Statistics over every frame of `clips` (in data units: uint8 / 255), `block` frames
-    at a time; a NaN or inf is a DataError naming the clip and frame."""
-    stats = None
+def read_blocks(clips, block: int = 64) -> Iterator[np.ndarray]:
+    """Every frame of `clips`, `block` frames at a time (T, C, H, W); a NaN or inf is a
+    DataError naming the clip and frame."""
     for clip in clips:
         for start in range(0, clip.length, block):
             frames = clip.read(start, min(clip.length, start + block))
             check_finite(frames, clip, start)
-            frames = frames / 255.0 if uint8 else frames
-            if stats is None:
-                stats = RunningStats(frames.shape[1])
-            stats.update(frames)
+            yield frames
+
+
+def stream_stats(clips, uint8: bool = False) -> RunningStats | None:
+    """Statistics over every frame of `clips` in data units (uint8 / 255), one block in memory."""
+    stats = None
+    for frames in read_blocks(clips):
+        frames = frames / 255.0 if uint8 else frames
+        if stats is None:
+            stats = RunningStats(frames.shape[1])
+        stats.update(frames)
     return stats
 
 

@@ -17,29 +17,16 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.utilities import rank_zero_info
-from torch.utils.data import DataLoader, default_convert
+from torch.utils.data import DataLoader
 from typing_extensions import override
 
 from predrnn import checks
 from predrnn.data.arrays import sha256_of
 from predrnn.data.clips import Clip, open_clips
-from predrnn.data.moving_mnist import ShardBatchSampler
-from predrnn.data.normalization import KINDS, Normalization, fit_normalization, stream_stats
+from predrnn.data.loaders import ShardBatchSampler, make_loader
+from predrnn.data.normalization import KINDS, Normalization, fit_normalization, read_blocks, stream_stats
 from predrnn.data.windows import SPLITS, WindowBatchSampler, WindowDataset, make_windows, split_clips
 from predrnn.errors import BadValue, DataError
-
-
-def _pair(size) -> tuple[int, int]:
-    if isinstance(size, int) and not isinstance(size, bool):
-        return size, size
-    try:
-        return tuple(int(s) for s in size)  # type: ignore[return-value]
-    except (TypeError, ValueError):
-        raise BadValue("image_size", size, "must be null, an int or [height, width]", "null") from None
-
-
-def _worker_init(_: int) -> None:
-    torch.set_num_threads(1)
 
 
 class ArraysDataModule(pl.LightningDataModule):
@@ -103,7 +90,7 @@ class ArraysDataModule(pl.LightningDataModule):
                 raise BadValue(
                     "test_clips", test_clips, f"is not a regular expression ({err})", "'person(1[7-9]|2[0-5])_'"
                 ) from None
-        if not isinstance(path, str) or not path or path == "???":
+        if not isinstance(path, str) or not path:
             raise BadValue("path", path, "must name your data file or folder", "frames.h5")
         self.save_hyperparameters()
         self.batch_size = batch_size
@@ -119,7 +106,7 @@ class ArraysDataModule(pl.LightningDataModule):
         self.channels, height, width = first.source.frame_shape
         self.image_size = (height, width)
         self.uint8 = first.source.dtype == "uint8"
-        if image_size is not None and _pair(image_size) != self.image_size:
+        if image_size is not None and checks.pair("image_size", image_size, "null") != self.image_size:
             raise DataError(
                 f"{path} frames are {height}x{width}, not data.image_size={image_size}: "
                 "drop the override (the size is read from the data) or give data of that size"
@@ -179,7 +166,7 @@ class ArraysDataModule(pl.LightningDataModule):
     def windows(self, split: str) -> list[tuple[int, int]]:
         """[(clip, start)] of `split`; an empty split is a DataError, skipped clips are reported."""
         if split not in self._windows:
-            length = self.total_length if split == "train" else self.eval_total_length
+            length = self.window_length(split)
             stride = self.stride if split == "train" else length
             found, skipped = make_windows(self.splits[split], length, stride)
             if not found:
@@ -231,9 +218,10 @@ class ArraysDataModule(pl.LightningDataModule):
         if "train" in splits:
             self.check_batch(len(self.windows("train")), processes=1)
         _ = self.normalization
-        if not self.uint8:
+        if not self.uint8:  # the windows are read unchecked after this
             for name in set(splits) - {"train"}:
-                stream_stats(self.splits[name])
+                for _ in read_blocks(self.splits[name]):
+                    pass
 
     def test_set_definition(self) -> dict[str, Any]:
         h = self.hparams
@@ -247,6 +235,16 @@ class ArraysDataModule(pl.LightningDataModule):
         definition["clips"] = [c.name for c in self.splits["test"]][:1000]
         return definition
 
+    def command_arguments(self) -> tuple[str, str]:
+        """The overrides predrnn-eval and predrnn-predict need to read this data: (eval, predict)."""
+        h = self.hparams
+        read = "".join(f" data.{k}={h[k]}" for k in ("key", "layout") if h[k] is not None)
+        read += " data.grey=true" if h.grey else ""
+        split = "".join(
+            f" data.{k}={h[k]}" for k in ("test_path", "test_clips", "eval_total_length") if h[k] is not None
+        )
+        return f" data=arrays data.path={Path(h.path).expanduser().resolve()}{read}{split}", read
+
     def check_batch(self, windows: int, processes: int) -> None:
         if windows < self.batch_size * processes:
             raise DataError(
@@ -255,9 +253,11 @@ class ArraysDataModule(pl.LightningDataModule):
             )
 
     # --- loaders ---------------------------------------------------------------------------
+    def window_length(self, split: str) -> int:
+        return self.total_length if split == "train" else self.eval_total_length
+
     def dataset(self, split: str) -> WindowDataset:
-        length = self.total_length if split == "train" else self.eval_total_length
-        return WindowDataset(self.splits[split], self.windows(split), length)
+        return WindowDataset(self.splits[split], self.windows(split), self.window_length(split))
 
     @override
     def setup(self, stage: str | None = None) -> None:
@@ -265,12 +265,7 @@ class ArraysDataModule(pl.LightningDataModule):
             self.rank, self.world_size = self.trainer.global_rank, self.trainer.world_size
 
     def _loader(self, dataset: WindowDataset, batch_sampler) -> DataLoader:
-        workers = self.hparams.num_workers
-        return DataLoader(
-            dataset, batch_sampler=batch_sampler, collate_fn=default_convert, num_workers=workers,
-            pin_memory=self.hparams.pin_memory and torch.cuda.is_available(), persistent_workers=workers > 0,
-            worker_init_fn=_worker_init if workers > 0 else None,
-        )  # fmt: skip
+        return make_loader(dataset, batch_sampler, self.hparams.num_workers, self.hparams.pin_memory)
 
     @override
     def train_dataloader(self) -> DataLoader:

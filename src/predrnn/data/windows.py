@@ -13,15 +13,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
 from torch import Tensor
-from torch.utils.data import Dataset, Sampler
+from torch.utils.data import Dataset
 
 from predrnn.data.clips import Clip
-from predrnn.data.normalization import check_finite
+from predrnn.data.loaders import TrainBatchSampler
 
 SPLITS = ("train", "val", "test")
 
@@ -64,7 +64,8 @@ def make_windows(clips: Sequence[Clip], total_length: int, stride: int) -> tuple
 
 class WindowDataset(Dataset):
     """Windows of clips as tensors (B, T, C, H, W): uint8 stays uint8 (4× less to move to the
-    device), everything else becomes float32. NaN or inf in a window is a DataError."""
+    device), everything else becomes float32. The data module has scanned every clip for NaN
+    and inf before a loader reads them (`check_sources`), so windows are read unchecked."""
 
     def __init__(self, clips: Sequence[Clip], windows: Sequence[tuple[int, int]], total_length: int) -> None:
         self.clips, self.windows, self.total_length = list(clips), list(windows), total_length
@@ -75,7 +76,6 @@ class WindowDataset(Dataset):
     def read(self, index: int) -> np.ndarray:
         c, start = self.windows[index]
         frames = self.clips[c].read(start, start + self.total_length)
-        check_finite(frames, self.clips[c], start)
         return frames if frames.dtype == np.uint8 else frames.astype(np.float32, copy=False)
 
     def __getitems__(self, indices: list[int]) -> Tensor:
@@ -85,44 +85,28 @@ class WindowDataset(Dataset):
         return torch.from_numpy(self.read(index))
 
 
-class WindowBatchSampler(Sampler[list[int]]):
-    """Shuffled training batches, this rank's share of each step.
+class WindowBatchSampler(TrainBatchSampler):
+    """Shuffled training batches of a fixed set of windows, this rank's share of each step.
 
-    Batches are numbered by their position in the whole training stream: `start_fn()` gives
-    how many batches training has drawn (Lightning's restored counter), so a resumed run draws
-    the batches the uninterrupted run would have drawn, in the same order.
+    The stream numbering (and so the exact resume) is `TrainBatchSampler`'s; batch b is the
+    b-th slice of its epoch's permutation of the windows, seeded by (seed, epoch).
     """
 
     def __init__(
         self, size: int, batch_size: int, seed: int, rank: int = 0, world_size: int = 1,
         start_fn: Callable[[], int] | None = None,
     ) -> None:  # fmt: skip
-        self.size, self.batch_size, self.seed = size, batch_size, seed
-        self.rank, self.world_size, self.start_fn = rank, world_size, start_fn
-        self.per_step = batch_size * world_size
-        self.num_batches = size // self.per_step
-        self.epoch = 0
+        super().__init__(size // (batch_size * world_size), batch_size, rank, world_size, start_fn)
+        self.size, self.seed = size, seed
         self._order: tuple[int, np.ndarray] | None = None
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    @property
-    def sampler(self) -> WindowBatchSampler:
-        """Lightning calls `set_epoch` on `batch_sampler.sampler`: that is this object."""
-        return self
-
-    def __len__(self) -> int:
-        return self.num_batches
 
     def order(self, epoch: int) -> np.ndarray:
         if self._order is None or self._order[0] != epoch:
             self._order = (epoch, np.random.default_rng([self.seed, epoch]).permutation(self.size))
         return self._order[1]
 
-    def __iter__(self) -> Iterator[list[int]]:
-        start = self.start_fn() if self.start_fn is not None else self.epoch * self.num_batches
-        for b in range(start, start + self.num_batches):
-            epoch, i = divmod(b, self.num_batches)
-            step = self.order(epoch)[i * self.per_step : (i + 1) * self.per_step]
-            yield step[self.rank * self.batch_size : (self.rank + 1) * self.batch_size].tolist()
+    def batch(self, b: int) -> list[int]:
+        epoch, i = divmod(b, self.num_batches)
+        per_step = self.batch_size * self.world_size
+        step = self.order(epoch)[i * per_step : (i + 1) * per_step]
+        return step[self.rank * self.batch_size : (self.rank + 1) * self.batch_size].tolist()

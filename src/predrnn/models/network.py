@@ -21,18 +21,6 @@ from predrnn.models.patching import fold_patches, unfold_patches
 CELLS = {"stlstm": SpatioTemporalLSTMCell, "convlstm": ConvLSTMCell}
 
 
-def _pair(size: int | Sequence[int]) -> tuple[int, int]:
-    if isinstance(size, int) and not isinstance(size, bool):
-        return size, size
-    try:
-        pair = tuple(checks.integer("image_size", s, 64, minimum=1) for s in size)
-    except TypeError:
-        raise BadValue("image_size", size, "must be an int or [height, width]", 64) from None
-    if len(pair) != 2:
-        raise BadValue("image_size", list(size), "must be an int or [height, width]", 64)
-    return pair  # type: ignore[return-value]
-
-
 class PredRNN(nn.Module):
     """Stacked recurrent cells over patched frames.
 
@@ -60,7 +48,7 @@ class PredRNN(nn.Module):
             )
         widths = list(hidden_channels)  # each width is checked by its cell
         checks.choice("cell", cell, CELLS, "stlstm")
-        height, width = _pair(image_size)
+        height, width = checks.pair("image_size", image_size, 64)
         checks.integer("patch_size", patch_size, 4, minimum=1)
         if height % patch_size or width % patch_size:
             raise BadValue(

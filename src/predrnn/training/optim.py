@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from predrnn import checks
+from predrnn.errors import BadValue
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
 SCHEDULERS = (None, "cosine")
@@ -45,8 +46,6 @@ class Optim:
         checks.choice("scheduler", self.scheduler, SCHEDULERS, "cosine")
         self.warmup = checks.number("warmup", self.warmup, 0.05, minimum=0.0, below=1.0)
         if self.warmup > 0 and self.scheduler is None:
-            from predrnn.errors import BadValue
-
             raise BadValue("warmup", self.warmup, "warms up a schedule: set optim.scheduler=cosine too", 0.0)
 
     def as_dict(self) -> dict[str, Any]:
