@@ -1,11 +1,11 @@
 """Every experiment composes from the real configs and instantiates; values match the papers."""
 
 import pytest
-from hydra.utils import instantiate
+from hydra.utils import get_class, instantiate
 
 from helpers import compose
 from predrnn.build import build
-from predrnn.models import PredRNN
+from predrnn.models import api
 from predrnn.training.module import PredRNNModule
 
 EXPERIMENTS = [
@@ -22,7 +22,8 @@ EXPERIMENTS = [
 def test_experiment_composes_and_instantiates(experiment, tmp_path):
     cfg = compose("train", tmp_path, [f"experiment={experiment}"])
     dm, module = build(cfg)
-    assert isinstance(module, PredRNNModule) and isinstance(module.network, PredRNN)
+    assert isinstance(module, PredRNNModule) and type(module.network) is get_class(cfg.model._target_)
+    assert isinstance(module.network, api.Network)  # keeps the network contract
     assert dm.total_length == 20 and dm.input_length == 10 and module.network.input_length == 10
     schedule = instantiate(cfg.sampling)
     assert 0.0 <= schedule.probabilities(0)[1] <= 1.0
@@ -43,7 +44,7 @@ def test_paper_settings(tmp_path):
     assert v2.module.decouple_beta == 0.1 and v2.sampling.alpha == 2500.0 and v2.optim.lr == 1e-4
     assert v2.sampling._target_.endswith("ReverseScheduledSampling")
     conv = compose("train", tmp_path, ["experiment=convlstm_mnist"])
-    assert conv.model.cell == "convlstm"
+    assert conv.model._target_ == "predrnn.models.ConvLSTM"
 
 
 @pytest.mark.parametrize("curve", ["linear", "exponential", "inverse_sigmoid", "reverse", "none", "teacher_forcing"])
@@ -59,7 +60,7 @@ def test_overrides_reach_constructors(tmp_path):
         ["model.hidden_channels=[16,24,8]", "model=convlstm", "optim.lr=5e-4", "optim=adamw", "data.speed=[2,5]"],
     )
     dm, module = build(cfg)
-    assert module.network.widths == [16, 24, 8] and not module.network.uses_memory
+    assert module.network.widths == [16, 24, 8] and type(module.network).__name__ == "ConvLSTM"
     assert module.optim.lr == 5e-4 and module.optim.name == "adamw" and module.hparams.optim["lr"] == 5e-4
     assert dm.hparams.speed == [2, 5]
 

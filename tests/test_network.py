@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from predrnn.models import PredRNN, fold_patches, unfold_patches
+from predrnn.models import ConvLSTM, PredRNN, PredRNNV2, fold_patches, unfold_patches
 
 
 def tiny(**kw):
@@ -85,21 +85,26 @@ def test_unequal_widths_project_memory():
 
 
 def test_gradients_reach_every_parameter_with_decoupling():
-    net = tiny(hidden_channels=[4, 6])
-    preds, dec = net(frames(), torch.bernoulli(torch.full((2, 4), 0.5)), return_decouple_loss=True)
+    args = {"hidden_channels": [4, 6], "image_size": 16, "patch_size": 4, "kernel_size": 3, "input_length": 3}
+    net = PredRNNV2(**args).train()
+    mask = torch.bernoulli(torch.full((2, 4), 0.5))
+    preds, aux = net(frames(), mask)
+    dec = aux["decouple"]
     assert 0 <= dec.item() <= 1
+    with torch.no_grad():  # eval mode: the same predictions, no auxiliary loss
+        torch.testing.assert_close(net.eval()(frames(), mask), preds.detach())
+    net.train()
     ((preds - frames()[:, 1:]) ** 2).mean().add(dec).backward()
     for name, p in net.named_parameters():
         assert p.grad is not None and torch.count_nonzero(p.grad) > 0, name
 
 
 def test_convlstm_network_and_layer_norm():
-    net = tiny(cell="convlstm", layer_norm=True)
+    net = ConvLSTM([4, 4], image_size=16, patch_size=4, kernel_size=3, layer_norm=True, input_length=3)
     out = net(frames())
     out.sum().backward()
     assert all(p.grad is not None for p in net.parameters())
-    with pytest.raises(ValueError, match="needs ST-LSTM"):
-        net(frames(), return_decouple_loss=True)
+    assert not hasattr(net, "aux_losses")  # no decoupling loss without ST-LSTM memories
 
 
 def test_forward_flops_paper_config():
@@ -113,10 +118,9 @@ def test_forward_flops_paper_config():
     [
         ({"patch_size": 3}, "^patch_size=3 must divide the frame size 16x16"),
         ({"hidden_channels": []}, "^hidden_channels=\\[\\] must be a non-empty list"),
-        ({"hidden_channels": [4, -1]}, "^hidden_channels=-1 must be at least 1"),
+        ({"hidden_channels": [4, -1]}, "^hidden_channels=\\[4, -1\\] must be positive integers.*e.g. hidden_channels=\\[64,64\\]"),
         ({"kernel_size": 2}, "^kernel_size=2 must be odd"),
         ({"kernel_size": "abc"}, "^kernel_size='abc' must be an integer"),
-        ({"cell": "gru"}, "^cell='gru' is unknown: use one of stlstm, convlstm"),
         ({"input_length": 0}, "^input_length=0 must be at least 1"),
         ({"image_size": [16, 16, 3]}, "^image_size=\\[16, 16, 3\\] must be an int or \\[height, width\\]"),
     ],

@@ -14,9 +14,9 @@ import pytest
 import torch
 
 from helpers import OFFICIAL, OFFICIAL_OVERRIDES, run_main
-from predrnn.checkpoints import load_module
-from predrnn.models import reconstruction_loss
-from predrnn.official import teacher_mask
+from predrnn.checkpoints import open_checkpoint
+from predrnn.models import api, reconstruction_loss
+from predrnn.checkpoints.official import teacher_mask
 
 CASES = sorted(OFFICIAL_OVERRIDES)
 
@@ -55,15 +55,16 @@ def converted(tmp_path_factory) -> dict:
 @pytest.mark.parametrize("case", CASES)
 def test_outputs_match_the_official_code(case, converted):
     ref = fixture(case)
-    module, _ = load_module(converted[case])
+    module = open_checkpoint(converted[case]).module
     net = module.network
     mask = teacher_mask(ref["teacher_mask"], 10, 20, bool(ref["reverse_scheduled_sampling"]))
     for dtype, tol in ((torch.float64, 1e-5), (torch.float32, 1e-3)):
         net = net.to(dtype)
         frames = ref["frames"].to(dtype)
         with torch.no_grad():
-            out, decouple = net(frames, mask.to(dtype), return_decouple_loss=True)
-            inference = net(frames)
+            out, aux = api.split_output(net.train()(frames, mask.to(dtype)))
+            inference = net.eval()(frames)
+        decouple = aux.get("decouple")
         torch.testing.assert_close(out, ref["next_frames"].to(dtype), rtol=0, atol=tol)
         torch.testing.assert_close(inference, ref["next_frames_inference"].to(dtype), rtol=0, atol=tol)
         loss = reconstruction_loss(out, frames[:, 1:], "mse")

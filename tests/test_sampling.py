@@ -80,22 +80,22 @@ def test_curves_fitted_to_the_run_end_where_asked(fraction):
     total = 4000
     end = round(fraction * total)
     linear = s.LinearDecay(start=0.9, minimum=0.1, end=fraction)
-    linear.fit_to_run(end)
+    linear.fit_curve(end)
     assert linear.probabilities(0)[1] == pytest.approx(0.9)
     assert linear.probabilities(end // 2)[1] == pytest.approx(0.5)
     assert linear.probabilities(end)[1] == pytest.approx(0.1) and linear.probabilities(total)[1] == 0.1
     exponential = s.ExponentialDecay(end=fraction)
-    exponential.fit_to_run(end)
+    exponential.fit_curve(end)
     assert exponential.probabilities(end)[1] == pytest.approx(s.FINAL_EPSILON)
     sigmoid = s.InverseSigmoidDecay(end=fraction)
-    sigmoid.fit_to_run(end)
+    sigmoid.fit_curve(end)
     assert sigmoid.probabilities(end)[1] == pytest.approx(s.FINAL_EPSILON, rel=1e-3)
     assert sigmoid.probabilities(0)[1] > 0.5
     reverse = s.ReverseScheduledSampling(end=fraction)
-    reverse.fit_to_run(end)
+    reverse.fit_curve(end)
     assert reverse.probabilities(end // 2 - 1) == (0.5, 0.5) and reverse.probabilities(end) == (1.0, 0.0)
     again = s.LinearDecay(start=0.9, minimum=0.1, end=fraction)
-    again.fit_to_run(end)
+    again.fit_curve(end)
     assert [again.probabilities(i) for i in range(0, total, 97)] == [
         linear.probabilities(i) for i in range(0, total, 97)
     ]

@@ -151,9 +151,9 @@ def test_colour_float_data_trains_and_predicts_in_its_units(tmp_path, monkeypatc
     pred = np.load(tmp_path / "pred.npy")
     assert pred.shape == (2, 9, 32, 32, 3) and pred.dtype == np.float32  # 9 > the 6 it was trained to predict
     # the same rollout by hand: encode with the checkpoint's statistics, run, decode
-    from predrnn.checkpoints import load_module
+    from predrnn.checkpoints import open_checkpoint
 
-    module, _ = load_module(ckpt)
+    module = open_checkpoint(ckpt).module
     norm = module.normalization
     x = norm.encode(torch.from_numpy(units[:2, 6:]).permute(0, 1, 4, 2, 3))
     with torch.no_grad():

@@ -1,29 +1,66 @@
 """Building the run's parts from a composed config: the data module, the network (its frame
-size, channels and observed length come from the data) and the LightningModule."""
+size, channels, observed length and any conditioning sizes come from the data) and the
+LightningModule with its optimiser, sampling schedule, metrics and baselines."""
 
 from __future__ import annotations
 
-from omegaconf import DictConfig
+import inspect
+
+from omegaconf import DictConfig, OmegaConf
 
 from predrnn.config import instantiate_group
 from predrnn.errors import ConfigError
 
-FROM_DATA = ("in_channels", "image_size", "input_length")
+FROM_DATA = ("in_channels", "image_size", "input_length", "action_channels")
 
 
 def build_data(cfg: DictConfig, **overrides):
     return instantiate_group(cfg.data, "data", **overrides)
 
 
+def _network_class(cfg: DictConfig):
+    from hydra.utils import get_class
+
+    target = cfg.model.get("_target_")
+    try:
+        return get_class(target)
+    except Exception as err:
+        raise ConfigError(f"model._target_={target} can't be imported ({err}): check the class path") from None
+
+
 def build_network(cfg: DictConfig, datamodule):
-    """The `model` config's network for frames of `datamodule`."""
+    """The `model` config's network for frames of `datamodule`. A network that records no
+    `init_args` gets the arguments it was built with, so checkpoints can rebuild it."""
     for key in FROM_DATA:
         if key in cfg.model:
             raise ConfigError(f"model.{key} comes from the data (data.*): remove the model.{key} override")
-    return instantiate_group(
-        cfg.model, "model", in_channels=datamodule.channels, image_size=datamodule.image_size,
-        input_length=datamodule.input_length,
-    )  # fmt: skip
+    accepted = inspect.signature(_network_class(cfg)).parameters
+    from_data = {
+        "in_channels": datamodule.channels, "image_size": datamodule.image_size,
+        "input_length": datamodule.input_length, "action_channels": getattr(datamodule, "action_channels", None),
+    }  # fmt: skip
+    given = {k: v for k, v in from_data.items() if k in accepted}
+    if "action_channels" in given and given["action_channels"] is None:
+        raise ConfigError(
+            f"model._target_={cfg.model._target_} reads actions, which the data has none of: "
+            "name them with data.actions_key=NAME (data=arrays)"
+        )
+    network = instantiate_group(cfg.model, "model", **given)
+    if not hasattr(network, "init_args"):
+        own = OmegaConf.to_container(cfg.model, resolve=True)
+        network.init_args = {**{k: v for k, v in own.items() if k != "_target_"}, **given}
+    return network
+
+
+def evaluation_settings(cfg: DictConfig, datamodule) -> dict:
+    """What the module scores validation and test with: the `metrics` group, the `baselines`
+    and the number of future frames the data's evaluation windows hold."""
+    metrics = OmegaConf.to_container(cfg.metrics, resolve=True) if cfg.get("metrics") is not None else {}
+    baselines = list(cfg.get("baselines") or [])
+    return {
+        "metrics": metrics, "baselines": baselines,
+        "future_frames": datamodule.eval_total_length - datamodule.input_length,
+    }  # fmt: skip
 
 
 def build(cfg: DictConfig):
@@ -31,18 +68,16 @@ def build(cfg: DictConfig):
     datamodule = build_data(cfg)
     network = build_network(cfg, datamodule)
     optim = instantiate_group(cfg.optim, "optim")
+    sampling = instantiate_group(cfg.sampling, "sampling") if cfg.get("sampling") is not None else None
     normalization = datamodule.normalization.as_dict()  # fitted on the training split: travels in checkpoints
-    module = instantiate_group(cfg.module, "module", network=network, optim=optim, normalization=normalization)
+    module = instantiate_group(  # not recursive: the metric configs are built by the module, per stage
+        cfg.module, "module", _recursive_=False, network=network, optim=optim, sampling=sampling,
+        normalization=normalization, **evaluation_settings(cfg, datamodule),
+    )  # fmt: skip
     return datamodule, module
 
 
-def official_network(cfg: DictConfig):
-    """The network an official checkpoint is described by: the `model` and `data` overrides."""
+def described_network(cfg: DictConfig):
+    """The network a weights-only checkpoint (official, OpenSTL) is described by: the `model`
+    and `data` overrides."""
     return build_network(cfg, build_data(cfg))
-
-
-def future_frames(state: dict, cfg: DictConfig) -> int:
-    """How many frames the checkpoint's model was trained to predict: from its saved data
-    settings, or (an official checkpoint, which saves none) from the `data` overrides."""
-    data = state.get("datamodule_hyper_parameters") or cfg.data
-    return int(data["total_length"]) - int(data["input_length"])

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import argparse
 import functools
+import itertools
 import json
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ import torch
 from predrnn.config import compose
 from predrnn.data.mnist import load_digits
 from predrnn.data.moving_mnist import MovingMNIST, to_unit_float
-from predrnn.models import PredRNN, reconstruction_loss
+from predrnn.models import api, reconstruction_loss
 from predrnn.toolchain import cpu_compile_problem
 from predrnn.training.fastpath import FastPath, autocast_dtype
 from predrnn.training.sampling import LinearDecay
@@ -48,6 +49,20 @@ def mode_settings(mode: str, compile_mode: str = "default") -> tuple[FastPath, t
     m = cfg.module
     fast = FastPath(compile_mode if m.compile else None, m.channels_last, m.cuda_graph)
     return fast, autocast_dtype(cfg.trainer.precision)
+
+
+def make_network(model: str, size: str, layer_norm: bool = False) -> torch.nn.Module:
+    """The network of `conf/model/<model>.yaml` for 64 × 64 grey frames, 10 observed, with the
+    widths, kernel and patch of `size` where the network has those keys."""
+    from hydra.utils import instantiate
+
+    cfg = compose("train", [f"model={model}"], Path(tempfile.gettempdir()) / "predrnn-bench" / "run")
+    sizes = {k: v for k, v in SIZES[size].items() if k in cfg.model}
+    if "kernel_size" in sizes and isinstance(cfg.model.kernel_size, Sequence):  # a 3D kernel keeps its depth
+        sizes["kernel_size"] = [cfg.model.kernel_size[0], sizes["kernel_size"], sizes["kernel_size"]]
+    if layer_norm and "layer_norm" in cfg.model:
+        sizes["layer_norm"] = True
+    return instantiate(cfg.model, _convert_="all", **sizes, in_channels=1, image_size=64, input_length=10)
 
 
 def emit(record: dict[str, Any]) -> None:
@@ -128,20 +143,22 @@ def make_batch(batch: int, device: torch.device, total_length: int = 20) -> tupl
 
 
 def build(
-    size: str, mode: str, device: torch.device, batch: int, layer_norm: bool = False, compile_mode: str = "default"
-):
+    size: str, mode: str, device: torch.device, batch: int, layer_norm: bool = False, compile_mode: str = "default",
+    model: str = "predrnn",
+):  # fmt: skip
     """Network, optimiser and one-step callable for a mode; returns (step, net, setup_seconds)."""
     fast, dtype = mode_settings(mode, compile_mode)
     torch.manual_seed(0)
-    net = PredRNN(**SIZES[size], layer_norm=layer_norm).to(device)
+    net = make_network(model, size, layer_norm).to(device)
     fast.prepare(net, device)
     graphed = fast.graphed(device)
     opt = torch.optim.Adam(net.parameters(), lr=1e-3, fused=device.type == "cuda", capturable=graphed)
     frames, mask = make_batch(batch, device)
     frames = fast.layout(frames)
 
-    def loss_fn(x: torch.Tensor, m: torch.Tensor | None) -> tuple[torch.Tensor]:
-        return (reconstruction_loss(net(x, m), x[:, 1:], "l1_l2"),)
+    def loss_fn(x: torch.Tensor, m: torch.Tensor | None, conditioning=None) -> tuple[torch.Tensor]:
+        predictions, aux = api.split_output(net(x, m))
+        return (reconstruction_loss(predictions, x[:, 1:], "l1_l2") + sum(aux.values(), 0.0),)
 
     autocast = torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None)
     if graphed:
@@ -167,50 +184,49 @@ def build(
 
 
 def bench_train(args: argparse.Namespace, device: torch.device) -> None:
-    for batch in args.batch_sizes:
-        for mode in args.modes:
-            info = {"suite": "train", "mode": mode, "batch": batch, "config": args.size,
-                    "layer_norm": args.layer_norm, **device_info(device)}  # fmt: skip
-            fast, _ = mode_settings(mode, args.compile_mode)
-            if fast.compile:
-                info["compile_mode"] = args.compile_mode
-            if fast.cuda_graph and device.type != "cuda":
-                emit({**info, "skipped": "CUDA graphs need a GPU"})
-                continue
-            if fast.compile and (why := compile_unavailable(device)):
-                emit({**info, "skipped": why})
-                continue
-            reset_peak(device)
-            step, net, setup = build(args.size, mode, device, batch, args.layer_norm, args.compile_mode)
-            for _ in range(args.warmup):
-                step()
-            times = Timer(device).time(step, args.steps)
-            ms = statistics.median(times)
-            flops = 3 * net.forward_flops(batch, 20)
-            record = {
-                **info,
-                "ms_per_step": round(ms, 3),
-                "seq_per_s": round(batch * 1000 / ms, 1),
-                "model_tflops": significant(flops / (ms / 1000) / 1e12),
-                "setup_s": round(setup, 2),
-                "steps": args.steps,
-            }
-            emit({**record, **peak_memory(device)})
-            del step, net
+    for model, batch, mode in itertools.product(args.models, args.batch_sizes, args.modes):
+        info = {"suite": "train", "model": model, "mode": mode, "batch": batch, "config": args.size,
+                "layer_norm": args.layer_norm, **device_info(device)}  # fmt: skip
+        fast, _ = mode_settings(mode, args.compile_mode)
+        if fast.compile:
+            info["compile_mode"] = args.compile_mode
+        if fast.cuda_graph and device.type != "cuda":
+            emit({**info, "skipped": "CUDA graphs need a GPU"})
+            continue
+        if fast.compile and (why := compile_unavailable(device)):
+            emit({**info, "skipped": why})
+            continue
+        reset_peak(device)
+        step, net, setup = build(args.size, mode, device, batch, args.layer_norm, args.compile_mode, model)
+        for _ in range(args.warmup):
+            step()
+        times = Timer(device).time(step, args.steps)
+        ms = statistics.median(times)
+        forward = api.forward_flops(net, batch, 20)
+        record = {
+            **info,
+            "ms_per_step": round(ms, 3),
+            "seq_per_s": round(batch * 1000 / ms, 1),
+            "model_tflops": None if forward is None else significant(3 * forward / (ms / 1000) / 1e12),
+            "setup_s": round(setup, 2),
+            "steps": args.steps,
+        }
+        emit({**record, **peak_memory(device)})
+        del step, net
 
 
 def bench_predict(args: argparse.Namespace, device: torch.device) -> None:
     batch = args.predict_batch
-    for mode in ("eager_fp32", "bf16_channels_last", "compiled"):
+    for model, mode in itertools.product(args.models, ("eager_fp32", "bf16_channels_last", "compiled")):
         fast, dtype = mode_settings(mode, args.compile_mode)
-        info = {"suite": "predict", "mode": mode, "batch": batch, "config": args.size,
+        info = {"suite": "predict", "model": model, "mode": mode, "batch": batch, "config": args.size,
                 "layer_norm": args.layer_norm, **device_info(device)}  # fmt: skip
         if fast.compile and (why := compile_unavailable(device)):
             emit({**info, "skipped": why})
             continue
         torch.manual_seed(0)
         reset_peak(device)
-        net = PredRNN(**SIZES[args.size], layer_norm=args.layer_norm).to(device).eval()
+        net = make_network(model, args.size, args.layer_norm).to(device).eval()
         fast.prepare(net, device)
         frames = fast.layout(make_batch(batch, device)[0])
 
@@ -257,7 +273,9 @@ def _time_first_compiled_steps(args: argparse.Namespace, device: torch.device) -
     batch = args.batch_sizes[0]
     torch._dynamo.reset()
     counters.clear()
-    step, net, first_train = build(args.size, "compiled", device, batch, args.layer_norm, args.compile_mode)
+    step, net, first_train = build(
+        args.size, "compiled", device, batch, args.layer_norm, args.compile_mode, args.models[0]
+    )
     train_graphs = counters["stats"]["unique_graphs"]
     fast, _ = mode_settings("compiled", args.compile_mode)
     frames = fast.layout(make_batch(args.predict_batch, device)[0])
@@ -379,6 +397,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="predrnn-bench", description=__doc__.split("\n")[0])
     parser.add_argument("--suite", default="all", choices=["all", "train", "compile", "predict", "fit", "data"])
     parser.add_argument("--size", default=None, choices=list(SIZES), help="paper on GPU, small on CPU by default")
+    parser.add_argument("--models", default="predrnn", help="comma list of conf/model names to time (train, predict)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--batch-sizes", default=None, help="comma list; default 8,64 on GPU, 8 on CPU")
     parser.add_argument("--modes", default=",".join(MODES), help=f"comma list of {', '.join(MODES)}")
@@ -403,6 +422,12 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     if unknown:
         parser.error(f"unknown mode(s) {', '.join(sorted(unknown))}: use {', '.join(MODES)}")
     args.modes = modes
+    from predrnn.config import CONF_DIR
+
+    args.models = [m for m in args.models.split(",") if m]
+    known = sorted(p.stem for p in (CONF_DIR / "model").glob("*.yaml"))
+    if set(args.models) - set(known):
+        parser.error(f"unknown model(s) {', '.join(sorted(set(args.models) - set(known)))}: use {', '.join(known)}")
     return args
 
 

@@ -1,5 +1,5 @@
 """`predrnn-convert ckpt_path=official.ckpt output=native.ckpt <model/data overrides>`: an
-official PredRNN checkpoint as a predrnn checkpoint (its settings saved with it), so that eval,
+official PredRNN or OpenSTL checkpoint as a predrnn checkpoint (its settings saved with it), so that eval,
 predict, export and fine-tuning (`predrnn-train ckpt_path=native.ckpt`) take it like any other."""
 
 from __future__ import annotations
@@ -10,32 +10,27 @@ from omegaconf import DictConfig
 
 from predrnn import checks
 from predrnn.build import build_data, build_network
-from predrnn.checkpoints import read_checkpoint
+from predrnn.checkpoints import open_checkpoint
 from predrnn.cli.entry import entry_point, report_errors
 from predrnn.errors import CheckpointError
 from predrnn.files import atomic_path, check_output
-from predrnn.official import is_official, official_weights
 
 
 def convert(cfg: DictConfig) -> Path:
     import pytorch_lightning as pl
     import torch
 
-    from predrnn.training.module import PredRNNModule
-
     checks.boolean("overwrite", cfg.overwrite)
     if cfg.ckpt_path == "last":
         raise CheckpointError("ckpt_path=last: give the official checkpoint's path")
     out = check_output(cfg.output, ".ckpt", "output", inputs=[cfg.ckpt_path], overwrite=cfg.overwrite)
-    state = read_checkpoint(cfg.ckpt_path)
-    if not is_official(state):
-        raise CheckpointError(
-            f"ckpt_path={cfg.ckpt_path} is not an official PredRNN checkpoint (no net_param): nothing to convert"
-        )
     datamodule = build_data(cfg)
-    network = build_network(cfg, datamodule)
-    network.load_state_dict(official_weights(state["net_param"], network, cfg.ckpt_path))
-    module = PredRNNModule(network, decouple_beta=cfg.get("module", {}).get("decouple_beta", 0.0))
+    opened = open_checkpoint(cfg.ckpt_path, cfg, describe=lambda: build_network(cfg, datamodule))
+    if opened.kind == "predrnn":
+        raise CheckpointError(
+            f"ckpt_path={cfg.ckpt_path} is already a predrnn checkpoint: nothing to convert (use it as it is)"
+        )
+    module = opened.module
     native = {
         "state_dict": module.state_dict(),
         "hyper_parameters": dict(module.hparams),

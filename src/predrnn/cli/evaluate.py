@@ -1,17 +1,18 @@
 """`predrnn-eval ckpt_path=… [data.test_file=…]`: test metrics of a checkpoint.
 
-Writes metrics.json (mse, mae, ssim, psnr and their per-frame lists), the per-frame plot and
-media into the run folder, and prints a per-frame table.
+Writes metrics.json (every configured metric, its per-frame list and the baselines'), the
+per-frame plot and media into the run folder, and prints a per-frame table.
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from omegaconf import DictConfig
 
-from predrnn.build import build_data, official_network
-from predrnn.checkpoints import last_checkpoints, load_module, resolve_checkpoint
+from predrnn.build import build_data, described_network, evaluation_settings
+from predrnn.checkpoints import last_checkpoints, open_checkpoint, resolve_checkpoint
 from predrnn.cli.entry import entry_point, report_errors
 from predrnn.config import instantiate_group
 from predrnn.errors import DataError
@@ -26,15 +27,18 @@ def evaluate(cfg: DictConfig) -> dict:
 
     share_cpus(1)
     ckpt = resolve_checkpoint(cfg.ckpt_path, last_checkpoints(cfg.paths.log_dir), "under logs/train")
-    module, _ = load_module(
-        ckpt, compile=cfg.module.compile, channels_last=cfg.module.channels_last,
-        official=lambda: official_network(cfg),
+    opened = open_checkpoint(
+        ckpt, cfg, compile=cfg.module.compile, channels_last=cfg.module.channels_last,
+        describe=lambda: described_network(cfg),
     )  # fmt: skip
+    print(f"predrnn-eval: checkpoint {opened.describe()}")
+    module = opened.module
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     net = module.network
     # the model decides the observed length, the frame shape and the units; the config the rest
     datamodule = build_data(cfg, input_length=net.input_length)
     datamodule.adopt(net, module.normalization)
+    module.configure_evaluation(**evaluation_settings(cfg, datamodule))
     datamodule.check_sources(("test",))  # a bad test file fails here, before the run writes anything
     output_dir = Path(cfg.paths.output_dir)
     report = TestReport(dirpath=str(output_dir), extra={"checkpoint": ckpt})

@@ -3,13 +3,14 @@ inference rollout as a self-contained artefact for deployment (see `predrnn.expo
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from omegaconf import DictConfig
 
 from predrnn import checks
-from predrnn.build import future_frames, official_network
-from predrnn.checkpoints import last_checkpoints, load_module, resolve_checkpoint
+from predrnn.build import described_network
+from predrnn.checkpoints import last_checkpoints, open_checkpoint, resolve_checkpoint
 from predrnn.cli.entry import entry_point, report_errors
 from predrnn.export import FORMATS, Rollout, export
 from predrnn.files import check_output
@@ -27,8 +28,10 @@ def export_task(cfg: DictConfig) -> Path:
     check_output(
         out.with_name(out.name + ".json"), ".json", "output (its .json)", inputs=[ckpt], overwrite=cfg.overwrite
     )
-    module, state = load_module(ckpt, official=lambda: official_network(cfg))
-    k = cfg.num_predictions or future_frames(state, cfg)
+    opened = open_checkpoint(ckpt, cfg, describe=lambda: described_network(cfg))
+    print(f"predrnn-export: checkpoint {opened.describe()}")
+    module = opened.module
+    k = cfg.num_predictions or opened.trained_future_frames(cfg.data)
     info = export(Rollout(module.network, k, module.normalization), fmt, out, source=str(ckpt))
     print(f"exported {fmt}: {info['input_length']} frames in, {k} out -> {out.resolve()} (+ .json)")
     return out

@@ -11,14 +11,15 @@ dtype, and a GIF of the first clip with its prediction. Both outputs are checked
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
 from omegaconf import DictConfig
 
 from predrnn import checks
-from predrnn.build import future_frames, official_network
-from predrnn.checkpoints import last_checkpoints, load_module, resolve_checkpoint
+from predrnn.build import described_network
+from predrnn.checkpoints import last_checkpoints, open_checkpoint, resolve_checkpoint
 from predrnn.cli.entry import entry_point, report_errors
 from predrnn.data.clips import ArraySource, open_clips
 from predrnn.data.layout import Layout
@@ -83,14 +84,16 @@ def predict(cfg: DictConfig) -> Path:
     gif = check_output(gif_name, ".gif", "gif", inputs=[cfg.input, out], overwrite=cfg.overwrite)
     device = _device(cfg.accelerator)
     ckpt = resolve_checkpoint(cfg.ckpt_path, last_checkpoints(cfg.paths.log_dir), "under logs/train")
-    module, state = load_module(
-        ckpt, compile=cfg.module.compile, channels_last=cfg.module.channels_last,
-        official=lambda: official_network(cfg),
+    opened = open_checkpoint(
+        ckpt, cfg, compile=cfg.module.compile, channels_last=cfg.module.channels_last,
+        describe=lambda: described_network(cfg),
     )  # fmt: skip
+    print(f"predrnn-predict: checkpoint {opened.describe()}")
+    module = opened.module
     net, norm = module.network, module.normalization
     frames, layout = read_observed(cfg, net, norm.uint8)
     n = len(frames)
-    k = cfg.num_predictions or future_frames(state, cfg)
+    k = cfg.num_predictions or opened.trained_future_frames(cfg.data)
     module = module.to(device).eval()
     module.fast.prepare(net, device, key="module.compile")  # channels-last and compiled cells, as in training
     dtype = autocast_dtype(cfg.precision)

@@ -8,17 +8,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
 from omegaconf import DictConfig, OmegaConf
 
 from predrnn.build import build
-from predrnn.checkpoints import last_checkpoints, load_weights, predrnn_hparams, read_checkpoint, resolve_checkpoint
+from predrnn.checkpoints import resolve_checkpoint, same_experiment, start_from
 from predrnn.cli.entry import entry_point, report_errors
 from predrnn.config import instantiate_group
 from predrnn.config.validation import in_multirun, processes_per_machine, validate_train
-from predrnn.errors import BadValue, CheckpointError
+from predrnn.errors import BadValue
 from predrnn.files import write_text
-from predrnn.official import is_official, official_weights
 from predrnn.provenance import record
 from predrnn.threads import share_cpus
 
@@ -40,13 +38,12 @@ def train(cfg: DictConfig, extra_callbacks: list | None = None) -> float:
     datamodule.check_sources()  # the digits and test file are read here, before anything is written
     while PRESET_NOTE:
         print(PRESET_NOTE.pop(), file=sys.stderr)
-    ckpt_path = resolve_checkpoint(cfg.get("ckpt_path"), same_experiment(cfg), "of this experiment under logs/")
+    ckpt_path = resolve_checkpoint(cfg.get("ckpt_path"), earlier_runs(cfg), "of this experiment under logs/")
     if ckpt_path is not None:
         ckpt_path = start_from(ckpt_path, module)
     output_dir = Path(cfg.paths.output_dir)
 
     callbacks = [instantiate_group(c, f"callbacks.{name}") for name, c in cfg.callbacks.items() if c is not None]
-    callbacks.append(instantiate_group(cfg.sampling, "sampling"))
     callbacks.extend(extra_callbacks or [])
     for name, c in cfg.callbacks.items():  # a cross-check of a callback key against the data
         if c is not None and c.get("channel") is not None and c.channel >= datamodule.channels:
@@ -107,15 +104,7 @@ def resume_command(last: Path) -> str:
     return " ".join(["predrnn-train", *overrides, f"ckpt_path={last}"])
 
 
-def _experiment(run: Path) -> str | None:
-    try:
-        hydra = yaml.safe_load((run / ".hydra" / "hydra.yaml").read_text())
-        return hydra["hydra"]["runtime"]["choices"].get("experiment")
-    except (OSError, yaml.YAMLError, KeyError, TypeError, AttributeError):
-        return "?"
-
-
-def same_experiment(cfg: DictConfig) -> list[Path]:
+def earlier_runs(cfg: DictConfig) -> list[Path]:
     """The `last.ckpt` files of earlier training runs of this experiment (`ckpt_path=last`)."""
     from hydra.core.hydra_config import HydraConfig
 
@@ -123,50 +112,7 @@ def same_experiment(cfg: DictConfig) -> list[Path]:
         current = HydraConfig.get().runtime.choices.get("experiment")
     except ValueError:
         current = None
-    here = Path(cfg.paths.output_dir).resolve()
-    return [
-        c for c in last_checkpoints(cfg.paths.log_dir)
-        if c.parents[1].resolve() != here and _experiment(c.parents[1]) == current
-    ]  # fmt: skip
-
-
-def start_from(ckpt_path: str, module) -> str | None:
-    """Check `ckpt_path` before anything is written (read weights-only, tensors mapped) and
-    return what `Trainer.fit` resumes from: a predrnn-train checkpoint with its optimiser state
-    resumes (the path); an official or converted checkpoint fine-tunes: its weights are loaded
-    here, the optimiser is fresh and training starts at step 0 (None)."""
-    state = read_checkpoint(ckpt_path, mmap=True)
-    if is_official(state):
-        module.network.load_state_dict(official_weights(state["net_param"], module.network, ckpt_path))
-        _note(f"fine-tuning from the official checkpoint {ckpt_path}: its weights, a fresh optimiser, step 0")
-        return None
-    hparams = predrnn_hparams(state, ckpt_path)
-    trained, current = hparams["network"], module.network.init_args
-    diff = [f"model.{k}={trained.get(k)} (config: {v})" for k, v in current.items() if trained.get(k) != v]
-    if diff:
-        raise CheckpointError(
-            f"ckpt_path={ckpt_path} was trained with {', '.join(diff[:3])}{' …' if len(diff) > 3 else ''}: "
-            "give the model/data overrides it was trained with, or another checkpoint"
-        )
-    if "optimizer_states" not in state or "loops" not in state:
-        load_weights(module, state["state_dict"], ckpt_path)
-        _note(f"fine-tuning from {ckpt_path} (weights only): a fresh optimiser, step 0")
-        return None
-    saved, current = hparams.get("optim") or {}, module.optim.as_dict()
-    dropped = [
-        f"optim.{k}={current[k]} (restored: {saved[k]})"
-        for k in ("lr", "weight_decay")
-        if k in saved and saved[k] != current[k]
-    ]
-    if dropped:  # the optimiser state carries the learning rate and weight decay
-        _note(f"resuming {ckpt_path} restores its optimiser state, so {', '.join(dropped)} does not take effect")
-    return ckpt_path
-
-
-def _note(message: str) -> None:
-    from pytorch_lightning.utilities import rank_zero_only
-
-    rank_zero_only(print)(f"predrnn-train: note: {message}", file=sys.stderr)
+    return same_experiment(cfg.paths.log_dir, cfg.paths.output_dir, current)
 
 
 def _finish_wandb(loggers: list) -> None:

@@ -1,4 +1,4 @@
-"""Recurrent convolutional cells: the ST-LSTM of PredRNN and the ConvLSTM baseline.
+"""The ST-LSTM cell of PredRNN, and the gate convolutions it shares with ConvLSTM (`models/convlstm.py`).
 
 The equations follow Wang et al. (NeurIPS 2017, eqs. 3-4) as written out in
 `docs/method.md` ("The cells"). All terms that share an input are computed by one convolution and
@@ -21,9 +21,9 @@ from predrnn import checks
 FORGET_BIAS = 1.0
 
 
-def _check(in_channels: int, hidden_channels: int, kernel_size: int, layer_norm: bool | str, size) -> None:
+def check_cell(in_channels: int, hidden_channels: int, kernel_size: int, layer_norm: bool | str, size) -> None:
     checks.integer("in_channels", in_channels, 1, minimum=1)
-    checks.integer("hidden_channels", hidden_channels, 64, minimum=1)
+    checks.integer("hidden_channels", hidden_channels, 64, minimum=1)  # a layer's width
     checks.integer("kernel_size", kernel_size, 5, minimum=1, odd=True)
     checks.choice("layer_norm", layer_norm, LAYER_NORMS, "true")
     if layer_norm == "elementwise" and size is None:
@@ -33,9 +33,7 @@ def _check(in_channels: int, hidden_channels: int, kernel_size: int, layer_norm:
 LAYER_NORMS = (False, True, "elementwise")
 
 
-def _gate_conv(
-    cin: int, cout: int, kernel_size: int, layer_norm: bool | str, size: tuple[int, int] | None
-) -> nn.Module:
+def gate_conv(cin: int, cout: int, kernel_size: int, layer_norm: bool | str, size: tuple[int, int] | None) -> nn.Module:
     """A bias-free 'same' convolution, followed by layer norm when asked.
 
     Layer norm normalises over (C, H, W) of each sample, so its statistics don't depend on the
@@ -60,14 +58,14 @@ class SpatioTemporalLSTMCell(nn.Module):
         size: tuple[int, int] | None = None,
     ) -> None:  # fmt: skip
         super().__init__()
-        _check(in_channels, hidden_channels, kernel_size, layer_norm, size)
+        check_cell(in_channels, hidden_channels, kernel_size, layer_norm, size)
         self.in_channels = in_channels
         self.hidden_channels = hidden_channels
         hc = hidden_channels
-        self.conv_x = _gate_conv(in_channels, 7 * hc, kernel_size, layer_norm, size)
-        self.conv_h = _gate_conv(hc, 4 * hc, kernel_size, layer_norm, size)
-        self.conv_m = _gate_conv(hc, 3 * hc, kernel_size, layer_norm, size)
-        self.conv_o = _gate_conv(2 * hc, hc, kernel_size, layer_norm, size)
+        self.conv_x = gate_conv(in_channels, 7 * hc, kernel_size, layer_norm, size)
+        self.conv_h = gate_conv(hc, 4 * hc, kernel_size, layer_norm, size)
+        self.conv_m = gate_conv(hc, 3 * hc, kernel_size, layer_norm, size)
+        self.conv_o = gate_conv(2 * hc, hc, kernel_size, layer_norm, size)
         self.conv_last = nn.Conv2d(2 * hc, hc, 1, bias=False)
 
     def forward(self, x: Tensor, h: Tensor, c: Tensor, m: Tensor, return_deltas: bool = False) -> tuple[Tensor, ...]:
@@ -100,31 +98,3 @@ class SpatioTemporalLSTMCell(nn.Module):
         if return_deltas:
             return h_new, c_new, m_new, delta_c, delta_m
         return h_new, c_new, m_new
-
-
-class ConvLSTMCell(nn.Module):
-    """ConvLSTM (Shi et al., 2015) without peepholes: the baseline PredRNN starts from."""
-
-    def __init__(
-        self, in_channels: int, hidden_channels: int, kernel_size: int = 5, layer_norm: bool | str = False,
-        size: tuple[int, int] | None = None,
-    ) -> None:  # fmt: skip
-        super().__init__()
-        _check(in_channels, hidden_channels, kernel_size, layer_norm, size)
-        self.in_channels = in_channels
-        self.hidden_channels = hidden_channels
-        self.conv_x = _gate_conv(in_channels, 4 * hidden_channels, kernel_size, layer_norm, size)
-        self.conv_h = _gate_conv(hidden_channels, 4 * hidden_channels, kernel_size, layer_norm, size)
-
-    def forward(self, x: Tensor, h: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
-        """One step. Returns (h, c)."""
-        hc = self.hidden_channels
-        x_i, x_f, x_g, x_o = torch.split(self.conv_x(x), hc, dim=1)
-        h_i, h_f, h_g, h_o = torch.split(self.conv_h(h), hc, dim=1)
-        i = torch.sigmoid(x_i + h_i)
-        f = torch.sigmoid(x_f + h_f + FORGET_BIAS)
-        g = torch.tanh(x_g + h_g)
-        c_new = f * c + i * g
-        o = torch.sigmoid(x_o + h_o)
-        h_new = o * torch.tanh(c_new)
-        return h_new, c_new

@@ -21,6 +21,7 @@ from torch import Tensor
 
 from predrnn import checks
 from predrnn.errors import BadValue
+from predrnn.models import api
 from predrnn.toolchain import require_cpu_compiler
 
 COMPILE_MODES = (None, "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
@@ -56,11 +57,11 @@ class FastPath:
     def prepare(self, network: torch.nn.Module, device: torch.device, key: str = "module.compile") -> None:
         if self.channels_last:
             network.to(memory_format=torch.channels_last)
-        if self.compile and not network.cells_compiled:
+        if self.compile and not api.is_compiled(network):
             require_cpu_compiler(key, self.compile, device.type)  # one line here, not a C++ error at step 1
             # train/eval and batch-size variants of each cell shape all need cache entries
             torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 64)
-            network.compile_cells(mode=self.compile)
+            api.compile_network(network, mode=self.compile)
 
     def layout(self, frames: Tensor) -> Tensor:
         return frames.contiguous(memory_format=torch.channels_last_3d) if self.channels_last else frames
@@ -73,7 +74,7 @@ class FastPath:
 
     @staticmethod
     def train_step(
-        loss_fn: Callable[[Tensor, Tensor | None], tuple[Tensor, ...]],
+        loss_fn: Callable[[Tensor, Tensor | None, dict[str, Tensor]], tuple[Tensor, ...]],
         params: list[torch.nn.Parameter],
         optimizer: torch.optim.Optimizer,
     ) -> GraphedTrainStep:
@@ -81,10 +82,10 @@ class FastPath:
         built, with autocast's weight cache off (casts must be recorded inside the graph)."""
         dtype = torch.get_autocast_dtype("cuda") if torch.is_autocast_enabled("cuda") else None
 
-        def graphed_loss(frames: Tensor, mask: Tensor | None) -> tuple[Tensor, ...]:
+        def graphed_loss(frames: Tensor, mask: Tensor | None, conditioning: dict[str, Tensor]) -> tuple[Tensor, ...]:
             context = torch.autocast("cuda", dtype=dtype, cache_enabled=False) if dtype is not None else nullcontext()
             with context:
-                return loss_fn(frames, mask)
+                return loss_fn(frames, mask, conditioning)
 
         return GraphedTrainStep(graphed_loss, params, optimizer)
 
@@ -117,14 +118,14 @@ class GraphedOptimizer(torch.optim.Optimizer):
 
 
 class GraphedTrainStep:
-    """`loss_fn(frames, mask) -> (loss, *extras)` plus backward and `optimizer.step()`,
+    """`loss_fn(frames, mask, conditioning) -> (loss, *extras)` plus backward and `optimizer.step()`,
     captured once on the first call and replayed after. The warm-up steps that capture needs
     are undone (weights and optimiser state restored), so training is the same as without the
     graph. Returns the graph's static output tensors (loss first)."""
 
     def __init__(
         self,
-        loss_fn: Callable[[Tensor, Tensor | None], tuple[Tensor, ...]],
+        loss_fn: Callable[[Tensor, Tensor | None, dict[str, Tensor]], tuple[Tensor, ...]],
         params: list[torch.nn.Parameter],
         optimizer: torch.optim.Optimizer,
         warmup: int = 3,
@@ -136,14 +137,15 @@ class GraphedTrainStep:
         self.graph: torch.cuda.CUDAGraph | None = None
 
     def _step(self) -> tuple[Tensor, ...]:
-        outputs = self.loss_fn(self.frames, self.mask)
+        outputs = self.loss_fn(self.frames, self.mask, self.conditioning)
         outputs[0].backward()
         self.optimizer.step()
         return outputs
 
-    def _capture(self, frames: Tensor, mask: Tensor | None) -> None:
+    def _capture(self, frames: Tensor, mask: Tensor | None, conditioning: dict[str, Tensor]) -> None:
         self.frames = frames.clone()
         self.mask = None if mask is None else mask.clone()
+        self.conditioning = {k: v.clone() for k, v in conditioning.items()}
         saved_params = [p.detach().clone() for p in self.params]
         saved_state = copy.deepcopy(self.optimizer.state_dict()["state"])
         stream = torch.cuda.Stream()
@@ -175,12 +177,17 @@ class GraphedTrainStep:
                     else:
                         value.zero_()  # fresh Adam state: zero moments, step 0
 
-    def __call__(self, frames: Tensor, mask: Tensor | None) -> tuple[Tensor, ...]:
-        """One training step on `frames`/`mask`; returns the graph's (static) outputs."""
+    def __call__(
+        self, frames: Tensor, mask: Tensor | None, conditioning: dict[str, Tensor] | None = None
+    ) -> tuple[Tensor, ...]:
+        """One training step on `frames`/`mask`/`conditioning`; returns the graph's (static) outputs."""
+        conditioning = conditioning or {}
         if self.graph is None:
-            self._capture(frames, mask)
+            self._capture(frames, mask, conditioning)
         self.frames.copy_(frames, non_blocking=True)
         if mask is not None:
             self.mask.copy_(mask, non_blocking=True)
+        for key, value in conditioning.items():
+            self.conditioning[key].copy_(value, non_blocking=True)
         self.graph.replay()
         return self.outputs

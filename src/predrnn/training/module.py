@@ -1,55 +1,58 @@
-"""The LightningModule: one shared step for train/val/test around any `predrnn.models` network."""
+"""The LightningModule: one shared step for train/val/test around any network that keeps the
+contract of `models/api.py` (docs/architecture.md)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from torch import Tensor
+from omegaconf import OmegaConf
+from pytorch_lightning.utilities import rank_zero_info
+from torch import Tensor, nn
 from typing_extensions import override
 
 from predrnn import checks
+from predrnn.baselines import BASELINES
+from predrnn.config import CONF_DIR
 from predrnn.data.normalization import Normalization
 from predrnn.errors import BadValue
-from predrnn.models import PredRNN, reconstruction_loss
+from predrnn.metrics.collection import MetricSet
+from predrnn.models import api, reconstruction_loss
 from predrnn.models.losses import RECONSTRUCTION_LOSSES
 from predrnn.training.fastpath import FastPath, GraphedTrainStep
-from predrnn.training.metrics import METRIC_NAMES, FrameMetrics
 from predrnn.training.optim import Optim
+from predrnn.training.sampling import ScheduledSampling
 
-BASELINES = ("zeros", "copy_last")  # black frames; the last observed frame repeated
+DEFAULT_BASELINES = ("zeros", "copy_last")
 
 
-def make_lpips():
-    """torchmetrics' LPIPS (AlexNet) where torchvision and its weights are available; otherwise
-    None, with a one-time notice (the other metrics are computed either way)."""
-    from pytorch_lightning.utilities import rank_zero_info
-
-    try:
-        import torchvision  # noqa: F401
-        from torchmetrics.image.lpip import LearnedPerceptualImagePatchSimilarity
-
-        return LearnedPerceptualImagePatchSimilarity(net_type="alex", normalize=True)
-    except Exception as err:  # missing torchvision, or weights that can't be loaded offline
-        rank_zero_info(f"LPIPS skipped ({type(err).__name__}: {err})".split("\n")[0])
-        return None
+def default_metrics() -> dict[str, Any]:
+    """The `metrics=default` config group, for a module built without a config."""
+    return OmegaConf.to_container(OmegaConf.load(CONF_DIR / "metrics" / "default.yaml"))
 
 
 class PredRNNModule(pl.LightningModule):
     """Trains `network` to predict frames 1..T-1 from frames 0..T-2 under a teacher mask.
 
-    The `teacher_mask` attribute is set before each training batch by a sampling-schedule
-    callback (`predrnn.training.sampling`); without one, training runs free (true inputs for
-    the J observed frames, own outputs after). Validation and test always run free.
+    The mask of a training step comes from `sampling` (a schedule of `training/sampling.py`);
+    without one, training runs free (true inputs for the J observed frames, own outputs
+    after). Validation and test always run free and score the K = `future_frames` predicted
+    frames with `metrics` (name -> metric config, `conf/metrics/`); the test also scores
+    `baselines` on the same sequences. A network's auxiliary losses are added to the
+    reconstruction loss, `decouple` weighted by `decouple_beta` and any other by 1.
     `compile`, `channels_last` and `cuda_graph` choose the fast path (`training/fastpath.py`).
     """
 
     def __init__(
         self,
-        network: PredRNN | Mapping[str, Any],
+        network: nn.Module,
         optim: Optim | Mapping[str, Any] | None = None,
+        sampling: ScheduledSampling | None = None,
+        metrics: Mapping[str, Any] | None = None,
+        baselines: Sequence[str] = DEFAULT_BASELINES,
+        future_frames: int | None = None,
         loss: str = "l1_l2",
         decouple_beta: float = 0.0,
         reverse_input: bool = False,
@@ -59,16 +62,27 @@ class PredRNNModule(pl.LightningModule):
         normalization: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
-        network = network if isinstance(network, PredRNN) else PredRNN(**network)
+        if not isinstance(network, nn.Module):
+            raise TypeError(f"network must be an nn.Module (models/api.py), not {type(network).__name__}")
         optim = optim if isinstance(optim, Optim) else Optim(**(optim or {}))
         checks.choice("loss", loss, RECONSTRUCTION_LOSSES, "mse")
         checks.number("decouple_beta", decouple_beta, 0.1, minimum=0.0)
         checks.boolean("reverse_input", reverse_input)
-        if decouple_beta > 0 and not network.uses_memory:
-            raise BadValue("decouple_beta", decouple_beta, "needs ST-LSTM cells (model.cell=stlstm)", 0.0)
+        self.aux_names = api.aux_losses(network)
+        if decouple_beta > 0 and "decouple" not in self.aux_names:
+            raise BadValue(
+                "decouple_beta", decouple_beta, "weighs PredRNN-V2's decoupling loss: use model=predrnn_v2", 0.0
+            )
+        if decouple_beta == 0 and "decouple" in self.aux_names:
+            raise BadValue(
+                "decouple_beta", decouple_beta, "must be > 0 for a network with the decoupling loss (or model=predrnn)", 0.1
+            )  # fmt: skip
         self.fast = FastPath(compile, channels_last, cuda_graph)
         self.network = network
         self.optim = optim
+        self.sampling = sampling
+        self.configure_evaluation(metrics, baselines, future_frames)
+        self.conditioning = api.conditioning(network)
         # data units <-> model units and the metric scale, fitted on the training data (docs/data.md)
         if normalization is None:
             self.normalization = Normalization.identity(network.in_channels)
@@ -78,23 +92,34 @@ class PredRNNModule(pl.LightningModule):
             raise ValueError(
                 f"normalisation for {self.normalization.channels} channels, network for {network.in_channels}"
             )
-        if network.uses_memory and decouple_beta == 0:
-            # the V2 adapters get no gradient without the decoupling loss; DDP rejects unused
-            # trainable parameters, so they are frozen
-            network.adapters.requires_grad_(False)
-        self.save_hyperparameters(ignore=["network", "optim", "normalization"])
-        self.hparams["network"] = dict(network.init_args)
+        # what rebuilds this module from a checkpoint (checkpoints/native.py); the evaluation
+        # settings (metrics, baselines, future frames) come from the run that loads it
+        self.save_hyperparameters(ignore=["network", "optim", "sampling", "metrics", "baselines", "future_frames",
+                                          "normalization"])  # fmt: skip
+        self.hparams["network"] = {"_target_": api.target_of(network), **network.init_args}
         self.hparams["optim"] = optim.as_dict()
         self.hparams["normalization"] = self.normalization.as_dict()
         self.graph_step: GraphedTrainStep | None = None
-        self.teacher_mask: Tensor | None = None
         self.input_length = network.input_length
-        self.val_metrics: FrameMetrics | None = None
-        self.test_metrics: FrameMetrics | None = None
-        self.baseline_metrics: dict[str, FrameMetrics] = {}
+        self.val_metrics: MetricSet | None = None
+        self.test_metrics: MetricSet | None = None
+        self.baseline_metrics: dict[str, MetricSet] = {}
         self.val_results: dict[str, Any] = {}
         self.test_results: dict[str, Any] = {}
-        self.lpips = None
+
+    def configure_evaluation(
+        self, metrics: Mapping[str, Any] | None, baselines: Sequence[str] = DEFAULT_BASELINES,
+        future_frames: int | None = None,
+    ) -> None:  # fmt: skip
+        """What validation and test score: `metrics` (name -> metric config; None: the default
+        set), `baselines` and K = `future_frames`. A loaded checkpoint gets the run's own."""
+        for name in baselines:
+            checks.choice("baselines", name, BASELINES, "[zeros,copy_last]")
+        if future_frames is not None:
+            checks.integer("future_frames", future_frames, 10, minimum=1)
+        self.metric_configs = dict(metrics) if metrics is not None else default_metrics()
+        self.baselines = tuple(baselines)
+        self.future_frames = future_frames
 
     # --- model -------------------------------------------------------------------------------
     @property
@@ -117,100 +142,130 @@ class PredRNNModule(pl.LightningModule):
         return trainer.strategy.root_device if trainer is not None else self.device
 
     @override
-    def forward(self, frames: Tensor, teacher_mask: Tensor | None = None, return_decouple_loss: bool = False):
-        return self.network(self.fast.layout(frames), teacher_mask, return_decouple_loss=return_decouple_loss)
+    def forward(self, frames: Tensor, teacher_mask: Tensor | None = None, **conditioning: Tensor):
+        return self.network(self.fast.layout(frames), teacher_mask, **conditioning)
+
+    @override
+    def on_fit_start(self) -> None:
+        if self.sampling is not None:
+            fitted = self.sampling.fit_to_run(self.trainer.max_steps)
+            if fitted:
+                rank_zero_info(fitted)
 
     # --- the shared step ---------------------------------------------------------------------
-    def compute_loss(self, frames: Tensor, mask: Tensor | None, training: bool) -> tuple[Tensor, Tensor, Tensor | None]:
-        """(loss, predictions, decoupling loss or None) over all T-1 outputs."""
+    def split_batch(self, batch: Tensor | Mapping[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        """(frames, conditioning) of a batch: a tensor of frames, or a dict with `frames` and
+        the conditioning the network reads (e.g. `actions`)."""
+        if isinstance(batch, Mapping):
+            return batch["frames"], {k: batch[k] for k in self.conditioning}
+        return batch, {}
+
+    def compute_loss(
+        self, frames: Tensor, mask: Tensor | None, training: bool, conditioning: Mapping[str, Tensor] | None = None
+    ) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+        """(loss, predictions, auxiliary losses) over all T-1 outputs."""
+        conditioning = dict(conditioning or {})
         if training and self.hparams.reverse_input:
             # the official script also trains on each sequence played backwards
             frames = torch.cat([frames, frames.flip(1)])
             mask = None if mask is None else torch.cat([mask, mask])
-        beta = self.hparams.decouple_beta if training else 0.0
-        if beta > 0:
-            predictions, decouple = self(frames, mask, return_decouple_loss=True)
-        else:
-            predictions, decouple = self(frames, mask), None
+            conditioning = {k: torch.cat([v, v.flip(1)]) for k, v in conditioning.items()}
+        predictions, aux = api.split_output(self(frames, mask, **conditioning))
         loss = reconstruction_loss(predictions, frames[:, 1:], self.hparams.loss)
-        if decouple is not None:
-            loss = loss + beta * decouple
-        return loss, predictions, decouple
+        for name, value in aux.items():
+            loss = loss + (self.hparams.decouple_beta if name == "decouple" else 1.0) * value
+        return loss, predictions, aux
 
-    def shared_step(self, frames: Tensor, stage: str) -> tuple[Tensor, Tensor | None]:
+    def training_mask(self, frames: Tensor) -> Tensor | None:
+        """The sampling schedule's teacher mask for this step (logged on logging steps)."""
+        if self.sampling is None:
+            return None
+        step = self.global_step
+        mask = self.sampling.mask(step, frames.shape[0], frames.shape[1], self.input_length, frames.device)
+        if self._trainer is not None and step % self.trainer.log_every_n_steps == 0:
+            # only on logging steps: Lightning copies logged floats to the device, a sync
+            enc, dec = self.sampling.probabilities(step)
+            # the step is logged too: after a resume Lightning's own step column can shift by one
+            self.log_dict({"sampling/encoder_p": enc, "sampling/step": float(step)}, on_step=True, on_epoch=False)
+            self.log("sampling/decoder_p", dec, on_step=True, on_epoch=False, prog_bar=True)
+        return mask
+
+    def shared_step(self, batch: Tensor | Mapping[str, Tensor], stage: str) -> tuple[Tensor, Tensor | None]:
         """Loss and logging for any stage; metrics over the K future frames (val/test)."""
+        frames, conditioning = self.split_batch(batch)
         training = stage == "train"
+        mask = self.training_mask(frames) if training else None
         if training and self.graph_step is not None:  # forward, backward and Adam: one replay
-            outputs = self.optimizers().step(closure=lambda: self.graph_step(frames, self.teacher_mask))
+            outputs = self.optimizers().step(closure=lambda: self.graph_step(frames, mask, conditioning))
             scheduler = self.lr_schedulers()
             if scheduler is not None:  # fills the learning-rate tensor the next replay reads
                 scheduler.step()
             # the graph's outputs are overwritten by the next replay: keep this step's values
-            loss, decouple = (None if t is None else t.detach().clone() for t in outputs)
-            predictions = None
+            loss, *aux_values = (t.detach().clone() for t in outputs)
+            aux, predictions = dict(zip(self.aux_names, aux_values)), None
         else:
-            mask = self.teacher_mask if training else None
-            loss, predictions, decouple = self.compute_loss(frames, mask, training)
-        if decouple is not None:
-            self.log(f"{stage}/decouple_loss", decouple, on_step=training, on_epoch=not training)
+            loss, predictions, aux = self.compute_loss(frames, mask, training, conditioning)
+        for name, value in aux.items():
+            self.log(f"{stage}/{name}_loss", value, on_step=training, on_epoch=not training)
         self.log(f"{stage}/loss", loss, on_step=training, on_epoch=not training, prog_bar=training)
         if not training:
-            # metrics on the metric scale: [0, 1] over the data's range, whatever the normalisation
-            metrics = self.val_metrics if stage == "val" else self.test_metrics
-            j = self.input_length - 1
-            scaled = self.normalization.to_metric_scale
-            target, future = scaled(frames[:, 1:][:, j:]), scaled(predictions[:, j:])
-            metrics.update(future, target)
-            if stage == "test":  # what a collapsed model would score, on the same sequences
-                self.baseline_metrics["zeros"].update(torch.zeros_like(target), target)
-                self.baseline_metrics["copy_last"].update(scaled(frames[:, j : j + 1]).expand_as(target), target)
-            if stage == "test" and self.lpips is not None:
-                # AlexNet LPIPS on RGB frames in [0, 1] (grey ones repeated to RGB)
-                repeat = 3 // target.shape[2]
-                pred = future.clamp(0, 1).flatten(0, 1).float().repeat(1, repeat, 1, 1)
-                self.lpips.update(pred, target.clamp(0, 1).flatten(0, 1).float().repeat(1, repeat, 1, 1))
+            self.score(frames, predictions, stage)
         return loss, predictions
 
+    def score(self, frames: Tensor, predictions: Tensor, stage: str) -> None:
+        """Feed the K future frames (and, at test, the baselines' forecasts) to the metrics, in
+        data units; each metric takes its own scale from there."""
+        j = self.input_length
+        decode = self.normalization.decode
+        target, future = decode(frames[:, j:]), decode(predictions[:, j - 1 :])
+        metrics = self.val_metrics if stage == "val" else self.test_metrics
+        metrics.update(future, target, self.normalization)
+        if stage == "test":  # other forecasts of the same sequences
+            observed = decode(frames[:, :j])
+            for name, baseline in self.baseline_metrics.items():
+                forecast = BASELINES[name](observed, target.shape[1], self.normalization.low)
+                baseline.update(forecast, target, self.normalization)
+
     @override
-    def training_step(self, batch: Tensor, batch_idx: int) -> Tensor:
+    def training_step(self, batch, batch_idx: int) -> Tensor:
         return self.shared_step(batch, "train")[0]
 
     @override
-    def validation_step(self, batch: Tensor, batch_idx: int) -> dict[str, Tensor]:
+    def validation_step(self, batch, batch_idx: int) -> dict[str, Tensor]:
         loss, predictions = self.shared_step(batch, "val")
         return {"loss": loss, "predictions": predictions}
 
     @override
-    def test_step(self, batch: Tensor, batch_idx: int) -> dict[str, Tensor]:
+    def test_step(self, batch, batch_idx: int) -> dict[str, Tensor]:
         loss, predictions = self.shared_step(batch, "test")
         return {"loss": loss, "predictions": predictions}
 
     # --- metrics -----------------------------------------------------------------------------
-    def _future_frames(self) -> int:
-        total = getattr(getattr(self.trainer, "datamodule", None), "eval_total_length", None)
-        if total is None:
-            raise RuntimeError("PredRNNModule needs a datamodule with eval_total_length to size its metrics")
-        return total - self.input_length
+    def _metric_set(self, stage: str) -> MetricSet:
+        if self.future_frames is None:
+            raise RuntimeError("PredRNNModule needs future_frames (K) to score validation and test")
+        notices: list[str] = []
+        metrics = MetricSet(self.metric_configs, self.future_frames, stage, notices).to(self.device)
+        for notice in notices:
+            rank_zero_info(notice)
+        return metrics
 
     @override
     def on_validation_epoch_start(self) -> None:
-        self.val_metrics = FrameMetrics(self._future_frames()).to(self.device)
+        self.val_metrics = self._metric_set("val")
 
     @override
     def on_test_epoch_start(self) -> None:
-        self.test_metrics = FrameMetrics(self._future_frames()).to(self.device)
-        self.baseline_metrics = {name: FrameMetrics(self._future_frames()).to(self.device) for name in BASELINES}
-        self.lpips = make_lpips() if self.network.in_channels in (1, 3) else None
-        if self.lpips is not None:
-            self.lpips = self.lpips.to(self.device)
+        self.test_metrics = self._metric_set("test")
+        self.baseline_metrics = {name: self._metric_set("test") for name in self.baselines}
 
-    def _summarise(self, metrics: FrameMetrics, stage: str) -> dict[str, Any]:
-        values = metrics.compute()
-        for n in METRIC_NAMES:  # the progress bar shows the last validation MSE
-            self.log(f"{stage}/{n}", values[n].float(), sync_dist=False, prog_bar=stage == "val" and n == "mse")
-        result: dict[str, Any] = {n: float(values[n]) for n in METRIC_NAMES}
-        result.update({f"{n}_per_frame": values[f"{n}_per_frame"].tolist() for n in METRIC_NAMES})
-        result["num_sequences"] = int(values["count"])
+    def _summarise(self, metrics: MetricSet, stage: str) -> dict[str, Any]:
+        result = metrics.compute()
+        first = next((k for k in result if not k.endswith("_per_frame")), None)
+        for name, value in result.items():
+            if name.endswith("_per_frame") or name == "num_sequences" or value is None:
+                continue  # the progress bar shows the first validation metric (MSE by default)
+            self.log(f"{stage}/{name}", float(value), sync_dist=False, prog_bar=stage == "val" and name == first)
         result["scale"] = self.normalization.scale_description()
         metrics.reset()
         return result
@@ -225,11 +280,11 @@ class PredRNNModule(pl.LightningModule):
         self.test_results["baselines"] = {
             name: self._summarise(metrics, f"test/baseline_{name}") for name, metrics in self.baseline_metrics.items()
         }
-        if self.lpips is not None:
-            self.test_results["lpips"] = float(self.lpips.compute())
-            self.log("test/lpips", self.test_results["lpips"])
-        for k, v in enumerate(self.test_results["mse_per_frame"], start=1):
-            self.log(f"test/mse_frame_{k}", float(v))
+        for name, values in self.test_results.items():
+            if name.endswith("_per_frame"):
+                for k, v in enumerate(values, start=1):
+                    if v is not None:
+                        self.log(f"test/{name.removesuffix('_per_frame')}_frame_{k}", float(v))
 
     # --- optimisation ------------------------------------------------------------------------
     @override
@@ -239,11 +294,12 @@ class PredRNNModule(pl.LightningModule):
         steps = self.trainer.max_steps if self.trainer.max_steps > 0 else self.trainer.estimated_stepping_batches
         optimizer = self.optim.build(self.parameters(), fused=device.type == "cuda", capturable=graphed)
         if graphed:
-            self.graph_step = self.fast.train_step(
-                lambda frames, mask: self.compute_loss(frames, mask, training=True)[::2],
-                list(self.parameters()),
-                optimizer,
-            )
+
+            def step_outputs(frames, mask, conditioning):
+                loss, _, aux = self.compute_loss(frames, mask, True, conditioning)
+                return (loss, *(aux[name] for name in self.aux_names))
+
+            self.graph_step = self.fast.train_step(step_outputs, list(self.parameters()), optimizer)
             optimizer = self.fast.optimizer(optimizer, device)
         scheduler = self.optim.schedule(optimizer, steps)
         if scheduler is None:

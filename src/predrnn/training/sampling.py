@@ -1,9 +1,9 @@
 """Scheduled sampling (Bengio et al., 2015) and reverse scheduled sampling (PredRNN-V2).
 
 The decay curves are pure functions of the training step (docs/method.md, "Scheduled sampling"), so a resumed
-run continues exactly. A schedule is a Lightning callback: before each training batch it
-draws the `teacher_mask` (B, T-2) on the batch's device from a generator seeded by
-(seed, step), and hands it to the module.
+run continues exactly. The module holds the schedule (`module.sampling`) and asks it in each
+training step for the `teacher_mask` (B, T-2), drawn on the batch's device from a generator
+seeded by (seed, step).
 
 Every decaying curve can also be fitted to the run: `end` (a fraction of `trainer.max_steps`)
 sets its absolute parameters when training starts, so the curve stays a pure function of the
@@ -14,12 +14,8 @@ from __future__ import annotations
 
 import math
 
-import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import Callback
-from pytorch_lightning.utilities import rank_zero_info
 from torch import Tensor
-from typing_extensions import override
 
 from predrnn import checks
 from predrnn.errors import BadValue
@@ -90,9 +86,10 @@ def inverse_sigmoid_k(end_step: int, final: float = FINAL_EPSILON) -> float:
     return low
 
 
-class ScheduledSampling(Callback):
-    """Base: `probabilities(step) -> (encoder_p, decoder_p)`, the chance of a true input.
-    Decaying curves take `end`: fit them to the run with `fit_to_run(end_step)`."""
+class ScheduledSampling:
+    """Base: `probabilities(step) -> (encoder_p, decoder_p)`, the chance of a true input, and
+    `mask(step, …)`. Decaying curves take `end`: `fit_to_run(max_steps)` sets them to end at
+    that fraction of the run."""
 
     def __init__(self, seed: int = 0, end: float | None = None) -> None:
         self.seed = checks.integer("seed", seed, 0)
@@ -102,16 +99,17 @@ class ScheduledSampling(Callback):
     def probabilities(self, step: int) -> tuple[float, float]:
         raise NotImplementedError
 
-    def fit_to_run(self, end_step: int) -> str:
+    def fit_curve(self, end_step: int) -> str:
         """Set the curve's absolute parameters so that it ends at `end_step`; returns what it set."""
         raise NotImplementedError
 
-    @override
-    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if self.end is not None:  # trainer.max_steps > 0 is checked with the config (validate_train)
-            end_step = max(1, round(self.end * trainer.max_steps))
-            fitted = self.fit_to_run(end_step)
-            rank_zero_info(f"sampling: end={self.end} of {trainer.max_steps} steps -> {fitted}")
+    def fit_to_run(self, max_steps: int) -> str | None:
+        """With `end`, fit the curve to a run of `max_steps` (> 0, checked with the config);
+        returns what it set (None without `end`)."""
+        if self.end is None:
+            return None
+        end_step = max(1, round(self.end * max_steps))
+        return f"sampling: end={self.end} of {max_steps} steps -> {self.fit_curve(end_step)}"
 
     def mask(self, step: int, batch: int, total_length: int, input_length: int, device: torch.device) -> Tensor:
         """The mask for `step`: the same on every run and after a resume (seeded by step)."""
@@ -121,21 +119,6 @@ class ScheduledSampling(Callback):
         gen.manual_seed(self.seed * 1_000_003 + step)
         enc, dec = self.probabilities(step)
         return build_teacher_mask(batch, total_length, input_length, enc, dec, gen, device)
-
-    @override
-    def on_train_batch_start(
-        self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Tensor, batch_idx: int
-    ) -> None:
-        step = trainer.global_step
-        input_length = pl_module.network.input_length
-        pl_module.teacher_mask = self.mask(step, batch.shape[0], batch.shape[1], input_length, batch.device)
-        if step % trainer.log_every_n_steps == 0:
-            # only on logging steps: Lightning copies logged floats to the device, a sync
-            enc, dec = self.probabilities(step)
-            # the step is logged too: after a resume Lightning's own step column can shift by one
-            values = {"sampling/encoder_p": enc, "sampling/step": float(step)}
-            pl_module.log_dict(values, on_step=True, on_epoch=False)
-            pl_module.log("sampling/decoder_p", dec, on_step=True, on_epoch=False, prog_bar=True)
 
 
 class TeacherForcing(ScheduledSampling):
@@ -166,7 +149,7 @@ class LinearDecay(ScheduledSampling):
     def probabilities(self, step: int) -> tuple[float, float]:
         return 1.0, linear_decay(step, self.start, self.slope, self.minimum)
 
-    def fit_to_run(self, end_step: int) -> str:
+    def fit_curve(self, end_step: int) -> str:
         self.slope = max(0.0, self.start - self.minimum) / end_step
         return f"slope {self.slope:.3g} (ε = {self.minimum:g} from step {end_step})"
 
@@ -181,7 +164,7 @@ class ExponentialDecay(ScheduledSampling):
     def probabilities(self, step: int) -> tuple[float, float]:
         return 1.0, exponential_decay(step, self.k)
 
-    def fit_to_run(self, end_step: int) -> str:
+    def fit_curve(self, end_step: int) -> str:
         self.k = FINAL_EPSILON ** (1.0 / end_step)
         return f"k {self.k:.6g} (ε = {FINAL_EPSILON:g} at step {end_step})"
 
@@ -196,7 +179,7 @@ class InverseSigmoidDecay(ScheduledSampling):
     def probabilities(self, step: int) -> tuple[float, float]:
         return 1.0, inverse_sigmoid_decay(step, self.k)
 
-    def fit_to_run(self, end_step: int) -> str:
+    def fit_curve(self, end_step: int) -> str:
         self.k = inverse_sigmoid_k(end_step)
         return f"k {self.k:.6g} (ε = {inverse_sigmoid_decay(end_step, self.k):.3g} at step {end_step})"
 
@@ -222,7 +205,7 @@ class ReverseScheduledSampling(ScheduledSampling):
             reverse_decoder_probability(step, self.s1, self.s2),
         )
 
-    def fit_to_run(self, end_step: int) -> str:
+    def fit_curve(self, end_step: int) -> str:
         self.s2 = max(2, end_step)
         self.s1, self.alpha = self.s2 // 2, self.s2 / 10
         return f"s1 {self.s1}, s2 {self.s2}, alpha {self.alpha:g}"

@@ -1,4 +1,4 @@
-"""Reading and writing checkpoints safely.
+"""Reading and writing checkpoint files safely (docs/checkpoints.md).
 
 - Every checkpoint is read with `torch.load(weights_only=True)`: tensors and plain data only, so
   a crafted file can't run code (a pickle that asks for any other object is refused). The
@@ -12,7 +12,6 @@ from __future__ import annotations
 import pickle
 import re
 import zipfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -60,19 +59,13 @@ def nonfinite_weights(state_dict: dict[str, Any]) -> list[str]:
     return bad
 
 
-def predrnn_hparams(state: dict[str, Any], path: str | Path, key: str = "ckpt_path") -> dict[str, Any]:
-    """The module settings saved in a predrnn-train checkpoint, or a one-line error saying what
-    the file is instead."""
-    hparams = state.get("hyper_parameters")
-    if isinstance(hparams, dict) and isinstance(hparams.get("network"), dict) and "state_dict" in state:
-        return hparams
-    if "net_param" in state:
-        raise CheckpointError(f"{key}={path} is an official PredRNN checkpoint: convert it first with predrnn-convert")
-    if state and all(isinstance(v, torch.Tensor) for v in state.values()):
+def check_finite(weights: dict[str, Any], path: str | Path, key: str = "ckpt_path") -> None:
+    """NaN or inf weights are never used: one line naming the first bad tensor."""
+    bad = nonfinite_weights(dict(weights))
+    if bad:
         raise CheckpointError(
-            f"{key}={path} is a bare state dict (no settings saved with it): give a checkpoint written by predrnn-train"
+            f"{key}={path} holds NaN/inf weights ({len(bad)} tensors, first {bad[0]}): use an earlier checkpoint"
         )
-    raise CheckpointError(f"{key}={path} is not a predrnn checkpoint: give one written by predrnn-train")
 
 
 def load_weights(module: torch.nn.Module, weights: dict[str, Any], path: str | Path, key: str = "ckpt_path") -> None:
@@ -92,43 +85,6 @@ def load_weights(module: torch.nn.Module, weights: dict[str, Any], path: str | P
             "give the model overrides it was trained with, or another checkpoint"
         )
     module.load_state_dict(weights)
-
-
-def load_module(
-    path: str | Path, compile: str | None = None, channels_last: bool = False, key: str = "ckpt_path",
-    official: Callable[[], Any] | None = None,
-):  # fmt: skip
-    """(PredRNNModule, checkpoint dict) from a checkpoint read weights-only. A predrnn checkpoint
-    carries its network settings; an official one is described by `official()`, which builds
-    the network from the model and data overrides. The fast-path switches come from the
-    arguments."""
-    from predrnn.errors import BadValue
-    from predrnn.models import PredRNN
-    from predrnn.official import is_official, official_weights
-    from predrnn.training.fastpath import FastPath
-    from predrnn.training.module import PredRNNModule
-
-    state = read_checkpoint(path, key)
-    fast = {"compile": compile, "channels_last": channels_last}
-    try:
-        FastPath(**fast)  # its checks name the module.* keys
-    except BadValue as err:
-        raise err.in_group("module") from None
-    if is_official(state) and official is not None:
-        network = official()
-        network.load_state_dict(official_weights(state["net_param"], network, path, key))
-        return PredRNNModule(network, **fast), state
-    hp = predrnn_hparams(state, path, key)
-    try:
-        network = PredRNN(**hp["network"])
-        module = PredRNNModule(
-            network, optim=hp.get("optim"), loss=hp.get("loss", "l1_l2"), decouple_beta=hp.get("decouple_beta", 0.0),
-            reverse_input=hp.get("reverse_input", False), normalization=hp.get("normalization"), **fast,
-        )  # fmt: skip
-    except (BadValue, TypeError, ValueError) as err:
-        raise CheckpointError(f"{key}={path} holds settings this version of predrnn can't build ({err})") from None
-    load_weights(module, state["state_dict"], path, key)
-    return module, state
 
 
 class SafeCheckpointIO(TorchCheckpointIO):
@@ -155,21 +111,3 @@ class SafeCheckpointIO(TorchCheckpointIO):
 
     def load_checkpoint(self, path, map_location: Any | None = None, weights_only: bool | None = None) -> dict:
         return read_checkpoint(path)
-
-
-def resolve_checkpoint(path: str | None, candidates: list[Path] | None = None, where: str = "") -> str | None:
-    """The checkpoint path to read (`read_checkpoint` checks that it exists); `last` means the
-    newest of `candidates` (last.ckpt files that the caller found, e.g. of the same experiment)."""
-    if path in (None, ""):
-        return None
-    if str(path) == "last":
-        found = sorted(candidates or [], key=lambda p: p.stat().st_mtime)
-        if not found:
-            raise CheckpointError(f"ckpt_path=last but no last.ckpt {where}: train first or give a path")
-        return str(found[-1].resolve())
-    return str(Path(path).expanduser().resolve())
-
-
-def last_checkpoints(log_dir: str | Path) -> list[Path]:
-    """Every `last.ckpt` of the training runs under `log_dir`."""
-    return list(Path(log_dir).glob("train/**/checkpoints/last.ckpt"))

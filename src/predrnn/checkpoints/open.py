@@ -1,0 +1,141 @@
+"""The one call through which every entry point opens a checkpoint (docs/checkpoints.md):
+predrnn's own, the authors' PredRNN code's (`net_param`) or OpenSTL's, read weights-only,
+rebuilt as a `PredRNNModule` with no class named in code."""
+
+from __future__ import annotations
+
+import inspect
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from predrnn.checkpoints.io import check_finite, load_weights, read_checkpoint
+from predrnn.checkpoints.native import build_network, is_native, legacy_weights, native_hparams
+from predrnn.checkpoints.official import is_official
+from predrnn.checkpoints.openstl import never_called, openstl_weights
+from predrnn.checkpoints.reference import reference_weights
+from predrnn.errors import BadValue, CheckpointError
+
+
+@dataclass
+class Checkpoint:
+    """An opened checkpoint: the module rebuilt from it, the file's dict and its format."""
+
+    module: Any
+    state: dict
+    kind: str  # "predrnn", "official" or "openstl"
+    path: str
+
+    def trained_future_frames(self, data: Mapping[str, Any]) -> int:
+        """How many frames its model was trained to predict: from its saved data settings, or
+        (a weights-only file) from the `data` config that describes it."""
+        saved = self.state.get("datamodule_hyper_parameters") or data
+        return int(saved["total_length"]) - int(saved["input_length"])
+
+    def describe(self) -> str:
+        """`<path> (<what it is>)`, for the line every entry point prints."""
+        if self.kind != "predrnn":
+            return f"{self.path} ({self.kind} checkpoint, described by the model/data overrides)"
+        step = self.state.get("global_step")
+        run = Path(self.path).parent.parent if Path(self.path).parent.name == "checkpoints" else None
+        network = self.module.hparams["network"]["_target_"].rpartition(".")[2]
+        where = f", run {run}" if run is not None else ""
+        return f"{self.path} ({network}, step {step}{where})"
+
+
+def command_line_overrides() -> list[str]:
+    """This run's command-line overrides (none outside a Hydra run)."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        return list(HydraConfig.get().overrides.task)
+    except (ImportError, ValueError):
+        return []
+
+
+def _user_target(cfg) -> str | None:
+    model = None if cfg is None else cfg.get("model")
+    return None if model is None else model.get("_target_")
+
+
+def _refuse_model_overrides(path: str, stored: str, cfg, key: str) -> None:
+    """A predrnn checkpoint decides its network: model.* overrides would do nothing, and a
+    `model=` choice must name the network it holds."""
+    for override in command_line_overrides():
+        name = override.lstrip("+~").split("=")[0]
+        if name.startswith("model."):
+            raise CheckpointError(
+                f"{override} does nothing: {key}={path} carries its network's settings; remove the override"
+            )
+        if name == "model" and _user_target(cfg) != stored:
+            raise CheckpointError(
+                f"{key}={path} holds the network {stored}, not {_user_target(cfg)} ({override}): remove {override}"
+            )
+
+
+def open_checkpoint(
+    path: str | Path, cfg=None, *, key: str = "ckpt_path", compile: str | None = None, channels_last: bool = False,
+    describe: Callable[[], nn.Module] | None = None, **module_args: Any,
+) -> Checkpoint:  # fmt: skip
+    """Read `path` weights-only and rebuild its module.
+
+    A predrnn checkpoint carries its network (`_target_` and arguments, honoured only for
+    predrnn's own networks or the `model._target_` of `cfg`) and module settings; a weights-only
+    file (official, OpenSTL) is described by `describe()`, which builds the network from the
+    model and data overrides. `compile`/`channels_last` are the fast path of this run;
+    `module_args` (metrics, baselines, future_frames) the evaluation settings of this run.
+    """
+    from predrnn.training.fastpath import FastPath
+    from predrnn.training.module import PredRNNModule
+
+    path = str(path)
+    state = read_checkpoint(path, key)
+    fast = {"compile": compile, "channels_last": channels_last}
+    try:
+        FastPath(**fast)  # its checks name the module.* keys
+    except BadValue as err:
+        raise err.in_group("module") from None
+    reference = state["net_param"] if is_official(state) else openstl_weights(state)
+    if reference is not None:
+        kind = "official" if is_official(state) else "openstl"
+        if describe is None:
+            raise CheckpointError(
+                f"{key}={path} is an {kind} checkpoint (weights only): convert it with predrnn-convert"
+            )
+        network = describe()
+        weights, ignored = reference_weights(reference, network, path, key, kind, never_called(network))
+        check_finite(weights, path, key)
+        network.load_state_dict(weights)
+        if ignored:
+            print(
+                f"note: {key}={path} holds {len(ignored)} weights for modules the network never calls "
+                f"({', '.join(ignored[:2])}{' …' if len(ignored) > 2 else ''}): not used",
+                file=sys.stderr,
+            )
+        beta = (cfg.get("module") or {}).get("decouple_beta", 0.0) if cfg is not None else 0.0
+        module = PredRNNModule(network, decouple_beta=beta, **fast, **module_args)
+        return Checkpoint(module, state, kind, path)
+    hparams = native_hparams(state, path, key)
+    spec = hparams["network"]
+    if cfg is not None:
+        _refuse_model_overrides(path, spec.get("_target_"), cfg, key)
+    network = build_network(spec, _user_target(cfg), path, key)
+    accepted = inspect.signature(PredRNNModule).parameters
+    settings = {k: v for k, v in hparams.items() if k in accepted and k != "network"}
+    try:
+        module = PredRNNModule(network, **{**settings, **fast, **module_args})
+    except (BadValue, TypeError, ValueError) as err:
+        raise CheckpointError(f"{key}={path} holds settings this version of predrnn can't build ({err})") from None
+    weights = state["state_dict"]
+    if "_target_" not in state["hyper_parameters"]["network"]:  # written before networks were named
+        weights = legacy_weights(weights, module)
+    check_finite(weights, path, key)
+    load_weights(module, weights, path, key)
+    return Checkpoint(module, state, "predrnn", path)
+
+
+__all__ = ["Checkpoint", "command_line_overrides", "is_native", "open_checkpoint"]

@@ -1,0 +1,67 @@
+"""The metric contract (docs/metrics.md): what the module, the baselines, `metrics.json`, the
+console, the plots, `predrnn-report` and wandb need of a metric.
+
+A metric is a `torchmetrics.Metric` whose
+- constructor takes `num_frames` (K, the future frames it scores; supplied by the module) plus
+  its own keys (`conf/metrics/<set>.yaml` maps a name to a config with `_target_`);
+- class attribute `scale` is `"unit"` (frames on [0, 1] over the data's range, the prediction
+  clipped to it) or `"data"` (the data's own units, after the checkpoint's normalisation is
+  undone);
+- `update(predictions, target)` takes the future frames (B, K, C, H, W) on that scale;
+- `compute()` returns {name: per-frame tensor (K,)} or {name: (per-frame (K,), whole-forecast
+  scalar)} where the mean over frames is the wrong summary (scores from counts pooled over all
+  lead times). An undefined value is NaN; it is left out of means and written as null;
+- optional class attribute `stages`: where it runs, ("val", "test") by default (("test",) for
+  costly ones).
+States are sums reduced with `dist_reduce_fx="sum"`, so DDP gives the single-process value.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import Tensor
+from torchmetrics import Metric
+
+SCALES = ("unit", "data")
+STAGES = ("val", "test")
+
+
+class MetricUnavailable(RuntimeError):
+    """Raised by a metric's constructor when what it needs is missing here (LPIPS without
+    torchvision or its weights): the metric is skipped with a notice, the others run."""
+
+
+def scale_of(metric: Metric) -> str:
+    scale = getattr(metric, "scale", None)
+    if scale not in SCALES:
+        raise ValueError(f"{type(metric).__name__}.scale must be 'unit' or 'data', not {scale!r}")
+    return scale
+
+
+def stages_of(metric: Metric) -> tuple[str, ...]:
+    return tuple(getattr(metric, "stages", STAGES))
+
+
+def _number(value: Tensor | float) -> float | None:
+    value = float(value)
+    return None if math.isnan(value) or math.isinf(value) else value
+
+
+def summarise(values: Mapping[str, Any]) -> dict[str, Any]:
+    """`compute()`'s output as JSON-ready results: `<name>` (the whole-forecast value, else the
+    mean over the frames whose value is defined; None if none is) and `<name>_per_frame`
+    (None for an undefined frame)."""
+    out: dict[str, Any] = {}
+    for name, value in values.items():
+        per_frame, overall = value if isinstance(value, tuple) else (value, None)
+        per_frame = torch.as_tensor(per_frame, dtype=torch.float64).flatten()
+        if overall is None:
+            finite = per_frame[torch.isfinite(per_frame)]
+            overall = finite.mean() if finite.numel() else float("nan")
+        out[name] = _number(overall)
+        out[f"{name}_per_frame"] = [_number(v) for v in per_frame]
+    return out

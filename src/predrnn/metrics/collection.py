@@ -1,0 +1,111 @@
+"""The metrics of one stage, built from the `metrics` config for K future frames, each fed on
+the scale it declares (docs/metrics.md)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torchmetrics import Metric
+
+from predrnn.errors import BadValue, ConfigError
+from predrnn.metrics.api import MetricUnavailable, scale_of, stages_of, summarise
+
+
+class SequenceCount(Metric):
+    """How many sequences were scored (summed over DDP ranks)."""
+
+    full_state_update = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.add_state("count", default=torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
+
+    def update(self, batch: int) -> None:
+        self.count += batch
+
+    def compute(self) -> Tensor:
+        return self.count
+
+
+def build_metric(key: str, config: Mapping[str, Any], num_frames: int) -> Metric:
+    """One metric from its config (`_target_` plus its keys), for `num_frames` future frames."""
+    from hydra.errors import InstantiationException
+    from hydra.utils import instantiate
+
+    if not isinstance(config, Mapping) or "_target_" not in config:
+        raise ConfigError(f"metrics.{key} needs a _target_ (a torchmetrics.Metric class): e.g. "
+                          f"+metrics.{key}._target_=predrnn.metrics.frame.MSE")  # fmt: skip
+    try:
+        metric = instantiate(dict(config), num_frames=num_frames)
+    except InstantiationException as err:
+        cause = err.__cause__
+        if isinstance(cause, BadValue):
+            raise cause.in_group(f"metrics.{key}") from None
+        if isinstance(cause, MetricUnavailable):
+            raise cause from None
+        reason = " ".join(str(cause or err).split())
+        raise ConfigError(
+            f"metrics.{key}._target_={config['_target_']} can't be built ({reason}): check the class path and its keys"
+        ) from None
+    if not isinstance(metric, Metric):
+        raise ConfigError(
+            f"metrics.{key}._target_={config['_target_']} is not a torchmetrics.Metric: give a metric class"
+        )
+    scale_of(metric)
+    return metric
+
+
+class MetricSet(nn.Module):
+    """The configured metrics that run at `stage`, plus the sequence count. `update` takes
+    future frames in model units and hands each metric its scale: "unit" (the prediction
+    clipped to [0, 1]) or "data" (the data's units)."""
+
+    def __init__(
+        self, configs: Mapping[str, Any], num_frames: int, stage: str, notices: list[str] | None = None
+    ) -> None:
+        super().__init__()
+        self.metrics = nn.ModuleDict()
+        for key, config in configs.items():
+            if config is None:
+                continue
+            try:
+                metric = build_metric(key, config, num_frames)
+            except MetricUnavailable as err:
+                if notices is not None:
+                    notices.append(str(err))
+                continue
+            if stage in stages_of(metric):
+                self.metrics[key] = metric
+        self.count = SequenceCount()
+
+    def update(self, data_pred: Tensor, data_true: Tensor, normalization) -> None:
+        """data_pred, data_true: (B, K, C, H, W) future frames in data units; `normalization`
+        maps them to the metric scale for the "unit" metrics."""
+        unit = None
+        for metric in self.metrics.values():
+            if scale_of(metric) == "data":
+                metric.update(data_pred, data_true)
+            else:
+                if unit is None:
+                    unit = normalization.metric(data_pred).clamp(0.0, 1.0), normalization.metric(data_true)
+                metric.update(*unit)
+        self.count.update(data_pred.shape[0])
+
+    def compute(self) -> dict[str, Any]:
+        """{name: value, name_per_frame: [...], ..., num_sequences} over every metric."""
+        results: dict[str, Any] = {}
+        for key, metric in self.metrics.items():
+            values = summarise(metric.compute())
+            clash = sorted(set(values) & set(results))
+            if clash:
+                raise ConfigError(f"metrics.{key} reports {clash[0]}, which another metric reports too: remove one")
+            results.update(values)
+        results["num_sequences"] = int(self.count.compute())
+        return results
+
+    def reset(self) -> None:
+        for metric in (*self.metrics.values(), self.count):
+            metric.reset()

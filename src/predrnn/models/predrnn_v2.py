@@ -1,0 +1,48 @@
+"""PredRNN-V2 (Wang et al., TPAMI 2022): the PredRNN network plus the decoupling loss, which
+keeps the increments of the two memories apart (docs/method.md, "The decoupling loss").
+Reverse scheduled sampling, V2's other half, is a sampling curve (`sampling=reverse`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from predrnn.models.losses import decoupling_loss
+from predrnn.models.predrnn import PredRNN
+
+
+class PredRNNV2(PredRNN):
+    """In training mode `forward` returns `(predictions, {"decouple": loss})`: the mean over
+    steps and layers of |cos| between the adapted ΔC and ΔM. One 1×1 adapter is shared by ΔC
+    and ΔM, and by all layers of a width (the official code's layers are all equally wide)."""
+
+    aux_losses = ("decouple",)
+    patched_frame_weights = PredRNN.patched_frame_weights
+
+    def __init__(
+        self,
+        hidden_channels: Sequence[int] = (128, 128, 128, 128),
+        in_channels: int = 1,
+        image_size: int | Sequence[int] = 64,
+        patch_size: int = 4,
+        kernel_size: int = 5,
+        layer_norm: bool | str = False,
+        input_length: int = 10,
+    ) -> None:
+        super().__init__(hidden_channels, in_channels, image_size, patch_size, kernel_size, layer_norm, input_length)
+        self.adapters = nn.ModuleDict({str(w): nn.Conv2d(w, w, 1, bias=False) for w in sorted(set(self.widths))})
+
+    def forward(self, frames: Tensor, teacher_mask: Tensor | None = None) -> Tensor | tuple[Tensor, dict[str, Tensor]]:
+        if not self.training:
+            return super().forward(frames, teacher_mask)
+        predictions, increments = self.rollout(frames, teacher_mask, deltas=True)
+        losses = []
+        for layer, d_c, d_m in increments:
+            adapter = self.adapters[str(self.widths[layer])]
+            losses.append(decoupling_loss(adapter(d_c), adapter(d_m)))
+        return predictions, {"decouple": torch.stack(losses).mean()}
+
+    def _training_only(self) -> set[nn.Module]:
+        return set(self.adapters.values())  # the adapters serve the loss only
