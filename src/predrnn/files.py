@@ -5,11 +5,14 @@ sees half a file)."""
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import tempfile
 from collections.abc import Iterable
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from predrnn.errors import OutputError
 
@@ -69,3 +72,20 @@ def write_text(path: str | Path, text: str) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
     return Path(path)
+
+
+def strict_json(value: Any) -> Any:
+    """`value` with every NaN or infinite float replaced by None, so that `json.dumps` writes
+    strict JSON (null where a value is undefined) instead of bare `NaN`."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: strict_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [strict_json(v) for v in value]
+    return value
+
+
+def write_json(path: str | Path, value: Any) -> Path:
+    """`value` as strict, indented JSON at `path`, written atomically."""
+    return write_text(path, json.dumps(strict_json(value), indent=2, allow_nan=False))

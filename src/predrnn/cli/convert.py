@@ -28,7 +28,8 @@ def convert(cfg: DictConfig) -> Path:
     opened = open_checkpoint(cfg.ckpt_path, cfg, describe=lambda: build_network(cfg, datamodule))
     if opened.kind == "predrnn":
         raise CheckpointError(
-            f"ckpt_path={cfg.ckpt_path} is already a predrnn checkpoint: nothing to convert (use it as it is)"
+            f"ckpt_path={cfg.ckpt_path} is not an official PredRNN checkpoint (nor OpenSTL's): it is a predrnn "
+            "checkpoint already, nothing to convert (use it as it is)"
         )
     module = opened.module
     native = {

@@ -6,7 +6,6 @@ per-frame plot and media into the run folder, and prints a per-frame table.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from omegaconf import DictConfig

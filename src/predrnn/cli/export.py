@@ -3,7 +3,6 @@ inference rollout as a self-contained artefact for deployment (see `predrnn.expo
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from omegaconf import DictConfig

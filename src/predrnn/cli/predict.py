@@ -11,7 +11,6 @@ dtype, and a GIF of the first clip with its prediction. Both outputs are checked
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np

@@ -2,10 +2,11 @@
 
 Jobs that differ only in `seed` are one configuration. The report prints a Markdown table (the
 overrides that vary across configurations, how many seeds finished, and the mean ± standard
-deviation over seeds of the validation and test metrics, best first; configurations with no
-finished job last, with why), writes it as `report.csv` (one row per configuration with
-`<metric>_mean`, `<metric>_std` and `seeds` columns) and plots the mean test MSE per future
-frame of each configuration with a ± std band (`report_mse_per_frame.png`).
+deviation over seeds of every validation and test metric the jobs wrote, best first by the
+metric the sweep optimised; configurations with no finished job last, with why), writes it as
+`report.csv` (one row per configuration with `<column>_mean`, `<column>_std` and `seeds`
+columns) and plots the mean test metrics per future frame of each configuration with a ± std
+band, the zeros and copy-last baselines dashed (`report_per_frame.png`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 
 import yaml
 
-COLUMNS = ("best_val_mse", "val_ssim", "test_mse", "test_mae", "test_ssim", "test_psnr", "steps")
+BEST = "best_val_mse"  # the checkpoint callback's best validation value (summary.json)
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -29,6 +30,29 @@ def _read_json(path: Path) -> dict[str, Any] | None:
         return json.loads(path.read_text())
     except (OSError, ValueError):
         return None
+
+
+def _scalars(results: dict[str, Any], prefix: str) -> dict[str, Any]:
+    """`prefix_<name>` for every metric of a results dict (each has a `<name>_per_frame`)."""
+    names = [k.removesuffix("_per_frame") for k in results if k.endswith("_per_frame")]
+    return {f"{prefix}_{n}": results.get(n) for n in names}
+
+
+def _optimised(job: Path) -> tuple[str | None, str]:
+    """The column a job's sweep optimised (`optimized_metric`, e.g. val/mse -> best_val_mse) and
+    its direction (the sweeper's, minimize by default)."""
+    try:
+        config = yaml.safe_load((job / ".hydra" / "config.yaml").read_text()) or {}
+        hydra = yaml.safe_load((job / ".hydra" / "hydra.yaml").read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return None, "minimize"
+    metric = config.get("optimized_metric")
+    direction = str(((hydra.get("hydra") or {}).get("sweeper") or {}).get("direction") or "minimize").lower()
+    if not isinstance(metric, str) or "/" not in metric:
+        return None, direction
+    stage, name = metric.split("/", 1)
+    column = BEST if metric == "val/mse" else f"{stage}_{name.replace('/', '_')}"
+    return column, "maximize" if direction.startswith("max") else "minimize"
 
 
 def collect(folder: Path) -> list[dict[str, Any]]:
@@ -41,28 +65,27 @@ def collect(folder: Path) -> list[dict[str, Any]]:
             overrides = []
         summary = _read_json(job / "summary.json") or {}
         metrics = _read_json(job / "metrics.json") or summary.get("test") or {}
-        val = summary.get("val") or {}
         if (job / "error.txt").is_file():
             status, note = "failed", (job / "error.txt").read_text().strip().split(": error: ")[-1]
         else:
             status, note = summary.get("status", "unfinished"), ""
+        values = {BEST: summary.get(BEST), **_scalars(summary.get("val") or {}, "val"), **_scalars(metrics, "test")}
+        curves = {k: v for k, v in metrics.items() if k.endswith("_per_frame") and isinstance(v, list)}
+        baselines = {b: {k: v for k, v in r.items() if k.endswith("_per_frame")}
+                     for b, r in (metrics.get("baselines") or {}).items()}  # fmt: skip
         jobs.append(
             {
-                "job": job.name,
-                "status": status,
+                "job": job.name, "status": status, "note": note, "steps": summary.get("global_step"),
                 "overrides": dict(o.split("=", 1) for o in overrides if "=" in o),
-                "best_val_mse": summary.get("best_val_mse"),
-                "val_ssim": val.get("ssim"),
-                "test_mse": metrics.get("mse"),
-                "test_mae": metrics.get("mae"),
-                "test_ssim": metrics.get("ssim"),
-                "test_psnr": metrics.get("psnr"),
-                "steps": summary.get("global_step"),
-                "mse_per_frame": metrics.get("mse_per_frame"),
-                "note": note,
+                "values": values, "curves": curves, "baselines": baselines, "optimised": _optimised(job),
             }
-        )
+        )  # fmt: skip
     return jobs
+
+
+def columns(jobs: list[dict[str, Any]]) -> list[str]:
+    """Every value column any job has, in the order they first appear, then `steps`."""
+    return [*dict.fromkeys(k for j in jobs for k in j["values"]), "steps"]
 
 
 def _job_key(path: Path) -> tuple[int, str]:
@@ -75,10 +98,32 @@ def varying(jobs: list[dict[str, Any]]) -> list[str]:
     return [k for k in keys if len({j["overrides"].get(k) for j in jobs}) > 1]
 
 
+def _number(value: Any) -> float | None:
+    """A finite number, or None (a value that is missing, null, NaN or not a number)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def _mean_curves(curves: list[list], prefix: str = "") -> dict[str, list]:
+    """The mean and std over seeds of each per-frame list the curves share."""
+    out: dict[str, list] = {}
+    for key in dict.fromkeys(k for c in curves for k in c):
+        lists = [c[key] for c in curves if isinstance(c.get(key), list)]
+        if not lists or len({len(x) for x in lists}) != 1:
+            continue
+        frames = [[v for v in f if _number(v) is not None] for f in zip(*lists, strict=True)]
+        out[key] = [statistics.fmean(f) if f else None for f in frames]
+        out[f"{key}_std"] = [statistics.stdev(f) if len(f) > 1 else 0.0 for f in frames]
+    return out
+
+
 def group(jobs: list[dict[str, Any]], keys: list[str]) -> list[dict[str, Any]]:
     """One record per configuration (the varying overrides other than `seed`), with the mean
-    and sample standard deviation of each metric over its finished jobs, best first."""
+    and sample standard deviation of each column over its finished jobs, best first by the
+    optimised column."""
     config_keys = [k for k in keys if k != "seed"]
+    names = columns(jobs)
     groups: dict[tuple, list[dict[str, Any]]] = {}
     for job in jobs:
         groups.setdefault(tuple(job["overrides"].get(k, "") for k in config_keys), []).append(job)
@@ -91,22 +136,27 @@ def group(jobs: list[dict[str, Any]], keys: list[str]) -> list[dict[str, Any]]:
         record["status"] = f"{len(done)}/{len(members)} finished" + "".join(
             f"; job {j['job']} {j['status']}" + (f" ({j['note']})" if j["note"] else "") for j in others
         )
-        for column in COLUMNS:
-            values_ = [float(j[column]) for j in done if j[column] is not None and not math.isnan(float(j[column]))]
-            record[f"{column}_mean"] = statistics.fmean(values_) if values_ else None
-            record[f"{column}_std"] = statistics.stdev(values_) if len(values_) > 1 else None
-        curves = [j["mse_per_frame"] for j in done if j["mse_per_frame"]]
-        if curves and len({len(c) for c in curves}) == 1:
-            frames = list(zip(*curves, strict=True))
-            record["mse_per_frame_mean"] = [statistics.fmean(f) for f in frames]
-            record["mse_per_frame_std"] = [statistics.stdev(f) if len(f) > 1 else 0.0 for f in frames]
+        for column in names:
+            found = [_number(j["steps"] if column == "steps" else j["values"].get(column)) for j in done]
+            found = [v for v in found if v is not None]
+            record[f"{column}_mean"] = statistics.fmean(found) if found else None
+            record[f"{column}_std"] = statistics.stdev(found) if len(found) > 1 else None
+        record["curves"] = _mean_curves([j["curves"] for j in done])
+        record["baselines"] = {
+            b: _mean_curves([j["baselines"][b] for j in done if b in j["baselines"]])
+            for b in dict.fromkeys(b for j in done for b in j["baselines"])
+        }
         records.append(record)
-    return sorted(records, key=_rank)
+    column, direction = next((j["optimised"] for j in jobs if j["optimised"][0]), (None, "minimize"))
+    ranking = [c for c in (column, BEST, "test_mse") if c in names]
+    return sorted(records, key=lambda r: _rank(r, ranking[0] if ranking else None, direction))
 
 
-def _rank(record: dict[str, Any]) -> tuple[int, float]:
-    score = record["test_mse_mean"] if record["test_mse_mean"] is not None else record["best_val_mse_mean"]
-    return (0, score) if record["seeds"] and score is not None else (1, math.inf)
+def _rank(record: dict[str, Any], column: str | None, direction: str) -> tuple[int, float]:
+    score = record.get(f"{column}_mean") if column else None
+    if not record["seeds"] or score is None:
+        return (1, math.inf)
+    return (0, -score if direction == "maximize" else score)
 
 
 def _fmt(mean: float | None, std: float | None = None) -> str:
@@ -115,20 +165,20 @@ def _fmt(mean: float | None, std: float | None = None) -> str:
     return f"{mean:.4g}" if std is None else f"{mean:.4g} ± {std:.2g}"
 
 
-def markdown(records: list[dict[str, Any]]) -> str:
+def markdown(records: list[dict[str, Any]], names: list[str]) -> str:
     keys = list(records[0]["config"]) if records else []
-    header = ["rank", *keys, "seeds", "status", *COLUMNS]
+    header = ["rank", *keys, "seeds", "status", *names]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for i, r in enumerate(records, start=1):
         row = [str(i), *(str(r["config"][k]) for k in keys), str(r["seeds"]), r["status"]]
-        row += [_fmt(r[f"{c}_mean"], r[f"{c}_std"]) for c in COLUMNS]
+        row += [_fmt(r[f"{c}_mean"], r[f"{c}_std"]) for c in names]
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
 
 
-def write_csv(path: Path, records: list[dict[str, Any]]) -> None:
+def write_csv(path: Path, records: list[dict[str, Any]], names: list[str]) -> None:
     keys = list(records[0]["config"]) if records else []
-    stats = [f"{c}_{s}" for c in COLUMNS for s in ("mean", "std")]
+    stats = [f"{c}_{s}" for c in names for s in ("mean", "std")]
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["rank", *keys, "seeds", "status", "jobs", *stats])
@@ -144,17 +194,21 @@ def report(folder: Path) -> tuple[str, Path, Path | None]:
     if not jobs:
         raise FileNotFoundError(f"no job folders (with .hydra/) in {folder}: give a multirun folder")
     records = group(jobs, varying(jobs))
-    table = markdown(records)
+    names = columns(jobs)
+    table = markdown(records, names)
     csv_path = folder / "report.csv"
-    write_csv(csv_path, records)
-    curves = {
-        " ".join(f"{k}={v}" for k, v in r["config"].items()) or "all jobs": {
-            "mse_per_frame": r["mse_per_frame_mean"], "mse_per_frame_std": r["mse_per_frame_std"],
-        }
-        for r in records
-        if r.get("mse_per_frame_mean")
-    }  # fmt: skip
-    plot = plot_per_frame(folder / "report_mse_per_frame.png", curves) if curves else None
+    write_csv(csv_path, records, names)
+    curves = {(" ".join(f"{k}={v}" for k, v in r["config"].items()) or "all jobs"): r["curves"]
+              for r in records if r["curves"]}  # fmt: skip
+    baselines = {}
+    for r in records:  # the baselines score the same test sequences in every configuration: drawn once
+        for name, curve in r["baselines"].items():
+            baselines.setdefault(name, curve)
+    plot = (
+        plot_per_frame(folder / "report_per_frame.png", {**curves, **baselines}, dashed=list(baselines))
+        if curves
+        else None
+    )
     return table, csv_path, plot
 
 

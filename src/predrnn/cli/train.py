@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
@@ -16,7 +15,7 @@ from predrnn.cli.entry import entry_point, report_errors
 from predrnn.config import instantiate_group
 from predrnn.config.validation import in_multirun, processes_per_machine, validate_train
 from predrnn.errors import BadValue
-from predrnn.files import write_text
+from predrnn.files import write_json
 from predrnn.provenance import record
 from predrnn.threads import share_cpus
 
@@ -81,7 +80,7 @@ def train(cfg: DictConfig, extra_callbacks: list | None = None) -> float:
         summary["global_step"] = trainer.global_step
         if trainer.is_global_zero:
             output_dir.mkdir(parents=True, exist_ok=True)
-            write_text(output_dir / "summary.json", json.dumps(summary, indent=2))
+            write_json(output_dir / "summary.json", summary)
         _finish_wandb(loggers)
     last = output_dir / "checkpoints" / "last.ckpt"
     resume = resume_command(last) if status == "interrupted" and last.is_file() else None
@@ -129,10 +128,10 @@ def choose_experiment(args: list[str]) -> list[str]:
     """Without an `experiment=` override, the one that fits this machine: the paper's settings
     where a GPU is present, the CPU preset where none is (the paper's 4 × 128 network takes
     minutes per step on a CPU), said in one line once the run starts (`PRESET_NOTE`). An
-    explicit experiment is always obeyed, and a run on other data (`data=arrays`) gets none:
-    the presets are Moving MNIST benchmarks."""
+    explicit experiment is always obeyed, and a run on other data (`data=arrays`) or with another
+    network (`model=…`) gets none: the presets are PredRNN Moving MNIST benchmarks."""
     groups = {a.lstrip("+~").split("=")[0] for a in args}
-    if "experiment" in groups or "data" in groups or "--help" in args or "-h" in args:
+    if {"experiment", "data", "model"} & groups or "--help" in args or "-h" in args:
         return args
     import torch
 

@@ -22,15 +22,30 @@ def in_multirun() -> bool:
         return False
 
 
+def search_path(overrides: Sequence[str]) -> list[Path]:
+    """The config folders a `hydra.searchpath=[file:///…]` override adds (the user's own)."""
+    folders: list[Path] = []
+    for item in overrides:
+        key, _, value = item.lstrip("+").partition("=")
+        if key == "hydra.searchpath":
+            for entry in value.strip("[]").split(","):
+                entry = entry.strip().strip("'\"")
+                if entry.startswith("file://"):
+                    folders.append(Path(entry.removeprefix("file://")))
+    return folders
+
+
 def check_group_overrides(overrides: Sequence[str], conf_dir: Path) -> None:
-    """`group=option` overrides naming no config file fail in one line listing the options."""
+    """`group=option` overrides naming no config file fail in one line listing the options (of
+    predrnn's configs and of the folders `hydra.searchpath` adds)."""
+    folders = [conf_dir, *search_path(overrides)]
     for item in overrides:
         key, sep, value = item.lstrip("+~").partition("=")
-        group = conf_dir / key
+        groups = [folder / key for folder in folders if (folder / key).is_dir()]
         # hydra/* groups get options from plugins too (joblib, optuna, submitit): Hydra checks those
-        if not sep or "." in key or key.startswith("hydra") or not group.is_dir() or value in ("null", ""):
+        if not sep or "." in key or key.startswith("hydra") or not groups or value in ("null", ""):
             continue
-        options = sorted(p.stem for p in group.glob("*.yaml"))
+        options = sorted({p.stem for group in groups for p in group.glob("*.yaml")})
         for choice in value.strip("[]").split(","):
             if choice and choice not in options:
                 raise ConfigError(f"{key}={choice} is unknown: use one of {', '.join(options)}")

@@ -58,6 +58,19 @@ def build_metric(key: str, config: Mapping[str, Any], num_frames: int) -> Metric
     return metric
 
 
+def _runs_at(config: Any, stage: str) -> bool:
+    """Whether the metric class of `config` runs at `stage` (its `stages`), read before it is
+    built: a test-only metric costs nothing at validation. Unknown classes are left to
+    `build_metric`, which names the problem."""
+    from hydra.utils import get_class
+
+    try:
+        cls = get_class(config["_target_"])
+    except Exception:
+        return True
+    return stage in stages_of(cls)
+
+
 class MetricSet(nn.Module):
     """The configured metrics that run at `stage`, plus the sequence count. `update` takes
     future frames in model units and hands each metric its scale: "unit" (the prediction
@@ -69,7 +82,7 @@ class MetricSet(nn.Module):
         super().__init__()
         self.metrics = nn.ModuleDict()
         for key, config in configs.items():
-            if config is None:
+            if config is None or not _runs_at(config, stage):
                 continue
             try:
                 metric = build_metric(key, config, num_frames)
@@ -77,8 +90,7 @@ class MetricSet(nn.Module):
                 if notices is not None:
                     notices.append(str(err))
                 continue
-            if stage in stages_of(metric):
-                self.metrics[key] = metric
+            self.metrics[key] = metric
         self.count = SequenceCount()
 
     def update(self, data_pred: Tensor, data_true: Tensor, normalization) -> None:

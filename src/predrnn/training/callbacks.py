@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import signal
 import statistics
@@ -24,7 +23,7 @@ from typing_extensions import override
 
 from predrnn import checks
 from predrnn.errors import TrainingStopped
-from predrnn.files import write_text
+from predrnn.files import write_json
 from predrnn.training import media
 from predrnn.training.console import print_metrics_table
 
@@ -233,11 +232,12 @@ class TestReport(Callback):
         folder.mkdir(parents=True, exist_ok=True)
         results.update(self.extra)
         results["convention"] = (
-            "mse/mae: per-frame sums over pixels and channels on the stated scale, prediction clipped to it; "
-            "ssim/psnr: per frame and channel, averaged; each: mean over frames"
+            "docs/metrics.md: <name> is the whole-forecast value (or the mean over the frames where it is defined), "
+            "<name>_per_frame the value per future frame; null where a value is undefined"
         )
         self.path = folder / "metrics.json"
-        write_text(self.path, json.dumps(results, indent=2))
-        media.plot_per_frame(folder / "metrics_per_frame.png", {"test": results})
+        write_json(self.path, results)
+        baselines = results.get("baselines", {})
+        media.plot_per_frame(folder / "metrics_per_frame.png", {"model": results, **baselines}, dashed=list(baselines))
         print_metrics_table(results)
         rank_zero_info(f"metrics written to {self.path}")

@@ -16,6 +16,8 @@ from rich.console import Console
 from rich.table import Table
 from typing_extensions import override
 
+from predrnn.models import api
+
 # Third-party lines a normal run doesn't need, matched precisely (verbose=true shows them all).
 NOISE_WARNINGS = (
     (FutureWarning, r"`isinstance\(treespec, LeafSpec\)` is deprecated"),  # Lightning's _pytree on torch >= 2.10
@@ -89,7 +91,7 @@ class ModelSummary(RichModelSummary):
     @override
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         total = getattr(trainer.datamodule, "total_length", None)
-        self.flops = pl_module.network.forward_flops(1, total) if total else 0
+        self.flops = api.forward_flops(pl_module.network, 1, total) if total else None
         super().on_fit_start(trainer, pl_module)
 
     @override
@@ -108,37 +110,54 @@ class ModelSummary(RichModelSummary):
         console.print(
             f"[bold]Params[/]: {get_human_readable_count(total_parameters)} "
             f"({get_human_readable_count(trainable_parameters)} trainable, {model_size:0.2f} MB)  "
-            f"[bold]FLOPs per sequence[/] (forward, analytic): {get_human_readable_count(self.flops)}",
+            "[bold]FLOPs per sequence[/] (forward): "
+            + ("unknown" if self.flops is None else get_human_readable_count(self.flops)),
             soft_wrap=True,
         )
 
 
+def metric_names(results: dict[str, Any]) -> list[str]:
+    """The metrics in `results`, in the order they came (each has a `<name>_per_frame`)."""
+    return [k.removesuffix("_per_frame") for k in results if k.endswith("_per_frame")]
+
+
+def fmt(value: float | None) -> str:
+    """A metric value: 4 decimals below 10 (SSIM, CSI), 2 above (MSE, PSNR); – if undefined."""
+    if value is None:
+        return "–"
+    return f"{value:.4f}" if abs(value) < 10 else f"{value:.2f}"
+
+
 def print_metrics_table(results: dict[str, Any]) -> None:
-    """Test metrics per future frame, with the zeros and copy-last baselines beside them."""
+    """Test metrics per future frame, every metric the run computed, with the baselines' value
+    of the first metric (MSE by default) beside them."""
     base = results.get("baselines", {})
+    names = metric_names(results)
     table = Table(
         title=f"test metrics over {results.get('num_sequences', '?')} sequences (MSE, MAE: sums over pixels and channels)"
     )
-    columns = [("MSE", "mse", 2), ("MAE", "mae", 2), ("SSIM", "ssim", 4), ("PSNR", "psnr", 2)]
-    columns += [(f"{label} {name}", key, p) for name, label in (("zeros", "MSE"), ("copy-last", "MSE"))
-                for _, key, p in columns[:1]]  # fmt: skip
+    columns = [(name.upper(), name, results) for name in names]
+    if names:
+        columns += [(f"{names[0].upper()} {b.replace('_', '-')}", names[0], base[b]) for b in base]
     table.add_column("frame", justify="right")
     for title, _, _ in columns:
         table.add_column(title, justify="right")
-    sources = [results] * 4 + [base.get("zeros", {}), base.get("copy_last", {})]
 
     def cells(suffix: str, index: int | None) -> list[str]:
         out = []
-        for (_, key, p), src in zip(columns, sources, strict=True):
+        for _, key, src in columns:
             value = src.get(key + suffix)
-            value = value if index is None or value is None else value[index]
-            out.append("–" if value is None else f"{value:.{p}f}")
+            out.append(fmt(value if index is None or value is None else value[index]))
         return out
 
-    for i in range(len(results["mse_per_frame"])):
+    frames = len(results[f"{names[0]}_per_frame"]) if names else 0
+    for i in range(frames):
         table.add_row(str(i + 1), *cells("_per_frame", i))
     table.add_row("mean", *cells("", None))
     Console().print(table)
+
+
+BASELINE_LABELS = {"zeros": "black frames", "copy_last": "copying the last frame", "extrapolation": "optical flow"}
 
 
 @rank_zero_only
@@ -153,13 +172,16 @@ def print_run_summary(
     status, step = summary.get("status"), summary.get("global_step")
     console.print(f"\n[bold]{status}[/] at step {step} — run folder {run_dir}")
     test = summary.get("test")
-    if test:
-        base = test.get("baselines", {})
-        console.print(
-            f"test MSE {test['mse']:.2f} per frame, SSIM {test['ssim']:.4f} "
-            f"(black frames: MSE {base.get('zeros', {}).get('mse', float('nan')):.2f}; "
-            f"copying the last frame: MSE {base.get('copy_last', {}).get('mse', float('nan')):.2f})"
+    names = metric_names(test or {})
+    if names:
+        first = names[0]
+        head = [f"{first.upper()} {fmt(test.get(first))} per frame"]
+        head += [f"{n.upper()} {fmt(test.get(n))}" for n in names[1:4]]  # the first four, as the table has them all
+        others = "; ".join(
+            f"{BASELINE_LABELS.get(b, b)}: {first.upper()} {fmt(v.get(first))}"
+            for b, v in test.get("baselines", {}).items()
         )
+        console.print(f"test {', '.join(head)}" + (f" ({others})" if others else ""))
     media = sorted((run_dir / "media").glob("test_*seq0.png")) or sorted((run_dir / "media").glob("val_*seq0.png"))
     files = {
         "strip": media[-1] if media else None,

@@ -82,31 +82,44 @@ def write_prediction_gif(
     return write_gif(path, observed, held, prediction, fps, channel)
 
 
-def plot_per_frame(path: Path, curves: Mapping[str, Mapping[str, Sequence[float]]]) -> Path:
-    """One PNG: MSE per future frame (left) and SSIM (right) for each named run, with a ± std
-    band where a curve comes with `<key>_std` (the report's mean over seeds)."""
+def plot_per_frame(
+    path: Path, curves: Mapping[str, Mapping[str, Sequence[float | None]]], dashed: Sequence[str] = ()
+) -> Path:
+    """One PNG with a panel per metric (every `<name>_per_frame` the curves hold, in order):
+    its value per future frame for each named curve, with a ± std band where a curve comes with
+    `<name>_per_frame_std` (the report's mean over seeds). Curves named in `dashed` (the
+    baselines) are drawn dashed; an undefined value (None) leaves a gap."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for label, metrics in curves.items():
-        for ax, key in zip(axes, ("mse_per_frame", "ssim_per_frame")):
-            values = metrics.get(key)
-            if values:
-                frames = np.arange(1, len(values) + 1)
-                (line,) = ax.plot(frames, values, marker="o", label=label)
-                spread = metrics.get(f"{key}_std")
-                if spread:  # a band of ± one standard deviation (over seeds)
-                    mean, std = np.asarray(values), np.asarray(spread)
-                    ax.fill_between(frames, mean - std, mean + std, color=line.get_color(), alpha=0.2)
-    for ax, title in zip(axes, ("MSE per frame (sum over pixels)", "SSIM per frame")):
+    names = list(dict.fromkeys(
+        k.removesuffix("_per_frame") for c in curves.values() for k in c if k.endswith("_per_frame") and c[k]
+    ))  # fmt: skip
+    columns = min(len(names), 3) or 1
+    rows = max(1, -(-len(names) // columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(5 * columns, 4 * rows), squeeze=False)
+    for ax, name in zip(axes.flat, names):
+        for label, metrics in curves.items():
+            values = metrics.get(f"{name}_per_frame")
+            if not values:
+                continue
+            y = np.asarray([np.nan if v is None else v for v in values], dtype=float)
+            frames = np.arange(1, len(y) + 1)
+            style = "--" if label in dashed else "-"
+            (line,) = ax.plot(frames, y, style, marker="o" if label not in dashed else None, label=label)
+            spread = metrics.get(f"{name}_per_frame_std")
+            if spread:  # a band of ± one standard deviation (over seeds)
+                std = np.asarray([np.nan if v is None else v for v in spread], dtype=float)
+                ax.fill_between(frames, y - std, y + std, color=line.get_color(), alpha=0.2)
         ax.set_xlabel("future frame")
-        ax.set_title(title)
+        ax.set_title(f"{name.upper()} per frame")
         ax.grid(alpha=0.3)
-    if len(curves) > 1:
-        axes[0].legend(fontsize=7)
+    for ax in list(axes.flat)[len(names) :]:
+        ax.set_visible(False)
+    if len(curves) > 1 and names:
+        axes.flat[0].legend(fontsize=7)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)

@@ -241,12 +241,12 @@ class PredRNNModule(pl.LightningModule):
         return {"loss": loss, "predictions": predictions}
 
     # --- metrics -----------------------------------------------------------------------------
-    def _metric_set(self, stage: str) -> MetricSet:
+    def _metric_set(self, stage: str, quiet: bool = False) -> MetricSet:
         if self.future_frames is None:
             raise RuntimeError("PredRNNModule needs future_frames (K) to score validation and test")
         notices: list[str] = []
         metrics = MetricSet(self.metric_configs, self.future_frames, stage, notices).to(self.device)
-        for notice in notices:
+        for notice in [] if quiet else notices:
             rank_zero_info(notice)
         return metrics
 
@@ -257,15 +257,16 @@ class PredRNNModule(pl.LightningModule):
     @override
     def on_test_epoch_start(self) -> None:
         self.test_metrics = self._metric_set("test")
-        self.baseline_metrics = {name: self._metric_set("test") for name in self.baselines}
+        self.baseline_metrics = {name: self._metric_set("test", quiet=True) for name in self.baselines}
 
     def _summarise(self, metrics: MetricSet, stage: str) -> dict[str, Any]:
         result = metrics.compute()
         first = next((k for k in result if not k.endswith("_per_frame")), None)
         for name, value in result.items():
-            if name.endswith("_per_frame") or name == "num_sequences" or value is None:
+            if name.endswith("_per_frame") or name == "num_sequences":
                 continue  # the progress bar shows the first validation metric (MSE by default)
-            self.log(f"{stage}/{name}", float(value), sync_dist=False, prog_bar=stage == "val" and name == first)
+            value = float("nan") if value is None else float(value)  # logged as NaN: the guard and monitors see it
+            self.log(f"{stage}/{name}", value, sync_dist=False, prog_bar=stage == "val" and name == first)
         result["scale"] = self.normalization.scale_description()
         metrics.reset()
         return result

@@ -1,0 +1,58 @@
+"""The optical-flow extrapolation nowcast (docs/metrics.md, "Baselines"), with pySTEPS: the
+motion of the observed frames by Lucas-Kanade (`pysteps.motion.get_method("lucaskanade")`,
+pySTEPS' defaults) and the last observed frame advected along it by the semi-Lagrangian scheme
+(`pysteps.extrapolation.get_method("semilagrangian")`), for each sequence and channel on its
+own. Pixels carried in from outside the field take the last frame's minimum. With a single
+observed frame there is no motion, and the forecast is that frame repeated.
+
+pySTEPS (and OpenCV, which its Lucas-Kanade uses) is the optional extra `predrnn[nowcast]`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import warnings
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from predrnn import checks
+from predrnn.errors import ConfigError
+
+INSTALL = "pip install predrnn[nowcast]"
+
+
+def _methods():
+    """pySTEPS' Lucas-Kanade motion and semi-Lagrangian advection (pySTEPS prints where its
+    configuration file is on import: kept off the console)."""
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            import cv2  # noqa: F401 — pySTEPS' Lucas-Kanade needs OpenCV, and says so only when called
+            import pysteps
+    except ImportError as err:
+        raise ConfigError(f"the extrapolation nowcast needs pySTEPS and OpenCV ({err.name} is missing): {INSTALL}")
+    return pysteps.motion.get_method("lucaskanade"), pysteps.extrapolation.get_method("semilagrangian")
+
+
+def extrapolate(observed: Tensor, num_frames: int) -> Tensor:
+    """observed: (B, J, C, H, W) frames in the data's units → the next `num_frames` frames
+    (B, K, C, H, W), on `observed`'s device and in its dtype."""
+    if observed.ndim != 5:
+        raise ValueError(f"expected observed frames (B, J, C, H, W), got {tuple(observed.shape)}")
+    num_frames = checks.integer("num_frames", num_frames, 10, minimum=1)
+    motion, advect = _methods()
+    frames = observed.detach().to("cpu", torch.float64).numpy()
+    b, j, c, h, w = frames.shape
+    forecast = np.empty((b, num_frames, c, h, w))
+    with warnings.catch_warnings():
+        # few tracked features (a small echo) make pySTEPS' local outlier test singular; it then
+        # keeps the vectors, which is what is wanted here
+        warnings.filterwarnings("ignore", message="Singular matrix during outlier detection")
+        for i in range(b):
+            for channel in range(c):
+                sequence = frames[i, :, channel]
+                velocity = motion(sequence) if j >= 2 else np.zeros((2, h, w))
+                forecast[i, :, channel] = advect(sequence[-1], velocity, num_frames, outval="min")
+    return torch.from_numpy(forecast).to(device=observed.device, dtype=observed.dtype)
