@@ -15,6 +15,9 @@
 #                                           # 2 000 generated sequences (~9 min); BUDGET_STEPS
 #                                           # (default 4000) is the budget recipe's trainer.max_steps,
 #                                           # which its schedules are fitted to (200 s caps both)
+#   bash benchmarks/gpu_check.sh family     # every network of the family at the papers' width
+#                                           # (4 × 128), FAMILY_STEPS steps each (default 1000),
+#                                           # tested on 2 000 sequences, with ms per step (~9 min)
 #   DRY_RUN=1 bash benchmarks/gpu_check.sh ttq   # the same steps on a CPU with a tiny network
 #                                           # and 3 steps (the suite runs it)
 # e.g. bash benchmarks/gpu_check.sh quality 200 experiment=official_mnist speed=fast
@@ -83,6 +86,17 @@ if [ "$stage" = quality ] || [ "$stage" = final ]; then
   cp "$(ls "$run"/media/test_*seq0.png | tail -1)" "$OUT/quality_test_strip.png"
   cp "$run/.hydra/overrides.yaml" "$OUT/quality_overrides.yaml"
   tail -25 "$OUT/quality.log"
+fi
+if [ "$stage" = family ]; then
+  # the family side by side at the papers' width: the same steps, batch, schedule and seed
+  family=(--hidden 128,128,128,128 --kernel 5 --steps "${FAMILY_STEPS:-1000}" --test-size 2000 --trainer gpu
+          --bench-size paper --out "$OUT/family_runs")
+  if [ -n "${DRY_RUN:-}" ]; then
+    family=(--models "${FAMILY_MODELS:-predrnn,mim}" --hidden 8,8 --steps 3 --test-size 8 --trainer cpu
+            --out "$OUT/family_runs")
+  fi
+  timeout 540 $PY benchmarks/family.py "${family[@]}" 2>"$OUT/family.err" | tee "$OUT/family.jsonl"
+  tail -n 3 "$OUT/family.err"
 fi
 if [ "$stage" = ttq ]; then
   # time to quality: the same wall-clock budget for the official recipe as the official code runs

@@ -98,3 +98,21 @@ def run_main(argv, cwd, monkeypatch, capsys) -> tuple[int, list[str]]:
     except SystemExit as exit_info:
         code = exit_info.code
     return code, capsys.readouterr().err.strip().splitlines()
+
+
+# the model and data overrides that describe each reference checkpoint of the family
+# (fixtures/family_parity/, whose npz files record these settings)
+FAMILY = Path(__file__).parent / "fixtures" / "family_parity"
+_SMALL = ("model.kernel_size=5", "data.image_size=32", "data.input_length=10", "data.total_length=20")
+FAMILY_OVERRIDES = {
+    "convlstm": ("model=convlstm", "model.hidden_channels=[8,8]", "model.patch_size=4", "model.forget_bias=0.0",
+                 *_SMALL),
+    "predrnnpp": ("model=predrnnpp", "model.hidden_channels=[8,8]", "model.patch_size=4", *_SMALL),
+    "mim": ("model=mim", "model.hidden_channels=[8,8,8]", "model.patch_size=4", *_SMALL),
+    "mau": ("model=mau", "model.hidden_channels=[8,8]", "model.patch_size=1", "model.tau=5", "model.sr_size=4",
+            *_SMALL),
+    "e3dlstm": ("model=e3dlstm", "model.hidden_channels=[8,8]", "model.patch_size=4", "model.kernel_size=[2,5,5]",
+                "model.update_global_memory=false", *_SMALL[1:]),
+    "e3dlstm_fixed": ("model=e3dlstm", "model.hidden_channels=[8,8]", "model.patch_size=4",
+                      "model.kernel_size=[2,5,5]", "model.update_global_memory=true", *_SMALL[1:]),
+}  # fmt: skip

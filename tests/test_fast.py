@@ -325,3 +325,22 @@ def test_gpu_time_to_quality_script_runs_dry_on_cpu(tmp_path):
         assert line["test_mse"] > 0 and line["zeros_mse"] > 0 and line["device"] == "cpu"
     budget = json.loads((tmp_path / "ttq_budget_summary.json").read_text())
     assert budget["reproduce"]["seed"] == 42 and budget["status"] == "finished"
+
+
+@pytest.mark.slow
+def test_gpu_family_stage_runs_dry_on_cpu(tmp_path):
+    """`benchmarks/gpu_check.sh family` (the family side by side at the papers' width) in its
+    CPU dry-run mode, on two networks: one JSON line each with the table's columns."""
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).parents[1]
+    env = {**ENV, "DRY_RUN": "1", "OUT": str(tmp_path), "PYTHON": sys.executable, "SKIP_WHEELS": "1",
+           "FAMILY_MODELS": "predrnn,mim"}  # fmt: skip
+    proc = subprocess.run(["bash", "benchmarks/gpu_check.sh", "family"], cwd=root, env=env, capture_output=True,
+                          text=True, timeout=600)  # fmt: skip
+    lines = [json.loads(line) for line in (tmp_path / "family.jsonl").read_text().splitlines() if line.startswith("{")]
+    assert [line["model"] for line in lines] == ["predrnn", "mim"], proc.stdout + proc.stderr
+    for line in lines:
+        assert line["steps"] == 3 and line["test_mse"] > 0 and line["zeros_mse"] > 0 and line["params"] > 0
+        assert line["cpu_ms_per_step"] > 0 and line["gflops_per_sequence"] > 0

@@ -1,8 +1,10 @@
 """The inference rollout as a self-contained artefact: J observed frames in, K predicted frames
 out (K fixed at export), as ONNX, TorchScript or a torch.export ExportedProgram.
 
-Every artefact takes float32 frames (N, J, C, H, W) in the data's units and returns float32
-(N, K, C, H, W) in the same units: [0, 1] for 8-bit data (uint8 / 255, as Moving MNIST), the
+Every artefact takes float32 frames (N, J, C, H, W) in the data's units (and, for a network
+that reads actions, float32 actions (N, J + K − 1, A) as a second input: those of the observed
+frames and of the predicted ones but the last) and returns float32 (N, K, C, H, W) in the same
+units: [0, 1] for 8-bit data (uint8 / 255, as Moving MNIST), the
 file's own units for float data (the checkpoint's normalisation is part of the graph,
 docs/data.md). Its metadata (ONNX metadata properties, and a JSON file beside every artefact)
 says so, with J, K, the frame size and the normalisation."""
@@ -29,7 +31,9 @@ FORMATS = {"onnx": ".onnx", "torchscript": ".pt", "exported-program": ".pt2"}
 class Rollout(nn.Module):
     """`network` predicting `num_predictions` frames from `input_length` observed ones, in data
     units through `normalization` (default: frames in [0, 1]); 8-bit data's predictions are
-    clipped to [0, 1] as predrnn-predict clips them."""
+    clipped to [0, 1] as predrnn-predict clips them. A network that reads actions (its
+    `conditioning` has "actions") gets `actions` (N, J + K − 1, A), the frame after the last
+    predicted one padded with a zero action it never reads, as its future frames are padded."""
 
     def __init__(self, network: nn.Module, num_predictions: int, normalization: Normalization | None = None) -> None:
         super().__init__()
@@ -37,11 +41,27 @@ class Rollout(nn.Module):
         self.num_predictions = num_predictions
         self.input_length = network.input_length
         self.normalization = normalization or Normalization.identity(network.in_channels)
+        self.reads_actions = "actions" in tuple(getattr(network, "conditioning", ()))
 
-    def forward(self, observed: Tensor) -> Tensor:
+    @property
+    def action_steps(self) -> int:
+        """J + K − 1: the actions the rollout reads, one per step."""
+        return self.input_length + self.num_predictions - 1
+
+    def forward(self, observed: Tensor, actions: Tensor | None = None) -> Tensor:
         x = self.normalization.encode(observed)
         future = x.new_zeros(x.shape[0], self.num_predictions, *x.shape[2:])
-        predictions = self.network(torch.cat([x, future], dim=1))  # the future is never read
+        frames = torch.cat([x, future], dim=1)  # the future is never read
+        if self.reads_actions:
+            steps = self.action_steps
+            if actions is None or actions.ndim != 3 or actions.shape[1] < steps:
+                got = "none" if actions is None else f"shape {tuple(actions.shape)}"
+                raise ValueError(f"the network reads actions: pass (N, {steps}, A), J + K - 1 of them; got {got}")
+            given = actions[:, :steps].to(x.dtype)
+            unread = given.new_zeros(given.shape[0], 1, given.shape[2])
+            predictions = self.network(frames, None, actions=torch.cat([given, unread], dim=1))
+        else:
+            predictions = self.network(frames)
         out = self.normalization.decode(predictions[:, self.input_length - 1 :])
         return out.clamp(0.0, 1.0) if self.normalization.uint8 else out
 
@@ -50,7 +70,7 @@ def metadata(rollout: Rollout, fmt: str, source: str) -> dict[str, Any]:
     net = rollout.network
     c = net.in_channels
     h, w = net.image_size
-    return {
+    info = {
         "format": fmt,
         "input_name": "observed",
         "output_name": "predicted",
@@ -64,22 +84,45 @@ def metadata(rollout: Rollout, fmt: str, source: str) -> dict[str, Any]:
         "num_predictions": rollout.num_predictions,
         "checkpoint": source,
     }
+    if rollout.reads_actions:  # a second input: the actions of the observed and predicted frames but the last
+        info["actions_name"] = "actions"
+        info["actions_shape"] = ["N", rollout.action_steps, action_channels(rollout)]
+    return info
+
+
+def action_channels(rollout: Rollout) -> int:
+    a = getattr(rollout.network, "action_channels", None)
+    if not isinstance(a, int):
+        raise ConfigError(
+            f"{type(rollout.network).__name__} reads actions but has no integer action_channels: the artefact's "
+            "actions input needs its length A"
+        )
+    return a
+
+
+def example_inputs(rollout: Rollout, batch: int) -> tuple[Tensor, ...]:
+    """Random inputs of the artefact's shapes: the frames, and the actions when it reads them."""
+    net = rollout.network
+    frames = torch.rand(batch, rollout.input_length, net.in_channels, *net.image_size)
+    if not rollout.reads_actions:
+        return (frames,)
+    return frames, torch.rand(batch, rollout.action_steps, action_channels(rollout)) * 2 - 1
 
 
 def export(rollout: Rollout, fmt: str, output: Path, source: str, batch: int = 2) -> dict[str, Any]:
     """Write the artefact (atomically) and its JSON beside it; returns the metadata."""
     rollout = rollout.eval()
-    net = rollout.network
-    example = torch.rand(batch, rollout.input_length, net.in_channels, *net.image_size)
+    example = example_inputs(rollout, batch)
     info = metadata(rollout, fmt, source)
+    batch_dim = torch.export.Dim("N", min=1, max=4096)
+    dynamic = tuple({0: batch_dim} for _ in example)  # N varies, for the actions as for the frames
     with torch.no_grad(), _quiet_exporters(), atomic_path(output) as tmp:
         if fmt == "onnx":
-            _onnx(rollout, example, tmp, info)
+            _onnx(rollout, example, dynamic, tmp, info)
         elif fmt == "torchscript":
             torch.jit.save(torch.jit.trace(rollout, example, check_trace=False), str(tmp))
         elif fmt == "exported-program":
-            batch_dim = torch.export.Dim("N", min=1, max=4096)
-            program = torch.export.export(rollout, (example,), dynamic_shapes=({0: batch_dim},))
+            program = torch.export.export(rollout, example, dynamic_shapes=dynamic)
             torch.export.save(program, str(tmp))
         else:
             raise ConfigError(f"format={fmt} is unknown: use one of {', '.join(FORMATS)}")
@@ -105,14 +148,15 @@ def _quiet_exporters():
             logger.setLevel(level)
 
 
-def _onnx(rollout: Rollout, example: Tensor, path: Path, info: dict[str, Any]) -> None:
+def _onnx(rollout: Rollout, example: tuple[Tensor, ...], dynamic: tuple, path: Path, info: dict[str, Any]) -> None:
     try:
         import onnx
     except ImportError:
         raise ConfigError("format=onnx needs the onnx packages: pip install 'predrnn[export]'") from None
+    inputs = ["observed", "actions"][: len(example)]
     program = torch.onnx.export(
-        rollout, (example,), input_names=["observed"], output_names=["predicted"],
-        dynamic_shapes=({0: torch.export.Dim("N", min=1, max=4096)},), dynamo=True, verbose=False,
+        rollout, example, input_names=inputs, output_names=["predicted"], dynamic_shapes=dynamic, dynamo=True,
+        verbose=False,
     )  # fmt: skip
     model = program.model_proto
     for key, value in info.items():

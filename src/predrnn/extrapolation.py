@@ -36,6 +36,11 @@ def _methods():
     return pysteps.motion.get_method("lucaskanade"), pysteps.extrapolation.get_method("semilagrangian")
 
 
+def require_pysteps() -> None:
+    """A one-line ConfigError naming the extra when pySTEPS or OpenCV is missing."""
+    _methods()
+
+
 def extrapolate(observed: Tensor, num_frames: int) -> Tensor:
     """observed: (B, J, C, H, W) frames in the data's units → the next `num_frames` frames
     (B, K, C, H, W), on `observed`'s device and in its dtype."""

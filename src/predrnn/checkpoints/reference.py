@@ -67,7 +67,7 @@ def reference_weights(
                 mapped[name] = mapped[name][torch.argsort(order)]
     for name, value in own.items():
         if name not in mapped:
-            if name.startswith("adapters."):
+            if name.startswith("adapter"):
                 mapped[name] = value  # a PredRNN file has no V2 adapter: V2 fine-tuning starts it fresh
                 continue
             hint = "model.layer_norm=elementwise" if ".1." in name else "the model overrides it was trained with"
@@ -82,7 +82,7 @@ def reference_weights(
 
 def _hint(name: str, params: Mapping[str, Tensor], network: nn.Module) -> str:
     if name.startswith("adapter"):
-        return "model=predrnn_v2"
+        return "model=action_predrnn_v2" if getattr(network, "conditioning", ()) else "model=predrnn_v2"
     layers = len({n.split(".")[1] for n in params if n.startswith("cell_list.")})
     cells = getattr(network, "cells", getattr(network, "cell_list", None))
     if name.startswith("cell_list.") and cells is not None and int(name.split(".")[1]) >= len(cells):

@@ -374,7 +374,7 @@ def bench_data(args: argparse.Namespace) -> None:
         elapsed = time.perf_counter() - t0
         emit({"suite": "data", "mode": "generator", "batch": batch, "threads": torch.get_num_threads(),
               "seq_per_s": round(n * batch / elapsed, 1)})  # fmt: skip
-    from predrnn.data.datamodule import MovingMNISTDataModule
+    from predrnn.data.moving_mnist_datamodule import MovingMNISTDataModule
 
     for workers in sorted({0, args.workers}):
         dm = MovingMNISTDataModule(batch_size=64, train_size=64 * 400, num_workers=workers, pin_memory=False)

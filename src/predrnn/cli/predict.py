@@ -1,9 +1,11 @@
 """`predrnn-predict ckpt_path=… input=… output=…`: predict the next frames of given clips.
 
 Input: anything `data=arrays` reads (docs/data.md): a .npy / .npz / HDF5 / Zarr array named by
-`data.key` and laid out as `data.layout` (default: (T, H, W) or (N, T, H, W)), a video, or a
-folder of videos or frame folders. The last `input_length` frames of each clip are the
-observations. Output: the predicted frames as one .npy in the input's layout with T replaced by
+`data.key` and laid out as `data.layout` (default: (T, H, W) or (N, T, H, W)), a video, a folder
+of videos or frame folders, or BAIR TFRecords. The last `input_length` frames of each clip are
+the observations. A model that reads actions takes them from `data.actions_key` (an (N, T', A)
+array beside the frames): for a clip of L frames and K = num_predictions, T' ≥ L + K − 1, the
+actions of its frames and of the predicted ones but the last. Output: the predicted frames as one .npy in the input's layout with T replaced by
 the K predicted frames (N, K, H, W, C for videos and frame folders), in the input's units and
 dtype, and a GIF of the first clip with its prediction. Both outputs are checked before any work
 (never an input, never an existing file unless overwrite=true) and written atomically.
@@ -20,19 +22,34 @@ from predrnn import checks
 from predrnn.build import described_network
 from predrnn.checkpoints import last_checkpoints, open_checkpoint, resolve_checkpoint
 from predrnn.cli.entry import entry_point, report_errors
-from predrnn.data.clips import ArraySource, open_clips
+from predrnn.data.array_source import ArraySource
 from predrnn.data.layout import Layout
 from predrnn.data.normalization import check_finite
+from predrnn.data.sources import open_clips
 from predrnn.errors import BadValue, DataError
 from predrnn.files import atomic_path, check_output
 from predrnn.threads import share_cpus
 
 
-def read_observed(cfg: DictConfig, network, uint8_model: bool) -> tuple[np.ndarray, Layout]:
-    """(N, J, C, H, W) of the last J frames of each input clip, and the layout to write the
-    predictions in."""
+def read_observed(
+    cfg: DictConfig, network, uint8_model: bool, num_predictions: int
+) -> tuple[np.ndarray, np.ndarray | None, Layout]:
+    """(N, J, C, H, W) of the last J frames of each input clip, for a network that reads actions
+    (N, J + K − 1, A) of those frames and of the K predicted ones but the last (else None), and
+    the layout to write the predictions in."""
     grey = bool(cfg.data.grey) or network.in_channels == 1  # colour videos for a grey model
-    clips = open_clips(cfg.input, cfg.data.key, cfg.data.layout, grey, path_key="input")
+    reads_actions = "actions" in getattr(network, "conditioning", ())
+    actions_key = cfg.data.get("actions_key")
+    if reads_actions and actions_key is None:
+        raise BadValue(
+            "actions_key", None, f"must name the actions of input={cfg.input}: the model reads "
+            f"{getattr(network, 'action_channels', 'its')} action values per frame", "actions",
+        ).in_group("data")  # fmt: skip
+    actions_key = actions_key if reads_actions else None  # a model without actions ignores them
+    clips = open_clips(
+        cfg.input, cfg.data.key, cfg.data.layout, grey, path_key="input", actions_key=actions_key,
+        future_actions=num_predictions - 1,
+    )  # fmt: skip
     source = clips[0].source
     layout = (
         source.layout if isinstance(source, ArraySource) else Layout("NTHWC" if source.frame_shape[0] > 1 else "NTHW")
@@ -44,17 +61,25 @@ def read_observed(cfg: DictConfig, network, uint8_model: bool) -> tuple[np.ndarr
             f"input={cfg.input} frames are {h}x{w}x{c}, the model was trained on {want[1]}x{want[2]}x{want[0]} "
             "(height x width x channels): give frames of that shape (data.layout names the axes)"
         )
+    need = getattr(network, "action_channels", None)
+    if reads_actions and need is not None and clips[0].action_channels != need:
+        raise DataError(
+            f"data.actions_key={actions_key} of input={cfg.input} gives {clips[0].action_channels} values per frame, "
+            f"the model was trained on {need}: give actions of that length"
+        )
     j = network.input_length
     short = next((clip for clip in clips if clip.length < j), None)
     if short is not None:
         raise DataError(
             f"input={cfg.input} has {short.length} frames, the model observes input_length={j}: give at least {j}"
         )
-    blocks = []
+    blocks, actions = [], []
     for clip in clips:
         block = clip.read(clip.length - j, clip.length)
         check_finite(block, clip, clip.length - j)
         blocks.append(block)
+        if reads_actions:  # the observed frames' actions, then the predicted frames' (the last never read)
+            actions.append(clip.read_actions(clip.length - j, clip.length + num_predictions - 1))
     frames = np.stack(blocks)
     if frames.dtype != np.uint8:
         dtype, frames = frames.dtype, frames.astype(np.float32)
@@ -63,7 +88,7 @@ def read_observed(cfg: DictConfig, network, uint8_model: bool) -> tuple[np.ndarr
                 f"input={cfg.input} holds {dtype} values in [{frames.min():.3g}, {frames.max():.3g}], the model was "
                 "trained on uint8 frames: give uint8 0-255 or float frames in [0, 1]"
             )
-    return frames, layout
+    return frames, (np.stack(actions) if reads_actions else None), layout
 
 
 def predict(cfg: DictConfig) -> Path:
@@ -90,9 +115,9 @@ def predict(cfg: DictConfig) -> Path:
     print(f"predrnn-predict: checkpoint {opened.describe()}")
     module = opened.module
     net, norm = module.network, module.normalization
-    frames, layout = read_observed(cfg, net, norm.uint8)
-    n = len(frames)
     k = cfg.num_predictions or opened.trained_future_frames(cfg.data)
+    frames, actions, layout = read_observed(cfg, net, norm.uint8, k)
+    n = len(frames)
     module = module.to(device).eval()
     module.fast.prepare(net, device, key="module.compile")  # channels-last and compiled cells, as in training
     dtype = autocast_dtype(cfg.precision)
@@ -101,7 +126,8 @@ def predict(cfg: DictConfig) -> Path:
     with torch.inference_mode(), torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
         for start in range(0, n, batch_size):
             x = torch.from_numpy(frames[start : start + batch_size]).to(device)
-            outputs.append(rollout(module.fast.layout(x)).float().cpu())
+            a = None if actions is None else torch.from_numpy(actions[start : start + batch_size]).to(device)
+            outputs.append(rollout(module.fast.layout(x), a).float().cpu())
     units = torch.cat(outputs)  # (N, K, C, H, W) in the data's units (uint8 data: [0, 1])
     result = media.to_uint8(units) if frames.dtype == np.uint8 else units.numpy().astype(np.float32)
     result = layout.from_ntchw(result)

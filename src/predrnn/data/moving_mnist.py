@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from predrnn.data.arrays import load_npy
+from predrnn.data.npy import load_npy
 from predrnn.errors import DataError
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from predrnn.data.clips import Clip
+from predrnn.data.clip import Clip
 from predrnn.errors import DataError
 
 LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
@@ -37,6 +37,8 @@ def natural_key(name: str) -> list:
 
 class VideoSource:
     """One video file, one clip."""
+
+    action_channels = None  # videos carry no actions
 
     def __init__(self, path: Path, grey: bool = False, path_key: str = "data.path") -> None:
         import imageio.v3 as iio
@@ -83,6 +85,8 @@ class VideoSource:
 class FrameFolderSource:
     """A folder of frame images (sorted by name, numbers in order), one clip. Every image's
     size is read from its header when the folder is opened, so mixed sizes fail at once."""
+
+    action_channels = None  # images carry no actions
 
     def __init__(self, folder: Path, files: list[str], grey: bool = False, path_key: str = "data.path") -> None:
         from PIL import Image

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from predrnn.data.clips import Clip
+from predrnn.data.clip import Clip
 from predrnn.data.loaders import TrainBatchSampler
 
 SPLITS = ("train", "val", "test")
@@ -65,10 +65,14 @@ def make_windows(clips: Sequence[Clip], total_length: int, stride: int) -> tuple
 class WindowDataset(Dataset):
     """Windows of clips as tensors (B, T, C, H, W): uint8 stays uint8 (4× less to move to the
     device), everything else becomes float32. The data module has scanned every clip for NaN
-    and inf before a loader reads them (`check_sources`), so windows are read unchecked."""
+    and inf before a loader reads them (`check_sources`), so windows are read unchecked.
+
+    When the clips carry actions, a window is `{"frames": (B, T, C, H, W), "actions": (B, T, A)
+    float32}`, the action of each frame of the window beside it."""
 
     def __init__(self, clips: Sequence[Clip], windows: Sequence[tuple[int, int]], total_length: int) -> None:
         self.clips, self.windows, self.total_length = list(clips), list(windows), total_length
+        self.actions = bool(self.clips) and self.clips[0].action_channels is not None
 
     def __len__(self) -> int:
         return len(self.windows)
@@ -78,11 +82,21 @@ class WindowDataset(Dataset):
         frames = self.clips[c].read(start, start + self.total_length)
         return frames if frames.dtype == np.uint8 else frames.astype(np.float32, copy=False)
 
-    def __getitems__(self, indices: list[int]) -> Tensor:
-        return torch.from_numpy(np.stack([self.read(i) for i in indices]))
+    def read_actions(self, index: int) -> np.ndarray:
+        c, start = self.windows[index]
+        return self.clips[c].read_actions(start, start + self.total_length)
 
-    def __getitem__(self, index: int) -> Tensor:
-        return torch.from_numpy(self.read(index))
+    def __getitems__(self, indices: list[int]) -> Tensor | dict[str, Tensor]:
+        frames = torch.from_numpy(np.stack([self.read(i) for i in indices]))
+        if not self.actions:
+            return frames
+        return {"frames": frames, "actions": torch.from_numpy(np.stack([self.read_actions(i) for i in indices]))}
+
+    def __getitem__(self, index: int) -> Tensor | dict[str, Tensor]:
+        frames = torch.from_numpy(self.read(index))
+        if not self.actions:
+            return frames
+        return {"frames": frames, "actions": torch.from_numpy(np.array(self.read_actions(index)))}
 
 
 class WindowBatchSampler(TrainBatchSampler):

@@ -71,14 +71,30 @@ def _runs_at(config: Any, stage: str) -> bool:
     return stage in stages_of(cls)
 
 
+def threshold_warnings(key: str, metric: Metric, data_range: tuple[float, float]) -> list[str]:
+    """One line per threshold (a metric's `thresholds`, in data units) that can't mean what it
+    says for data in `data_range` (the training split's min and max): above the maximum (no
+    event ever), or negative for data that never is."""
+    low, high = data_range
+    lines = []
+    for threshold in getattr(metric, "thresholds", ()) or ():
+        if threshold > high or (threshold < 0 <= low):
+            lines.append(
+                f"warning: metrics.{key} threshold {threshold:g} is outside the data's range [{low:g}, {high:g}] "
+                f"(thresholds are in the data's units): check metrics.{key}.thresholds"
+            )
+    return lines
+
+
 class MetricSet(nn.Module):
     """The configured metrics that run at `stage`, plus the sequence count. `update` takes
     future frames in model units and hands each metric its scale: "unit" (the prediction
     clipped to [0, 1]) or "data" (the data's units)."""
 
     def __init__(
-        self, configs: Mapping[str, Any], num_frames: int, stage: str, notices: list[str] | None = None
-    ) -> None:
+        self, configs: Mapping[str, Any], num_frames: int, stage: str, notices: list[str] | None = None,
+        data_range: tuple[float, float] | None = None,
+    ) -> None:  # fmt: skip
         super().__init__()
         self.metrics = nn.ModuleDict()
         for key, config in configs.items():
@@ -91,6 +107,8 @@ class MetricSet(nn.Module):
                     notices.append(str(err))
                 continue
             self.metrics[key] = metric
+            if notices is not None and data_range is not None:
+                notices.extend(threshold_warnings(key, metric, data_range))
         self.count = SequenceCount()
 
     def update(self, data_pred: Tensor, data_true: Tensor, normalization) -> None:

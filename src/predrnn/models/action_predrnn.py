@@ -38,7 +38,9 @@ from predrnn.models.patching import fold_patches, unfold_patches
 from predrnn.models.rollout import check_frames, check_patch, check_widths, expand_mask, step_input
 
 
-def biased_gate_conv(cin: int, cout: int, kernel_size: int, layer_norm: bool | str, grid: tuple[int, int]) -> nn.Sequential:
+def biased_gate_conv(
+    cin: int, cout: int, kernel_size: int, layer_norm: bool | str, grid: tuple[int, int]
+) -> nn.Sequential:
     """A 'same' convolution with bias, then layer norm when asked: `True` per channel (GroupNorm,
     one group), `"elementwise"` per element of (C, h, w) as the authors' `layer_norm=1`. Always a
     Sequential, so the convolution is `.0` as in the authors' state dicts."""
@@ -101,11 +103,15 @@ def halved(grid: tuple[int, int]) -> tuple[int, int]:
     return (grid[0] + 1) // 2, (grid[1] + 1) // 2
 
 
-def upsampler(cin: int, cout: int, kernel_size: int, small: tuple[int, int], large: tuple[int, int]) -> nn.ConvTranspose2d:
+def upsampler(
+    cin: int, cout: int, kernel_size: int, small: tuple[int, int], large: tuple[int, int]
+) -> nn.ConvTranspose2d:
     """A stride-2 transposed convolution from `small` back to exactly `large` (the authors pass
     `output_size`; here the output padding, 0 or 1 per axis, is fixed from the frame size)."""
     extra = tuple(n - (2 * s - 1) for n, s in zip(large, small))
-    return nn.ConvTranspose2d(cin, cout, kernel_size, stride=2, padding=kernel_size // 2, output_padding=extra, bias=False)
+    return nn.ConvTranspose2d(
+        cin, cout, kernel_size, stride=2, padding=kernel_size // 2, output_padding=extra, bias=False
+    )
 
 
 class ActionPredRNN(nn.Module):
@@ -189,7 +195,9 @@ class ActionPredRNN(nn.Module):
             # the frame and its action planes side by side (the authors' `patch_ch + action_ch`)
             first_input, action_input = frame_channels + action_channels, action_channels
         self.cell_list = nn.ModuleList(
-            ActionSTLSTMCell(first_input if i == 0 else hidden, action_input, hidden, kernel_size, layer_norm, self.grid)
+            ActionSTLSTMCell(
+                first_input if i == 0 else hidden, action_input, hidden, kernel_size, layer_norm, self.grid
+            )
             for i in range(len(widths))
         )
         if not conv_on_input:
@@ -273,7 +281,8 @@ class ActionPredRNN(nn.Module):
 
         per_step = 0
         for cell in self.cell_list:
-            for conv in (cell.conv_x[0], cell.conv_h[0], cell.conv_a[0], cell.conv_m[0], cell.conv_o[0], cell.conv_last):
+            gates = (cell.conv_x, cell.conv_h, cell.conv_a, cell.conv_m, cell.conv_o)
+            for conv in (*(gate[0] for gate in gates), cell.conv_last):
                 per_step += flops(conv, self.grid)
         if self.conv_on_input:
             per_step += flops(self.conv_input1, self.half_grid) + flops(self.action_conv_input1, self.half_grid)
@@ -325,4 +334,3 @@ class ActionPredRNNV2(ActionPredRNN):
         c = F.normalize(self.adapter(delta_c).flatten(2), dim=2)
         m = F.normalize(self.adapter(delta_m).flatten(2), dim=2)
         return torch.cosine_similarity(c, m, dim=2).abs().mean()
-

@@ -128,33 +128,41 @@ def fmt(value: float | None) -> str:
     return f"{value:.4f}" if abs(value) < 10 else f"{value:.2f}"
 
 
+COLUMNS_PER_TABLE = 6  # value columns that fit an 80-column terminal beside the frame number
+
+
 def print_metrics_table(results: dict[str, Any]) -> None:
     """Test metrics per future frame, every metric the run computed, with the baselines' value
-    of the first metric (MSE by default) beside them."""
+    of the first metric (MSE by default) beside them; in tables of six columns, so that every
+    value is printed whole on an 80-column terminal."""
     base = results.get("baselines", {})
     names = metric_names(results)
-    table = Table(
-        title=f"test metrics over {results.get('num_sequences', '?')} sequences (MSE, MAE: sums over pixels and channels)"
-    )
     columns = [(name.upper(), name, results) for name in names]
     if names:
         columns += [(f"{names[0].upper()} {b.replace('_', '-')}", names[0], base[b]) for b in base]
-    table.add_column("frame", justify="right")
-    for title, _, _ in columns:
-        table.add_column(title, justify="right")
-
-    def cells(suffix: str, index: int | None) -> list[str]:
-        out = []
-        for _, key, src in columns:
-            value = src.get(key + suffix)
-            out.append(fmt(value if index is None or value is None else value[index]))
-        return out
-
     frames = len(results[f"{names[0]}_per_frame"]) if names else 0
-    for i in range(frames):
-        table.add_row(str(i + 1), *cells("_per_frame", i))
-    table.add_row("mean", *cells("", None))
-    Console().print(table)
+    console = Console()
+    for start in range(0, len(columns), COLUMNS_PER_TABLE):
+        part = columns[start : start + COLUMNS_PER_TABLE]
+        title = None
+        if start == 0:
+            title = f"test metrics over {results.get('num_sequences', '?')} sequences (MSE, MAE: sums over pixels and channels)"
+        table = Table(title=title)
+        table.add_column("frame", justify="right", no_wrap=True)
+        for heading, _, _ in part:
+            table.add_column(heading, justify="right", no_wrap=True)
+
+        def cells(suffix: str, index: int | None, part=part) -> list[str]:
+            out = []
+            for _, key, src in part:
+                value = src.get(key + suffix)
+                out.append(fmt(value if index is None or value is None else value[index]))
+            return out
+
+        for i in range(frames):
+            table.add_row(str(i + 1), *cells("_per_frame", i))
+        table.add_row("mean", *cells("", None))
+        console.print(table)
 
 
 BASELINE_LABELS = {"zeros": "black frames", "copy_last": "copying the last frame", "extrapolation": "optical flow"}

@@ -18,6 +18,7 @@ from predrnn.baselines import BASELINES
 from predrnn.config import CONF_DIR
 from predrnn.data.normalization import Normalization
 from predrnn.errors import BadValue
+from predrnn.extrapolation import require_pysteps
 from predrnn.metrics.collection import MetricSet
 from predrnn.models import api, reconstruction_loss
 from predrnn.models.losses import RECONSTRUCTION_LOSSES
@@ -115,6 +116,8 @@ class PredRNNModule(pl.LightningModule):
         set), `baselines` and K = `future_frames`. A loaded checkpoint gets the run's own."""
         for name in baselines:
             checks.choice("baselines", name, BASELINES, "[zeros,copy_last]")
+        if "extrapolation" in baselines:
+            require_pysteps()  # one line naming the extra, before a run starts
         if future_frames is not None:
             checks.integer("future_frames", future_frames, 10, minimum=1)
         self.metric_configs = dict(metrics) if metrics is not None else default_metrics()
@@ -245,7 +248,9 @@ class PredRNNModule(pl.LightningModule):
         if self.future_frames is None:
             raise RuntimeError("PredRNNModule needs future_frames (K) to score validation and test")
         notices: list[str] = []
-        metrics = MetricSet(self.metric_configs, self.future_frames, stage, notices).to(self.device)
+        norm = self.normalization
+        data_range = (float(norm.low.min()), float(norm.high.max()))  # in data units (uint8 data: [0, 1])
+        metrics = MetricSet(self.metric_configs, self.future_frames, stage, notices, data_range).to(self.device)
         for notice in [] if quiet else notices:
             rank_zero_info(notice)
         return metrics

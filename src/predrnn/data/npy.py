@@ -1,10 +1,9 @@
-"""Reading array files safely: `.npy` memory-mapped and never unpickled, with one-line errors
-for files that are missing, truncated, hold Python objects or declare a shape their bytes
-don't cover."""
+"""Reading a `.npy` file safely: memory-mapped and never unpickled, with one-line errors for
+files that are missing, truncated, hold Python objects or declare a shape their bytes don't
+cover."""
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -40,11 +39,3 @@ def load_npy(path: str | Path, key: str) -> np.ndarray:
         raise DataError(f"{key}={path} is empty (shape {tuple(shape)}): give frames")
     return np.load(path, mmap_mode="r", allow_pickle=False)
 
-
-def sha256_of(path: str | Path, chunk: int = 1 << 20) -> str:
-    """The SHA-256 of a file, read in chunks (a test file may be larger than memory)."""
-    digest = hashlib.sha256()
-    with open(Path(path).expanduser(), "rb") as f:
-        while block := f.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()

@@ -1,44 +1,47 @@
-"""`data=arrays`: the Lightning data module over a user's own arrays, videos or frame folders
+"""`data=arrays`: the Lightning data module over a user's own arrays, videos, frame folders or
+BAIR TFRecords, with the actions beside the frames when `actions_key` names them
 (docs/data.md).
 
-Opening the module reads only headers: the clips, their frame shape (C, H, W) and dtype, the
-splits and the windows are known at once, so the network is sized from the data and a bad file
-fails before anything is written. The normalisation statistics are then streamed over the
-training split once (`normalization`), and `check_sources()` scans the validation and test
-clips for NaN/inf, both before training starts.
+Opening the module reads only headers (and the actions, which are small): the clips, their
+frame shape (C, H, W) and dtype, the splits and the windows are known at once, so the network
+is sized from the data and a bad file fails before anything is written. The normalisation
+statistics are then streamed over the training split once (`normalization`), and
+`check_sources()` scans the validation and test clips for NaN/inf, both before training starts.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytorch_lightning as pl
-import torch
 from pytorch_lightning.utilities import rank_zero_info
-from torch.utils.data import DataLoader
-from typing_extensions import override
+from torch import Tensor
+from torch.utils.data import Sampler
 
 from predrnn import checks
-from predrnn.data.arrays import sha256_of
-from predrnn.data.clips import Clip, open_clips
-from predrnn.data.loaders import ShardBatchSampler, make_loader
+from predrnn.data.base import SpatiotemporalDataModule, sha256_of
+from predrnn.data.clip import Clip
 from predrnn.data.normalization import KINDS, Normalization, fit_normalization, read_blocks, stream_stats
+from predrnn.data.sources import open_clips
 from predrnn.data.windows import SPLITS, WindowBatchSampler, WindowDataset, make_windows, split_clips
 from predrnn.errors import BadValue, DataError
 
 
-class ArraysDataModule(pl.LightningDataModule):
+class ArraysDataModule(SpatiotemporalDataModule):
     """Windows of `total_length` frames from the clips under `path` (and `val_path` /
     `test_path` when a split has its own files). Batches reach the model as float32
-    (B, T, C, H, W) in model units (`normalization.encode`, on the model's device)."""
+    (B, T, C, H, W) in model units (`normalization.encode`, on the model's device), or, with
+    `actions_key`, as `{"frames": those, "actions": float32 (B, T, A)}`, the action of each
+    frame of the window beside it; A is read from the data (`action_channels`)."""
 
     def __init__(
         self,
         path: str,
         key: str | None = None,
         layout: str | None = None,
+        actions_key: str | None = None,
         normalize: str = "minmax",
         grey: bool = False,
         image_size: int | list[int] | None = None,
@@ -58,10 +61,9 @@ class ArraysDataModule(pl.LightningDataModule):
         seed: int = 0,
         pin_memory: bool = True,
     ) -> None:
-        super().__init__()
+        super().__init__(batch_size, eval_batch_size)
         checks.choice("normalize", normalize, KINDS, "minmax")
         checks.boolean("grey", grey)
-        checks.boolean("pin_memory", pin_memory)
         for name, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
             checks.number(name, value, 0.1, minimum=0.0, below=1.0)
         if val_fraction + test_fraction >= 1:
@@ -69,11 +71,7 @@ class ArraysDataModule(pl.LightningDataModule):
                 "test_fraction", test_fraction, f"+ val_fraction={val_fraction} leaves nothing to train on", 0.1
             )
         checks.integer("split_seed", split_seed, 0)
-        checks.integer("seed", seed, 0)
-        checks.integer("batch_size", batch_size, 8, minimum=1)
-        if eval_batch_size is not None:
-            checks.integer("eval_batch_size", eval_batch_size, 64, minimum=1)
-        checks.integer("num_workers", num_workers, 2, minimum=0)
+        self.check_loading(batch_size, eval_batch_size, num_workers, seed, pin_memory)
         checks.integer("total_length", total_length, 20, minimum=2)
         if eval_total_length is not None:
             checks.integer("eval_total_length", eval_total_length, 30, minimum=2)
@@ -92,13 +90,12 @@ class ArraysDataModule(pl.LightningDataModule):
                 ) from None
         if not isinstance(path, str) or not path:
             raise BadValue("path", path, "must name your data file or folder", "frames.h5")
+        if actions_key is not None and (not isinstance(actions_key, str) or not actions_key):
+            raise BadValue("actions_key", actions_key, "must name the actions array beside the frames", "actions")
         self.save_hyperparameters()
-        self.batch_size = batch_size
-        self.eval_batch_size = eval_batch_size or batch_size
         self.total_length = total_length
         self.stride = stride or total_length
         self.set_input_length(input_length)
-        self.rank, self.world_size = 0, 1
         self._normalization: Normalization | None = None
         self._windows: dict[str, list[tuple[int, int]]] = {}
         self.splits = self._open_splits()
@@ -106,6 +103,7 @@ class ArraysDataModule(pl.LightningDataModule):
         self.channels, height, width = first.source.frame_shape
         self.image_size = (height, width)
         self.uint8 = first.source.dtype == "uint8"
+        self.action_channels = first.action_channels
         if image_size is not None and checks.pair("image_size", image_size, "null") != self.image_size:
             raise DataError(
                 f"{path} frames are {height}x{width}, not data.image_size={image_size}: "
@@ -113,16 +111,9 @@ class ArraysDataModule(pl.LightningDataModule):
             )
 
     def set_input_length(self, input_length: int) -> None:
-        checks.integer("input_length", input_length, 10, minimum=1)
-        if self.total_length <= input_length:
-            raise BadValue(
-                "input_length",
-                input_length,
-                f"must be less than total_length={self.total_length}",
-                self.total_length // 2,
-            )
+        self.check_lengths(input_length, self.total_length)
         self.input_length = input_length
-        self.eval_total_length = self.hparams.eval_total_length or self.total_length
+        self._eval_length = self.hparams.eval_total_length or self.total_length
         if self.eval_total_length <= input_length:
             raise BadValue(
                 "eval_total_length",
@@ -131,10 +122,15 @@ class ArraysDataModule(pl.LightningDataModule):
                 2 * input_length,
             )
 
+    @property
+    def eval_total_length(self) -> int:
+        """Validation and test windows: `eval_total_length`, or as long as training ones."""
+        return self._eval_length
+
     # --- clips, splits, windows ------------------------------------------------------------
     def _open(self, path: str, key_name: str) -> list[Clip]:
         h = self.hparams
-        return open_clips(path, h.key, h.layout, h.grey, path_key=key_name)
+        return open_clips(path, h.key, h.layout, h.grey, path_key=key_name, actions_key=h.actions_key)
 
     def _open_splits(self) -> dict[str, list[Clip]]:
         h = self.hparams
@@ -160,6 +156,12 @@ class ArraysDataModule(pl.LightningDataModule):
             raise DataError(
                 f"data.val_path / data.test_path frames differ from data.path's ({sorted(str(s) for s in shapes)}): "
                 "give every split the same frame shape and dtype"
+            )
+        actions = {c.action_channels for s in splits.values() for c in s}
+        if len(actions) > 1:
+            raise DataError(
+                f"data.val_path / data.test_path actions differ in length from data.path's ({sorted(actions)} values "
+                "per frame): give every split actions of one length"
             )
         return splits
 
@@ -205,6 +207,18 @@ class ArraysDataModule(pl.LightningDataModule):
                 f"data.path={self.hparams.path} frames are {self.image_size[0]}x{self.image_size[1]}x{self.channels}, "
                 f"the model was trained on {h}x{w}x{c}: give data of that shape"
             )
+        if "actions" in getattr(network, "conditioning", ()):
+            need = getattr(network, "action_channels", None)
+            if self.action_channels is None:
+                raise DataError(
+                    f"the model reads actions ({need} values per frame), data.path={self.hparams.path} has none: "
+                    "name them with data.actions_key=NAME"
+                )
+            if need is not None and need != self.action_channels:
+                raise DataError(
+                    f"data.actions_key={self.hparams.actions_key} gives {self.action_channels} values per frame, the "
+                    f"model was trained on {need}: give the actions it was trained with"
+                )
         self.set_input_length(network.input_length)
         self._normalization = normalization
         self._windows.clear()
@@ -228,6 +242,8 @@ class ArraysDataModule(pl.LightningDataModule):
         source = Path(h.test_path or h.path).expanduser().resolve()
         definition: dict[str, Any] = {"path": str(source), "key": h.key, "layout": h.layout,
                                       "total_length": self.eval_total_length}  # fmt: skip
+        if h.actions_key is not None:
+            definition["actions_key"] = h.actions_key
         if source.is_file():
             definition["sha256"] = sha256_of(source)
         if not h.test_path:
@@ -238,7 +254,7 @@ class ArraysDataModule(pl.LightningDataModule):
     def command_arguments(self) -> tuple[str, str]:
         """The overrides predrnn-eval and predrnn-predict need to read this data: (eval, predict)."""
         h = self.hparams
-        read = "".join(f" data.{k}={h[k]}" for k in ("key", "layout") if h[k] is not None)
+        read = "".join(f" data.{k}={h[k]}" for k in ("key", "layout", "actions_key") if h[k] is not None)
         read += " data.grey=true" if h.grey else ""
         split = "".join(
             f" data.{k}={h[k]}" for k in ("test_path", "test_clips", "eval_total_length") if h[k] is not None
@@ -259,42 +275,21 @@ class ArraysDataModule(pl.LightningDataModule):
     def dataset(self, split: str) -> WindowDataset:
         return WindowDataset(self.splits[split], self.windows(split), self.window_length(split))
 
-    @override
-    def setup(self, stage: str | None = None) -> None:
-        if self.trainer is not None:
-            self.rank, self.world_size = self.trainer.global_rank, self.trainer.world_size
-
-    def _loader(self, dataset: WindowDataset, batch_sampler) -> DataLoader:
-        return make_loader(dataset, batch_sampler, self.hparams.num_workers, self.hparams.pin_memory)
-
-    @override
-    def train_dataloader(self) -> DataLoader:
+    def train_dataset(self) -> WindowDataset:
         dataset = self.dataset("train")
         self.check_batch(len(dataset), self.world_size)
-        start_fn = None
-        if self.trainer is not None:
-            progress = self.trainer.fit_loop.epoch_loop.batch_progress
-            start_fn = lambda: progress.total.ready  # noqa: E731  batches drawn so far (restored on resume)
-        sampler = WindowBatchSampler(
-            len(dataset), self.batch_size, self.hparams.seed, self.rank, self.world_size, start_fn
-        )
-        return self._loader(dataset, sampler)
+        return dataset
 
-    def _eval_loader(self, split: str) -> DataLoader:
-        dataset = self.dataset(split)
-        return self._loader(dataset, ShardBatchSampler(len(dataset), self.eval_batch_size, self.rank, self.world_size))
+    def train_batch_sampler(self, dataset: WindowDataset, start_fn: Callable[[], int] | None) -> Sampler:
+        return WindowBatchSampler(len(dataset), self.batch_size, self.hparams.seed, self.rank, self.world_size, start_fn)
 
-    @override
-    def val_dataloader(self) -> DataLoader:
-        return self._eval_loader("val")
+    def eval_dataset(self, split: str) -> WindowDataset:
+        return self.dataset(split)
 
-    @override
-    def test_dataloader(self) -> DataLoader:
-        return self._eval_loader("test")
-
-    @override
-    def on_after_batch_transfer(self, batch: torch.Tensor, dataloader_idx: int) -> torch.Tensor:
+    def encode(self, frames: Tensor) -> Tensor:
+        """Frames in data units (uint8 or float) -> float32 model units, with the statistics
+        moved to the frames' device once."""
         norm = self.normalization
-        if norm.shift.device != batch.device:
-            norm.to(batch.device)
-        return norm.encode(batch)
+        if norm.shift.device != frames.device:
+            norm.to(frames.device)
+        return norm.encode(frames)

@@ -1,21 +1,22 @@
-"""The Lightning data module: Moving MNIST generated on the fly for training, fixed sets
-from MNIST test digits (or the standard test file) for validation and testing."""
+"""`data=moving_mnist`: the Lightning data module of Moving MNIST, generated on the fly for
+training, with fixed sets from MNIST test digits (or the standard test file) for validation
+and testing (the shared loading is `base.py`'s)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
-import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch import Tensor
+from torch.utils.data import Dataset, Sampler
 from typing_extensions import override
 
 from predrnn import checks
-from predrnn.data.arrays import sha256_of
-from predrnn.data.loaders import ShardBatchSampler, TrainBatchSampler, make_loader
+from predrnn.data.base import SpatiotemporalDataModule, sha256_of
+from predrnn.data.loaders import TrainBatchSampler
 from predrnn.data.mnist import load_digits
 from predrnn.data.moving_mnist import (
     FixedSequences,
@@ -28,8 +29,7 @@ from predrnn.data.moving_mnist import (
 from predrnn.data.normalization import Normalization
 from predrnn.errors import BadValue, DataError
 
-
-class MovingMNISTDataModule(pl.LightningDataModule):
+class MovingMNISTDataModule(SpatiotemporalDataModule):
     """Batches are float32 (B, total_length, 1, image_size, image_size) in [0, 1].
 
     The loaders yield uint8 (4× less to copy between worker processes and to the GPU);
@@ -59,24 +59,14 @@ class MovingMNISTDataModule(pl.LightningDataModule):
         test_seed: int = 2017,
         pin_memory: bool = True,
     ) -> None:
-        super().__init__()
-        for key, value in (("batch_size", batch_size), ("train_size", train_size), ("val_size", val_size),
-                           ("test_size", test_size)):  # fmt: skip
+        super().__init__(batch_size, eval_batch_size)
+        self.check_loading(batch_size, eval_batch_size, num_workers, seed, pin_memory)
+        for key, value in (("train_size", train_size), ("val_size", val_size), ("test_size", test_size)):
             checks.integer(key, value, 8, minimum=1)
-        if eval_batch_size is not None:
-            checks.integer("eval_batch_size", eval_batch_size, 64, minimum=1)
-        checks.integer("input_length", input_length, 10, minimum=1)
-        checks.integer("total_length", total_length, 20, minimum=2)
-        if total_length <= input_length:
-            raise BadValue(
-                "input_length", input_length, f"must be less than total_length={total_length}", total_length // 2
-            )
-        checks.integer("num_workers", num_workers, 2, minimum=0)
+        self.check_lengths(input_length, total_length)
         checks.integer("num_digits", num_digits, 2, minimum=1)
         checks.integer("image_size", image_size, 64, minimum=28)
-        checks.integer("seed", seed, 0)
         checks.integer("test_seed", test_seed, 2017)
-        checks.boolean("pin_memory", pin_memory)
         try:
             speed_range(speed)
         except (TypeError, ValueError):
@@ -84,19 +74,12 @@ class MovingMNISTDataModule(pl.LightningDataModule):
         if test_file is not None and not Path(test_file).expanduser().is_file():
             raise BadValue("test_file", test_file, "not found", "<path of mnist_test_seq.npy> (or null)")
         self.save_hyperparameters()
-        self.batch_size = batch_size
-        self.eval_batch_size = eval_batch_size or batch_size
         self.input_length = input_length
         self.total_length = total_length
         self.image_size = image_size
         self.channels = 1  # grey digits
         self.uint8 = True
-        self.rank, self.world_size = 0, 1
-
-    @property
-    def eval_total_length(self) -> int:
-        """Validation and test sequences are as long as training ones."""
-        return self.total_length
+        self.action_channels = None  # no actions: the digits move on their own
 
     @property
     def normalization(self) -> Normalization:
@@ -111,6 +94,10 @@ class MovingMNISTDataModule(pl.LightningDataModule):
             raise DataError(
                 f"the model takes {height}x{width}x{network.in_channels} frames; Moving MNIST is square and grey: "
                 "evaluate it with data=arrays on data of its shape"
+            )
+        if "actions" in getattr(network, "conditioning", ()):
+            raise DataError(
+                "the model reads actions, Moving MNIST has none: evaluate it with data=arrays data.actions_key=NAME"
             )
         if self.total_length <= network.input_length:
             raise BadValue(
@@ -157,8 +144,7 @@ class MovingMNISTDataModule(pl.LightningDataModule):
 
     @override
     def setup(self, stage: str | None = None) -> None:
-        if self.trainer is not None:
-            self.rank, self.world_size = self.trainer.global_rank, self.trainer.world_size
+        super().setup(stage)
         h = self.hparams
         if stage in (None, "fit"):
             self.train_set = GeneratedSequences(self.generator("train"), h.seed)
@@ -173,32 +159,18 @@ class MovingMNISTDataModule(pl.LightningDataModule):
             return SequenceFile(h.test_file, h.total_length, h.image_size)
         return FixedSequences(self.generator("test"), h.test_size, h.test_seed)
 
-    def _loader(self, dataset: Dataset, batch_sampler) -> DataLoader:
-        return make_loader(dataset, batch_sampler, self.hparams.num_workers, self.hparams.pin_memory)
+    # --- loaders (base.py): one epoch is `train_size` fresh sequences, split across ranks -----
+    def train_dataset(self) -> Dataset:
+        return self.train_set
 
-    @override
-    def train_dataloader(self) -> DataLoader:
+    def train_batch_sampler(self, dataset: Dataset, start_fn: Callable[[], int] | None) -> Sampler:
         per_step = self.batch_size * self.world_size
         batches = max(1, self.hparams.train_size // per_step)
-        start_fn = None
-        if self.trainer is not None:
-            progress = self.trainer.fit_loop.epoch_loop.batch_progress
-            start_fn = lambda: progress.total.ready  # noqa: E731  batches drawn so far (restored on resume)
-        sampler = TrainBatchSampler(batches, self.batch_size, self.rank, self.world_size, start_fn)
-        return self._loader(self.train_set, sampler)
+        return TrainBatchSampler(batches, self.batch_size, self.rank, self.world_size, start_fn)
 
-    def _eval_loader(self, dataset: Dataset) -> DataLoader:
-        sampler = ShardBatchSampler(len(dataset), self.eval_batch_size, self.rank, self.world_size)
-        return self._loader(dataset, sampler)
+    def eval_dataset(self, split: str) -> Dataset:
+        return self.val_set if split == "val" else self.test_set
 
-    @override
-    def on_after_batch_transfer(self, batch: torch.Tensor, dataloader_idx: int) -> torch.Tensor:
-        return to_unit_float(batch) if batch.dtype == torch.uint8 else batch
-
-    @override
-    def val_dataloader(self) -> DataLoader:
-        return self._eval_loader(self.val_set)
-
-    @override
-    def test_dataloader(self) -> DataLoader:
-        return self._eval_loader(self.test_set)
+    def encode(self, frames: Tensor) -> Tensor:
+        """uint8 digits -> float32 in [0, 1] (float frames pass as they are)."""
+        return to_unit_float(frames) if frames.dtype == torch.uint8 else frames
