@@ -31,6 +31,14 @@ H5 = (
 ROWS = [
     # (command and overrides, what the one line must contain)
     ((*TRAIN, "optim.lr=abc"), "optim.lr='abc' must be a number: e.g. optim.lr=0.001"),
+    ((*TRAIN, "baselines=[zeros,persistence]"), "baselines='persistence' is unknown: use one of zeros, copy_last, extrapolation"),
+    ((*TRAIN, "+metrics.crps._target_=no.such.Metric"), "metrics.crps._target_=no.such.Metric can't be built"),
+    ((*TRAIN, "+metrics.crps._target_=collections.OrderedDict"), "is not a torchmetrics.Metric: give a metric class"),
+    ((*TRAIN, "metrics=nowcast", "metrics.events.thresholds=[]"), "metrics.events.thresholds=[] must"),
+    ((*TRAIN, "model=mau", "model.tau=0"), "model.tau=0 must be at least 1"),
+    ((*TRAIN, "model=mau", "model.sr_size=3"), "model.sr_size=3 must be a power of two"),
+    ((*TRAIN, "model=e3dlstm", "model.window_length=11", "model.kernel_size=[2,3,3]"), "model.window_length=11"),
+    ((*TRAIN, "model=predrnn", "module.decouple_beta=0.1"), "module.decouple_beta=0.1 weighs PredRNN-V2's decoupling loss: use model=predrnn_v2"),
     ((*TRAIN, "optim.lr=0"), "optim.lr=0.0 must be positive"),
     ((*TRAIN, "optim.lr=-1e-3"), "optim.lr=-0.001 must be positive"),
     ((*TRAIN, "optim.name=sgd"), "optim.name='sgd' is unknown: use one of adam, adamw"),

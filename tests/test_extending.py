@@ -176,8 +176,29 @@ def test_a_metric_added_from_the_command_line_reaches_every_report(tmp_path):
     ddp_env = {k: v for k, v in env.items() if k != "OMP_NUM_THREADS"}
     for trainer in ("cpu", "ddp_cpu"):
         run(["predrnn-eval", f"ckpt_path={ckpt}", f"trainer={trainer}", "data.test_size=11", "num_media=0",
-             "+metrics.range._target_=extensions.DataRange"], tmp_path, env=ddp_env)  # fmt: skip
+             "+metrics.range._target_=extensions.DataRange", "+metrics.events._target_=predrnn.metrics.events.EventScores",
+             "+metrics.events.thresholds=[0.05,0.5]"], tmp_path, env=ddp_env)  # fmt: skip
     one, two = (json.loads(p.read_text()) for p in sorted((tmp_path / "logs" / "eval" / "runs").glob("*/metrics.json")))
     assert one["num_sequences"] == two["num_sequences"] == 11
     assert two["range"] == pytest.approx(one["range"], rel=1e-6)
     assert two["range_per_frame"] == pytest.approx(one["range_per_frame"], rel=1e-6)
+    # contingency counts are sums reduced over the ranks: the event scores equal one process's
+    for name in ("csi_0.05", "pod_0.5", "bias_0.05", "hss_0.05"):
+        assert one[name] is not None and two[name] == pytest.approx(one[name], rel=1e-9), name
+        assert two[f"{name}_per_frame"] == pytest.approx(one[f"{name}_per_frame"], rel=1e-9, nan_ok=True), name
+
+
+def test_thresholds_in_the_wrong_units_warn_in_one_line_each():
+    """A threshold above the data's maximum, or negative for data that never is, can't mean an
+    event: one line naming the data's range (the training split's, in data units)."""
+    from predrnn.metrics.collection import MetricSet
+
+    configs = {"events": {"_target_": "predrnn.metrics.events.EventScores", "thresholds": [100, 35, -1]},
+               "fss": {"_target_": "predrnn.metrics.fss.FractionsSkillScore", "thresholds": [35], "scales": [1]}}  # fmt: skip
+    notices: list[str] = []
+    MetricSet(configs, 3, "test", notices, data_range=(0.0, 70.0))
+    assert len(notices) == 2 and all("outside the data's range [0, 70]" in n and "\n" not in n for n in notices)
+    assert "threshold 100" in notices[0] and "threshold -1" in notices[1]
+    quiet: list[str] = []
+    MetricSet(configs, 3, "test", quiet, data_range=(-10.0, 120.0))
+    assert quiet == []

@@ -237,6 +237,13 @@ def test_readme_own_data_example_runs_as_written(tmp_path, monkeypatch, capsys):
     forecast = np.load(tmp_path / "forecast.npy")
     assert forecast.shape == (4, 15, 64, 64, 1) and forecast.dtype == np.float32  # as the README says
     assert len(list((tmp_path / "logs" / "train" / "multiruns").rglob("metrics.json"))) == 2  # the sweep's two jobs
+    # metrics=nowcast: event scores in dBZ for the model, persistence and extrapolation
+    (nowcast,) = [m for m in map(json.loads, map(Path.read_text, (tmp_path / "logs" / "eval").rglob("metrics.json")))
+                  if "csi_35" in m]  # fmt: skip
+    for name in ("csi_20", "csi_35", "csi_50", "pod_35", "far_35", "bias_35", "hss_35", "ets_35", "fss_35_s8"):
+        assert f"{name}_per_frame" in nowcast and len(nowcast[f"{name}_per_frame"]) == 10, name
+    assert set(nowcast["baselines"]) == {"zeros", "copy_last", "extrapolation"}
+    assert "csi_35" in nowcast["baselines"]["extrapolation"]
 
 
 def test_kth_experiment_trains_on_a_tree_in_kths_layout(tmp_path, monkeypatch, capsys, digits):

@@ -48,8 +48,8 @@ def instantiate_group(node: DictConfig, group: str, **kwargs: Any) -> Any:
         root = err
         while isinstance(root, InstantiationException) and root.__cause__ is not None:
             root = root.__cause__
-        if isinstance(root, BadValue):
-            raise root.in_group(group) from None
+        if isinstance(root, BadValue):  # named already where a nested group built it (metrics.events.…)
+            raise (root if root.group else root.in_group(group)) from None
         if isinstance(root, TypeError) and "unexpected keyword argument" in str(root):
             key = str(root).split("'")[1] if "'" in str(root) else "?"
             raise ConfigError(f"{group}.{key} is not a setting of {group}: remove it (see conf/{group}/)") from None

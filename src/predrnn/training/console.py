@@ -163,6 +163,14 @@ def print_metrics_table(results: dict[str, Any]) -> None:
             table.add_row(str(i + 1), *cells("_per_frame", i))
         table.add_row("mean", *cells("", None))
         console.print(table)
+    if base and names:
+        beside = Table(title="the whole forecast beside the baselines (same sequences)")
+        beside.add_column("metric", no_wrap=True)
+        for heading in ("model", *(b.replace("_", "-") for b in base)):
+            beside.add_column(heading, justify="right", no_wrap=True)
+        for name in names:
+            beside.add_row(name, fmt(results.get(name)), *(fmt(base[b].get(name)) for b in base))
+        console.print(beside)
 
 
 BASELINE_LABELS = {"zeros": "black frames", "copy_last": "copying the last frame", "extrapolation": "optical flow"}

@@ -82,10 +82,13 @@ def write_prediction_gif(
     return write_gif(path, observed, held, prediction, fps, channel)
 
 
+MAX_PANELS = 10  # the default metrics and, with metrics=nowcast, the CSI of each threshold
+
+
 def plot_per_frame(
     path: Path, curves: Mapping[str, Mapping[str, Sequence[float | None]]], dashed: Sequence[str] = ()
 ) -> Path:
-    """One PNG with a panel per metric (every `<name>_per_frame` the curves hold, in order):
+    """One PNG with a panel per metric (the first `MAX_PANELS` `<name>_per_frame` the curves hold):
     its value per future frame for each named curve, with a ± std band where a curve comes with
     `<name>_per_frame_std` (the report's mean over seeds). Curves named in `dashed` (the
     baselines) are drawn dashed; an undefined value (None) leaves a gap."""
@@ -96,7 +99,7 @@ def plot_per_frame(
 
     names = list(dict.fromkeys(
         k.removesuffix("_per_frame") for c in curves.values() for k in c if k.endswith("_per_frame") and c[k]
-    ))  # fmt: skip
+    ))[:MAX_PANELS]  # fmt: skip
     columns = min(len(names), 3) or 1
     rows = max(1, -(-len(names) // columns))
     fig, axes = plt.subplots(rows, columns, figsize=(5 * columns, 4 * rows), squeeze=False)

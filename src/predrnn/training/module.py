@@ -123,6 +123,9 @@ class PredRNNModule(pl.LightningModule):
         self.metric_configs = dict(metrics) if metrics is not None else default_metrics()
         self.baselines = tuple(baselines)
         self.future_frames = future_frames
+        if future_frames is not None:  # every metric built once now: a bad one fails before the run starts
+            for stage in ("val", "test"):
+                MetricSet(self.metric_configs, future_frames, stage, notices=[])
 
     # --- model -------------------------------------------------------------------------------
     @property
