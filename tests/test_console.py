@@ -29,15 +29,11 @@ NOISE = ("litlogger", "LitLogger", "anonymous setting", "LeafSpec", "_pytree", "
 @pytest.mark.parametrize("gpu, chosen", [(True, "paper_mnist"), (False, "cpu_quick")])
 def test_the_preset_fits_the_machine(gpu, chosen, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: gpu)
-    monkeypatch.setattr("predrnn.cli.train.PRESET_NOTE", [])
-    from predrnn.cli import train as train_cli
-
-    assert choose_experiment(["trainer.max_steps=5"]) == ["trainer.max_steps=5", f"experiment={chosen}"]
-    (line,) = train_cli.PRESET_NOTE
+    args, line = choose_experiment(["trainer.max_steps=5"])
+    assert args == ["trainer.max_steps=5", f"experiment={chosen}"]
     assert line.startswith(f"predrnn-train: experiment={chosen} (") and "make train EXPERIMENT=NAME" in line
-    train_cli.PRESET_NOTE.clear()
-    assert choose_experiment(["experiment=smoke"]) == ["experiment=smoke"]  # an explicit choice is obeyed
-    assert train_cli.PRESET_NOTE == []
+    assert choose_experiment(["experiment=smoke"]) == (["experiment=smoke"], None)  # an explicit choice is obeyed
+    assert choose_experiment(["model=mim"]) == (["model=mim"], None)  # the presets are PredRNN's
 
 
 @pytest.mark.slow

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from predrnn.data.moving_mnist_datamodule import MovingMNISTDataModule
 from predrnn.data.moving_mnist import to_unit_float as to_float
+from predrnn.data.moving_mnist_datamodule import MovingMNISTDataModule
 from predrnn.errors import ConfigError
 
 

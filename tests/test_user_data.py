@@ -13,10 +13,10 @@ import torch
 
 from data_files import write_formats
 from helpers import run_main
-from predrnn.data.sources import open_clips
+from predrnn.data.arrays_datamodule import ArraysDataModule
 from predrnn.data.moving_mnist import MovingMNIST
 from predrnn.data.normalization import Normalization
-from predrnn.data.arrays_datamodule import ArraysDataModule
+from predrnn.data.sources import open_clips
 from predrnn.data.windows import WindowBatchSampler, make_windows, split_clips
 
 WINDOWS = {"input_length": 5, "total_length": 10, "stride": 4, "num_workers": 0, "batch_size": 2, "split_seed": 1,

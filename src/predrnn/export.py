@@ -142,6 +142,8 @@ def _quiet_exporters():
             logger.setLevel(logging.WARNING)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            # the frames and the actions share their batch axis N: the ONNX exporter notes it
+            warnings.filterwarnings("ignore", message="# The axis name: N will not be used")
             yield
     finally:
         for logger, level in zip(loggers, levels, strict=True):

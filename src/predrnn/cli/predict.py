@@ -5,9 +5,10 @@ Input: anything `data=arrays` reads (docs/data.md): a .npy / .npz / HDF5 / Zarr 
 of videos or frame folders, or BAIR TFRecords. The last `input_length` frames of each clip are
 the observations. A model that reads actions takes them from `data.actions_key` (an (N, T', A)
 array beside the frames): for a clip of L frames and K = num_predictions, T' ≥ L + K − 1, the
-actions of its frames and of the predicted ones but the last. Output: the predicted frames as one .npy in the input's layout with T replaced by
-the K predicted frames (N, K, H, W, C for videos and frame folders), in the input's units and
-dtype, and a GIF of the first clip with its prediction. Both outputs are checked before any work
+actions of its frames and of the predicted ones but the last. Output: the predicted frames as
+one .npy in the input's layout with T replaced by the K predicted frames (N, K, H, W, C for
+videos, frame folders and TFRecords), in the input's units and dtype, and a GIF of the first
+clip with its prediction. Both outputs are checked before any work
 (never an input, never an existing file unless overwrite=true) and written atomically.
 """
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,19 +14,41 @@ from predrnn.build import build
 from predrnn.checkpoints import resolve_checkpoint, same_experiment, start_from
 from predrnn.cli.entry import entry_point, report_errors
 from predrnn.config import instantiate_group
-from predrnn.config.validation import in_multirun, processes_per_machine, validate_train
-from predrnn.errors import BadValue
+from predrnn.config.validation import check_against_data, in_multirun, processes_per_machine, validate_train
 from predrnn.files import write_json
 from predrnn.provenance import record
 from predrnn.threads import share_cpus
 
 
-def train(cfg: DictConfig, extra_callbacks: list | None = None) -> float:
+@dataclass
+class Run:
+    """A training run's parts, built and checked before anything is written."""
+
+    cfg: DictConfig
+    datamodule: Any
+    module: Any
+    trainer: Any
+    loggers: list
+    ckpt_path: str | None
+    stop: Any
+    output_dir: Path
+
+
+def train(cfg: DictConfig, extra_callbacks: list | None = None, preset_note: str | None = None) -> float:
     """Train (and test) as `cfg` says; returns `cfg.optimized_metric` for sweepers."""
+    run = build_run(cfg, extra_callbacks or [], preset_note)
+    summary = fit_and_test(run)
+    return finish(run, summary)
+
+
+def build_run(cfg: DictConfig, extra_callbacks: list, preset_note: str | None) -> Run:
+    """Validate, build the data, module, callbacks, loggers and trainer, and decide what the
+    run starts from; every user error is raised here, before the run folder gets a file."""
     import pytorch_lightning as pl
 
     from predrnn.training.callbacks import GracefulStop
-    from predrnn.training.console import print_run_summary, quiet_console
+    from predrnn.training.console import quiet_console
+    from predrnn.training.trainer import build_trainer
 
     validate_train(cfg)
     if not cfg.get("verbose") and os.environ.get("HYDRA_FULL_ERROR") != "1":
@@ -35,61 +58,64 @@ def train(cfg: DictConfig, extra_callbacks: list | None = None) -> float:
     pl.seed_everything(cfg.seed, workers=True, verbose=False)  # before the network draws its initial weights
     datamodule, module = build(cfg)
     datamodule.check_sources()  # the digits and test file are read here, before anything is written
-    while PRESET_NOTE:
-        print(PRESET_NOTE.pop(), file=sys.stderr)
+    check_against_data(cfg, datamodule)
+    if preset_note:
+        print(preset_note, file=sys.stderr)
     ckpt_path = resolve_checkpoint(cfg.get("ckpt_path"), earlier_runs(cfg), "of this experiment under logs/")
     if ckpt_path is not None:
         ckpt_path = start_from(ckpt_path, module)
-    output_dir = Path(cfg.paths.output_dir)
-
     callbacks = [instantiate_group(c, f"callbacks.{name}") for name, c in cfg.callbacks.items() if c is not None]
-    callbacks.extend(extra_callbacks or [])
-    for name, c in cfg.callbacks.items():  # a cross-check of a callback key against the data
-        if c is not None and c.get("channel") is not None and c.channel >= datamodule.channels:
-            raise BadValue(
-                "channel", c.channel, f"must be below the data's {datamodule.channels} channels", 0
-            ).in_group(f"callbacks.{name}")
+    callbacks.extend(extra_callbacks)
     loggers = [instantiate_group(c, f"logger.{name}") for name, c in cfg.get("logger", {}).items() if c is not None]
-    from predrnn.training.trainer import build_trainer
-
     trainer: pl.Trainer = build_trainer(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     module.fast.prepare(module.network, trainer.strategy.root_device)  # before the run writes anything
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
-
     stop = next((c for c in callbacks if isinstance(c, GracefulStop)), None)
-    status, stopped = "failed", False
-    summary: dict[str, Any] = {"output_dir": str(output_dir)}
-    summary["reproduce"] = record(cfg.seed, trainer.strategy.root_device, datamodule.test_set_definition())
+    return Run(cfg, datamodule, module, trainer, loggers, ckpt_path, stop, Path(cfg.paths.output_dir))
+
+
+def fit_and_test(run: Run) -> dict[str, Any]:
+    """Fit, then test the best checkpoint; `summary.json` is written whatever happens."""
+    cfg, trainer, module = run.cfg, run.trainer, run.module
+    summary: dict[str, Any] = {"output_dir": str(run.output_dir), "status": "failed"}
+    summary["reproduce"] = record(cfg.seed, trainer.strategy.root_device, run.datamodule.test_set_definition())
     try:
-        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
-        stopped = stop is not None and stop.received is not None
+        trainer.fit(module, datamodule=run.datamodule, ckpt_path=run.ckpt_path, weights_only=True)
+        stopped = run.stop is not None and run.stop.received is not None
         summary["val"] = module.val_results or None
         ckpt = trainer.checkpoint_callback
         if ckpt is not None and ckpt.best_model_score is not None:
             summary["best_val_mse"] = float(ckpt.best_model_score)
             summary["best_checkpoint"] = ckpt.best_model_path
         metric = trainer.callback_metrics.get(cfg.optimized_metric)
+        summary["optimized"] = None if metric is None else float(metric)
         if cfg.get("test") and not stopped:
             best = "best" if ckpt is not None and ckpt.best_model_path else None
-            trainer.test(module, datamodule=datamodule, ckpt_path=best, verbose=False, weights_only=True)
+            trainer.test(module, datamodule=run.datamodule, ckpt_path=best, verbose=False, weights_only=True)
             summary["test"] = module.test_results
-        status = "interrupted" if stopped or trainer.interrupted else "finished"
+        summary["status"] = "interrupted" if stopped or trainer.interrupted else "finished"
     finally:
-        summary["status"] = status
         summary["global_step"] = trainer.global_step
         if trainer.is_global_zero:
-            output_dir.mkdir(parents=True, exist_ok=True)
-            write_json(output_dir / "summary.json", summary)
-        _finish_wandb(loggers)
-    last = output_dir / "checkpoints" / "last.ckpt"
-    resume = resume_command(last) if status == "interrupted" and last.is_file() else None
-    print_run_summary(summary, output_dir, resume, datamodule.command_arguments())
-    if stopped and not in_multirun():
-        raise SystemExit(128 + stop.received)  # as a process stopped by that signal reports it
-    if "best_val_mse" in summary and cfg.optimized_metric == "val/mse":
+            run.output_dir.mkdir(parents=True, exist_ok=True)
+            write_json(run.output_dir / "summary.json", summary)
+        _finish_wandb(run.loggers)
+    return summary
+
+
+def finish(run: Run, summary: dict[str, Any]) -> float:
+    """The closing lines; exit as the signal that stopped the run did; the value a sweep optimises."""
+    from predrnn.training.console import print_run_summary
+
+    last = run.output_dir / "checkpoints" / "last.ckpt"
+    resume = resume_command(last) if summary["status"] == "interrupted" and last.is_file() else None
+    print_run_summary(summary, run.output_dir, resume, run.datamodule.command_arguments())
+    if run.stop is not None and run.stop.received is not None and not in_multirun():
+        raise SystemExit(128 + run.stop.received)  # as a process stopped by that signal reports it
+    if "best_val_mse" in summary and run.cfg.optimized_metric == "val/mse":
         return summary["best_val_mse"]
-    return float(metric) if metric is not None else float("nan")
+    return summary["optimized"] if summary.get("optimized") is not None else float("nan")
 
 
 def resume_command(last: Path) -> str:
@@ -124,15 +150,16 @@ def _finish_wandb(loggers: list) -> None:
         wandb.finish()
 
 
-def choose_experiment(args: list[str]) -> list[str]:
+def choose_experiment(args: list[str]) -> tuple[list[str], str | None]:
     """Without an `experiment=` override, the one that fits this machine: the paper's settings
     where a GPU is present, the CPU preset where none is (the paper's 4 × 128 network takes
-    minutes per step on a CPU), said in one line once the run starts (`PRESET_NOTE`). An
+    minutes per step on a CPU); returns the arguments and the line that says so (printed once
+    the run's config has passed its checks). An
     explicit experiment is always obeyed, and a run on other data (`data=arrays`) or with another
     network (`model=…`) gets none: the presets are PredRNN Moving MNIST benchmarks."""
     groups = {a.lstrip("+~").split("=")[0] for a in args}
     if {"experiment", "data", "model"} & groups or "--help" in args or "-h" in args:
-        return args
+        return args, None
     import torch
 
     if torch.cuda.is_available():
@@ -143,23 +170,24 @@ def choose_experiment(args: list[str]) -> list[str]:
             "no GPU: the CPU preset, since the paper's 4 × 128 network takes minutes per step here",
         )
     other = "cpu_quick" if choice == "paper_mnist" else "paper_mnist"
-    PRESET_NOTE.append(
+    note = (
         f"predrnn-train: experiment={choice} ({why}); choose another with experiment=NAME "
         f"(make train EXPERIMENT=NAME), e.g. experiment={other}"
     )
-    return [*args, f"experiment={choice}"]
-
-
-PRESET_NOTE: list[str] = []  # said once the run's config has passed its checks
+    return [*args, f"experiment={choice}"], note
 
 
 task = report_errors("predrnn-train")(train)  # the Hydra task, for in-process use
-_hydra_main = entry_point("train", "predrnn-train", train)
 
 
 def main() -> None:
-    sys.argv[1:] = choose_experiment(sys.argv[1:])
-    _hydra_main()
+    args, note = choose_experiment(sys.argv[1:])
+    sys.argv[1:] = args
+
+    def train_with_note(cfg: DictConfig) -> float:
+        return train(cfg, preset_note=note)
+
+    entry_point("train", "predrnn-train", train_with_note)()
 
 
 if __name__ == "__main__":

@@ -126,3 +126,15 @@ def processes_per_machine(cfg: DictConfig) -> int:
         elif n_jobs == -1:
             jobs = available_cpus()
     return max(1, ranks * jobs)
+
+
+def check_against_data(cfg: DictConfig, datamodule) -> None:
+    """Config keys checked against what the data turned out to be (known once it is opened):
+    a callback's `channel` must be one of the data's channels."""
+    from predrnn.errors import BadValue
+
+    for name, c in cfg.callbacks.items():
+        if c is not None and c.get("channel") is not None and c.channel >= datamodule.channels:
+            raise BadValue(
+                "channel", c.channel, f"must be below the data's {datamodule.channels} channels", 0
+            ).in_group(f"callbacks.{name}")

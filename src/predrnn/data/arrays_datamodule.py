@@ -281,7 +281,9 @@ class ArraysDataModule(SpatiotemporalDataModule):
         return dataset
 
     def train_batch_sampler(self, dataset: WindowDataset, start_fn: Callable[[], int] | None) -> Sampler:
-        return WindowBatchSampler(len(dataset), self.batch_size, self.hparams.seed, self.rank, self.world_size, start_fn)
+        return WindowBatchSampler(
+            len(dataset), self.batch_size, self.hparams.seed, self.rank, self.world_size, start_fn
+        )
 
     def eval_dataset(self, split: str) -> WindowDataset:
         return self.dataset(split)

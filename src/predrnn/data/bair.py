@@ -109,7 +109,9 @@ class BairSource:
         self.action_channels = self.actions_length = None
         if actions_key is not None:
             name = f"0/{actions_key}"
-            floats = sorted({n.split("/", 1)[1] for n in first if n.startswith("0/") and _kind(first[n]) == "float_list"})
+            floats = sorted(
+                {n.split("/", 1)[1] for n in first if n.startswith("0/") and _kind(first[n]) == "float_list"}
+            )
             if name not in first or _kind(first[name]) != "float_list":
                 raise DataError(
                     f"data.actions_key={actions_key} is not a per-frame float feature of {path} (it holds "
@@ -145,7 +147,7 @@ class BairSource:
         return example
 
     def _feature(self, features, name: str, record: int, kind: str):
-        feature = features[name] if name in features else None  # indexing a missing name would add it
+        feature = features.get(name)  # (indexing a missing name would add it)
         if feature is None or _kind(feature) != kind:
             frames = 0
             while f"{frames}/{self.key}/encoded" in features:

@@ -29,6 +29,7 @@ from predrnn.data.moving_mnist import (
 from predrnn.data.normalization import Normalization
 from predrnn.errors import BadValue, DataError
 
+
 class MovingMNISTDataModule(SpatiotemporalDataModule):
     """Batches are float32 (B, total_length, 1, image_size, image_size) in [0, 1].
 

@@ -38,4 +38,3 @@ def load_npy(path: str | Path, key: str) -> np.ndarray:
     if needed == 0:
         raise DataError(f"{key}={path} is empty (shape {tuple(shape)}): give frames")
     return np.load(path, mmap_mode="r", allow_pickle=False)
-

@@ -92,6 +92,7 @@ class ModelSummary(RichModelSummary):
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         total = getattr(trainer.datamodule, "total_length", None)
         self.flops = api.forward_flops(pl_module.network, 1, total) if total else None
+        self.how = "analytic" if hasattr(pl_module.network, "forward_flops") else "counted"
         super().on_fit_start(trainer, pl_module)
 
     @override
@@ -110,7 +111,7 @@ class ModelSummary(RichModelSummary):
         console.print(
             f"[bold]Params[/]: {get_human_readable_count(total_parameters)} "
             f"({get_human_readable_count(trainable_parameters)} trainable, {model_size:0.2f} MB)  "
-            "[bold]FLOPs per sequence[/] (forward): "
+            f"[bold]FLOPs per sequence[/] (forward, {self.how}): "
             + ("unknown" if self.flops is None else get_human_readable_count(self.flops)),
             soft_wrap=True,
         )
