@@ -112,6 +112,11 @@ ROWS = [
     ((*PREDICT, "input=clip.gif", "output=o.npy", "gif=clip.gif"), "gif=clip.gif would overwrite the input clip.gif"),
     ((*PREDICT, "input=clip.npy", "accelerator=gpu"), "accelerator='gpu' but no GPU is visible here"),
     (("predrnn-predict", "ckpt_path=text.ckpt", "input=clip.npy"), "text.ckpt is not a torch checkpoint"),
+    # keys that would do nothing are refused: nothing is random in a prediction; a predrnn
+    # checkpoint decides its network
+    ((*PREDICT, "input=clip.npy", "seed=3"), "seed is not a key of this config"),
+    ((*PREDICT, "input=clip.npy", "model.kernel_size=5"), "model.kernel_size=5 does nothing: ckpt_path="),
+    (("predrnn-eval", "ckpt_path=model.ckpt", "model=convlstm"), "holds the network predrnn.models.predrnn.PredRNN, not predrnn.models.ConvLSTM"),
     (("predrnn-predict", "ckpt_path=bare.ckpt", "input=clip.npy"), "bare.ckpt is a bare state dict"),
     ((*PREDICT, "input=missing.npy"), "input=missing.npy not found"),
     (("predrnn-export", "ckpt_path=model.ckpt", "format=tflite", "output=m.tflite"), "format='tflite' is unknown"),
