@@ -151,7 +151,7 @@ def test_experiment_trains_predicts_and_exports_with_actions(bair, tmp_path, mon
     argv = ["predrnn-train", "experiment=bair_action_predrnn_v2", f"data.path={root / 'train'}",
             f"data.test_path={root / 'test'}", "data.val_fraction=0.2", "data.batch_size=2", "data.num_workers=0",
             "model.hidden_channels=[4,4]", "model.kernel_size=3", "trainer=cpu", "logger=csv", "trainer.max_steps=2",
-            "trainer.val_check_interval=2", "trainer.limit_test_batches=1", "callbacks.media=null"]  # fmt: skip
+            "trainer.val_check_interval=2", "trainer.limit_test_batches=1"]  # fmt: skip
     code, err = run_main(argv, tmp_path, monkeypatch, capsys)
     assert code == 0, err
     (run_dir,) = (tmp_path / "logs" / "train" / "runs").iterdir()

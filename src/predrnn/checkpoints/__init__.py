@@ -5,7 +5,9 @@ own format (`native`), the reference codes' formats (`official`, `openstl`, mapp
 
 from predrnn.checkpoints.io import SafeCheckpointIO, load_weights, nonfinite_weights, read_checkpoint
 from predrnn.checkpoints.open import Checkpoint, open_checkpoint
-from predrnn.checkpoints.resume import last_checkpoints, resolve_checkpoint, same_experiment, start_from
+from predrnn.checkpoints.resume import (
+    last_checkpoints, resolve_checkpoint, same_experiment, single_run_checkpoints, start_from,
+)  # fmt: skip
 
 __all__ = [
     "Checkpoint",
@@ -17,5 +19,6 @@ __all__ = [
     "read_checkpoint",
     "resolve_checkpoint",
     "same_experiment",
+    "single_run_checkpoints",
     "start_from",
 ]

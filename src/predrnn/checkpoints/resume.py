@@ -34,6 +34,14 @@ def last_checkpoints(log_dir: str | Path) -> list[Path]:
     return list(Path(log_dir).glob("train/**/checkpoints/last.ckpt"))
 
 
+def single_run_checkpoints(log_dir: str | Path) -> list[Path]:
+    """What `ckpt_path=last` of eval, predict and export chooses from: the `last.ckpt` of the
+    single training runs (`logs/train/runs/`), so that a later sweep's jobs never stand in for
+    the run just trained; the sweep jobs' only where there is no single run."""
+    single = list(Path(log_dir).glob("train/runs/*/checkpoints/last.ckpt"))
+    return single or last_checkpoints(log_dir)
+
+
 def _experiment(run: Path) -> str | None:
     try:
         hydra = yaml.safe_load((run / ".hydra" / "hydra.yaml").read_text())

@@ -11,7 +11,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from predrnn.build import build_data, described_network, evaluation_settings
-from predrnn.checkpoints import last_checkpoints, open_checkpoint, resolve_checkpoint
+from predrnn.checkpoints import open_checkpoint, resolve_checkpoint, single_run_checkpoints
 from predrnn.cli.entry import entry_point, report_errors
 from predrnn.config import instantiate_group
 from predrnn.errors import DataError
@@ -25,7 +25,7 @@ def evaluate(cfg: DictConfig) -> dict:
     from predrnn.training.trainer import build_trainer
 
     share_cpus(1)
-    ckpt = resolve_checkpoint(cfg.ckpt_path, last_checkpoints(cfg.paths.log_dir), "under logs/train")
+    ckpt = resolve_checkpoint(cfg.ckpt_path, single_run_checkpoints(cfg.paths.log_dir), "under logs/train")
     opened = open_checkpoint(
         ckpt, cfg, compile=cfg.module.compile, channels_last=cfg.module.channels_last,
         describe=lambda: described_network(cfg),

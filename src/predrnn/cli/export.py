@@ -9,7 +9,7 @@ from omegaconf import DictConfig
 
 from predrnn import checks
 from predrnn.build import described_network
-from predrnn.checkpoints import last_checkpoints, open_checkpoint, resolve_checkpoint
+from predrnn.checkpoints import open_checkpoint, resolve_checkpoint, single_run_checkpoints
 from predrnn.cli.entry import entry_point, report_errors
 from predrnn.export import FORMATS, Rollout, export
 from predrnn.files import check_output
@@ -22,7 +22,7 @@ def export_task(cfg: DictConfig) -> Path:
     checks.boolean("overwrite", cfg.overwrite)
     if cfg.num_predictions is not None:
         checks.integer("num_predictions", cfg.num_predictions, 10, minimum=1)
-    ckpt = resolve_checkpoint(cfg.ckpt_path, last_checkpoints(cfg.paths.log_dir), "under logs/train")
+    ckpt = resolve_checkpoint(cfg.ckpt_path, single_run_checkpoints(cfg.paths.log_dir), "under logs/train")
     out = check_output(cfg.output, FORMATS[fmt], "output", inputs=[ckpt], overwrite=cfg.overwrite)
     check_output(
         out.with_name(out.name + ".json"), ".json", "output (its .json)", inputs=[ckpt], overwrite=cfg.overwrite

@@ -21,7 +21,7 @@ from omegaconf import DictConfig
 
 from predrnn import checks
 from predrnn.build import described_network
-from predrnn.checkpoints import last_checkpoints, open_checkpoint, resolve_checkpoint
+from predrnn.checkpoints import open_checkpoint, resolve_checkpoint, single_run_checkpoints
 from predrnn.cli.entry import entry_point, report_errors
 from predrnn.data.array_source import ArraySource
 from predrnn.data.layout import Layout
@@ -108,7 +108,7 @@ def predict(cfg: DictConfig) -> Path:
     gif_name = cfg.gif or out.with_name(f"{out.stem}_preview.gif")
     gif = check_output(gif_name, ".gif", "gif", inputs=[cfg.input, out], overwrite=cfg.overwrite)
     device = _device(cfg.accelerator)
-    ckpt = resolve_checkpoint(cfg.ckpt_path, last_checkpoints(cfg.paths.log_dir), "under logs/train")
+    ckpt = resolve_checkpoint(cfg.ckpt_path, single_run_checkpoints(cfg.paths.log_dir), "under logs/train")
     opened = open_checkpoint(
         ckpt, cfg, compile=cfg.module.compile, channels_last=cfg.module.channels_last,
         describe=lambda: described_network(cfg),

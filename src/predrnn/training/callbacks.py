@@ -181,6 +181,7 @@ class PredictionMedia(Callback):
     ) -> None:
         if trainer.sanity_checking or self.num_sequences <= 0:
             return
+        batch = pl_module.split_batch(batch)[0]  # the frames (a batch with actions is a dict)
         j = pl_module.input_length
         tag = f"{stage}_step{trainer.global_step:07d}"
         images, gifs = [], []
