@@ -4,12 +4,19 @@ C++ compiler, and the tiny overrides most runs use."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
+import yaml
+from torch.utils.flop_counter import FlopCounterMode
 
+from predrnn.checkpoints.official import teacher_mask
+from predrnn.errors import BadValue
 from predrnn.toolchain import cpu_compile_problem
 
 # the smoke experiment, even smaller: a few steps, 4 validation and test sequences
@@ -116,3 +123,114 @@ FAMILY_OVERRIDES = {
     "e3dlstm_fixed": ("model=e3dlstm", "model.hidden_channels=[8,8]", "model.patch_size=4",
                       "model.kernel_size=[2,5,5]", "model.update_global_memory=true", *_SMALL[1:]),
 }  # fmt: skip
+
+
+# the family's parity tests (tests/test_family_*.py): reading the fixtures, and the checks
+# every network of the family passes
+
+
+def family_arrays(case: str) -> dict[str, torch.Tensor]:
+    """The numeric arrays of a family_parity npz as tensors, the frames and both references
+    channels-first, (B, T, H, W, C) -> (B, T, C, H, W)."""
+    with np.load(FAMILY / f"{case}.npz", allow_pickle=False) as z:
+        data = {k: torch.from_numpy(np.asarray(z[k])) for k in z.files if z[k].dtype.kind in "fiu"}
+    for key in ("frames", "next_frames", "next_frames_inference"):
+        data[key] = data[key].permute(0, 1, 4, 2, 3)
+    return data
+
+
+def family_case(name: str, cls, own=lambda data: {}, official: bool = False) -> dict:
+    """A family_parity case for network class `cls`: its settings (the arguments every case
+    records, plus `own(data)`), its reference state dict (OpenSTL's `.pth`, or the authors'
+    `.ckpt` when `official`), frames and references channels-first in float64, and its
+    scheduled-sampling mask as ours (the authors' reverse mask already covers steps 1 … T−2).
+    `data` holds the npz's arrays."""
+    with np.load(FAMILY / f"{name}.npz", allow_pickle=False) as z:
+        data = {k: z[k] for k in z.files}
+    path, key = (FAMILY / f"{name}.ckpt", "net_param") if official else (FAMILY / f"{name}.pth", "state_dict")
+    settings = {
+        "hidden_channels": [int(w) for w in data["hidden"]], "in_channels": int(data["img_channel"]),
+        "image_size": int(data["img_width"]), "patch_size": int(data["patch_size"]),
+        "kernel_size": int(data["filter_size"]), "input_length": int(data["input_length"]), **own(data),
+    }  # fmt: skip
+    j, t = int(data["input_length"]), int(data["total_length"])
+    mask = teacher_mask(torch.from_numpy(data["teacher_mask"]), j, t, reverse=official)
+    channels_first = {k: torch.from_numpy(data[k]).permute(0, 1, 4, 2, 3).double()
+                      for k in ("frames", "next_frames", "next_frames_inference")}  # fmt: skip
+    state = torch.load(path, map_location="cpu", weights_only=True)[key]
+    return {"name": name, "cls": cls, "data": data, "settings": settings, "state": state, "mask": mask,
+            **channels_first}  # fmt: skip
+
+
+def loaded_network(case: dict, dtype=torch.float64, **changes):
+    """The case's network through its public constructor (its settings with `changes`), the
+    reference state dict loaded strictly (every key, no other), in `dtype`, in eval mode."""
+    net = case["cls"](**{**case["settings"], **changes})
+    net.load_state_dict(case["state"])
+    return net.to(dtype).eval()
+
+
+def masked_and_inferred(net, case: dict, dtype=torch.float64, extra: int = 0, **conditioning):
+    """The network's predictions (under its mask, and at inference) of the case's frames in
+    `dtype`, followed by `extra` random frames whose mask entries are 1 (true frames)."""
+    frames, mask = case["frames"].to(dtype), case["mask"]
+    if extra:
+        b = frames.shape[0]
+        frames = torch.cat([frames, torch.rand(b, extra, *frames.shape[2:], dtype=frames.dtype)], dim=1)
+        mask = torch.cat([mask, torch.ones(b, extra)], dim=1)
+    with torch.no_grad():
+        return net(frames, mask, **conditioning), net(frames, **conditioning)
+
+
+def assert_every_parameter_learns(net) -> None:
+    """After a backward pass every parameter has a finite, non-zero gradient."""
+    for name, param in net.named_parameters():
+        assert param.grad is not None and torch.isfinite(param.grad).all(), name
+        assert param.grad.abs().max() > 0, name
+
+
+def state_shapes(net) -> dict[str, torch.Size]:
+    return {k: v.shape for k, v in net.state_dict().items()}
+
+
+def assert_rebuilds_and_counts_its_flops(net, frames: torch.Tensor, **conditioning) -> None:
+    """`cls(**init_args)` has the same state-dict keys and shapes, and `forward_flops` of the
+    frames' (batch, length) is what torch's FLOP counter counts for one inference pass."""
+    assert state_shapes(type(net)(**net.init_args)) == state_shapes(net)
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        net(frames, **conditioning)
+    assert net.forward_flops(*frames.shape[:2]) == counter.get_total_flops()
+
+
+def assert_bad_argument(cls, args: dict, key: str) -> None:
+    """`cls(**args)` raises a one-line BadValue naming `key`, whose example (read as a config
+    value) the constructor accepts."""
+    with pytest.raises(BadValue) as error:
+        cls(**args)
+    message = str(error.value)
+    assert error.value.key == key and "\n" not in message and message.startswith(f"{key}=")
+    example = re.search(rf"e\.g\. {key}=(.+)$", message).group(1)
+    cls(**{**args, key: yaml.safe_load(example)})
+
+
+def assert_exports_for_inference(net, frames_shape, conditioning_shapes=None, atol: float = 1e-8) -> None:
+    """torch.export (non-strict) traces the network for inference, and its program predicts
+    what the network does from other frames (and conditioning, random normal)."""
+    shapes = conditioning_shapes or {}
+    example = {k: torch.randn(s) for k, s in shapes.items()}
+    program = torch.export.export(net, (torch.rand(frames_shape),), example, strict=False)
+    other, other_conditioning = torch.rand(frames_shape), {k: torch.randn(s) for k, s in shapes.items()}
+    with torch.no_grad():
+        exported = program.module()(other, **other_conditioning)
+        assert torch.allclose(exported, net(other, **other_conditioning), atol=atol)
+
+
+def assert_compiled_cells_match(net, frames: torch.Tensor, **conditioning) -> None:
+    """`compile_cells` (dynamo's tracing, without a C++ compiler) keeps the predictions and the
+    state-dict keys."""
+    with torch.no_grad():
+        eager = net(frames, **conditioning)
+        net.compile_cells(mode=None, backend="eager")
+        compiled = net(frames, **conditioning)
+    assert torch.allclose(compiled, eager)
+    assert set(net.state_dict()) == set(type(net)(**net.init_args).state_dict())  # keys unchanged

@@ -5,7 +5,6 @@ their own behaviour: how actions are read and checked, longer rollouts, training
 from __future__ import annotations
 
 import inspect
-import re
 from pathlib import Path
 
 import numpy as np
@@ -14,40 +13,36 @@ import torch
 import yaml
 from torch.utils.flop_counter import FlopCounterMode
 
-from predrnn.checkpoints.official import teacher_mask
-from predrnn.errors import BadValue
+from helpers import (
+    assert_bad_argument,
+    assert_compiled_cells_match,
+    assert_every_parameter_learns,
+    assert_exports_for_inference,
+    assert_rebuilds_and_counts_its_flops,
+    family_case,
+    loaded_network,
+    masked_and_inferred,
+)
 from predrnn.models.action_predrnn import ActionPredRNN, ActionPredRNNV2
 
-FIXTURES = Path(__file__).parent / "fixtures" / "family_parity"
 CONF = Path(__file__).parent.parent / "conf" / "model"
 CLASSES = {"action_predrnn": ActionPredRNN, "action_predrnn_v2": ActionPredRNNV2}
 # largest differences measured on CPU: float64 7.0e-8 (the fixture's float32 rounding), float32 3.4e-7
 TOLERANCE = {torch.float64: 1e-5, torch.float32: 2e-6}
 
 
+def action_settings(data) -> dict:
+    return {"action_channels": int(data["num_action_ch"]), "conv_on_input": bool(data["conv_on_input"]),
+            "res_on_conv": bool(data["res_on_conv"])}  # fmt: skip
+
+
 def read_case(name: str) -> dict:
-    data = np.load(FIXTURES / f"{name}.npz", allow_pickle=False)
-    state = torch.load(FIXTURES / f"{name}.ckpt", map_location="cpu", weights_only=True)["net_param"]
-    settings = {
-        "hidden_channels": [int(w) for w in data["hidden"]], "in_channels": int(data["img_channel"]),
-        "image_size": int(data["img_width"]), "patch_size": int(data["patch_size"]),
-        "kernel_size": int(data["filter_size"]), "input_length": int(data["input_length"]),
-        "action_channels": int(data["num_action_ch"]), "conv_on_input": bool(data["conv_on_input"]),
-        "res_on_conv": bool(data["res_on_conv"]),
-    }  # fmt: skip
-    j, t = int(data["input_length"]), int(data["total_length"])
-    channels_first = lambda a: torch.from_numpy(a).permute(0, 1, 4, 2, 3).double()  # noqa: E731
+    """The authors' case (official .ckpt, reverse scheduled-sampling mask), with its actions and losses."""
+    case = family_case(name, CLASSES[name], action_settings, official=True)
+    data = case["data"]
     return {
-        "name": name,
-        "cls": CLASSES[name],
-        "settings": settings,
-        "state": state,
-        "frames": channels_first(data["frames"]),
+        **case,
         "actions": torch.from_numpy(data["actions"]).double(),
-        # reverse scheduled sampling: the authors' mask already covers steps 1 … T−2
-        "mask": teacher_mask(torch.from_numpy(data["teacher_mask"]), j, t, reverse=True),
-        "next_frames": channels_first(data["next_frames"]),
-        "next_frames_inference": channels_first(data["next_frames_inference"]),
         "loss": float(data["loss"]),
         "mse": float(data["mse"]),
         "decouple": float(data["decouple"]) if "decouple" in data else None,
@@ -64,19 +59,10 @@ def v1():
     return read_case("action_predrnn")
 
 
-def loaded(case, dtype=torch.float64, **changes):
-    net = case["cls"](**{**case["settings"], **changes})
-    net.load_state_dict(case["state"])  # strict: every key of the authors' state dict, no other
-    return net.to(dtype).eval()
-
-
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 def test_matches_the_authors_code_under_the_mask_and_at_inference(case, dtype):
-    net = loaded(case, dtype)
-    frames, actions = case["frames"].to(dtype), case["actions"].to(dtype)
-    with torch.no_grad():
-        trained = net(frames, case["mask"], actions=actions)
-        inferred = net(frames, actions=actions)
+    net = loaded_network(case, dtype)
+    trained, inferred = masked_and_inferred(net, case, dtype, actions=case["actions"].to(dtype))
     assert trained.shape == case["next_frames"].shape and trained.dtype == dtype
     assert (trained.double() - case["next_frames"]).abs().max() <= TOLERANCE[dtype]
     assert (inferred.double() - case["next_frames_inference"]).abs().max() <= TOLERANCE[dtype]
@@ -85,7 +71,7 @@ def test_matches_the_authors_code_under_the_mask_and_at_inference(case, dtype):
 
 
 def test_training_losses_match_the_authors(case):
-    net = loaded(case).train()
+    net = loaded_network(case).train()
     output = net(case["frames"], case["mask"], actions=case["actions"])
     if case["decouple"] is None:
         assert isinstance(output, torch.Tensor) and not hasattr(net, "aux_losses")
@@ -105,7 +91,7 @@ def test_training_losses_match_the_authors(case):
 
 
 def test_step_t_reads_the_action_of_frame_t(v1):
-    net = loaded(v1)
+    net = loaded_network(v1)
     frames, actions = v1["frames"], v1["actions"]
     with torch.no_grad():
         reference = net(frames, actions=actions)
@@ -138,7 +124,7 @@ def bad_actions(b, t, a):
 
 @pytest.mark.parametrize("kind", [k for k, *_ in bad_actions(1, 3, 1)])
 def test_missing_short_or_misshapen_actions_are_one_line_errors(v1, kind):
-    net = loaded(v1)
+    net = loaded_network(v1)
     b, t = v1["frames"].shape[:2]
     actions, expected = next((a, e) for k, a, e in bad_actions(b, t, 4) if k == kind)
     with pytest.raises(ValueError) as error:
@@ -149,7 +135,7 @@ def test_missing_short_or_misshapen_actions_are_one_line_errors(v1, kind):
 
 
 def test_more_actions_than_frames_use_the_first_t(v1):
-    net = loaded(v1)
+    net = loaded_network(v1)
     extra = torch.cat([v1["actions"], torch.randn(2, 3, 4, dtype=torch.float64)], dim=1)
     with torch.no_grad():
         assert torch.equal(net(v1["frames"], actions=extra), net(v1["frames"], actions=v1["actions"]))
@@ -158,15 +144,11 @@ def test_more_actions_than_frames_use_the_first_t(v1):
 
 
 def test_predicts_more_frames_than_the_fixture(case):
-    net = loaded(case)
+    net = loaded_network(case)
     frames, actions = case["frames"], case["actions"]
     b, t = frames.shape[:2]
-    longer = torch.cat([frames, torch.rand(b, 6, *frames.shape[2:], dtype=torch.float64)], dim=1)
     more_actions = torch.cat([actions, torch.randn(b, 6, 4, dtype=torch.float64)], dim=1)
-    extra_mask = torch.cat([case["mask"], torch.ones(b, 6)], dim=1)
-    with torch.no_grad():
-        inferred = net(longer, actions=more_actions)
-        trained = net(longer, extra_mask, actions=more_actions)
+    trained, inferred = masked_and_inferred(net, case, extra=6, actions=more_actions)
     assert inferred.shape == (b, t + 5, *frames.shape[2:])
     # the first T−1 steps read the same frames and actions: the fixture's predictions
     assert (inferred[:, : t - 1] - case["next_frames_inference"]).abs().max() <= 1e-5
@@ -175,24 +157,18 @@ def test_predicts_more_frames_than_the_fixture(case):
 
 
 def test_trains_every_parameter(case):
-    net = loaded(case, torch.float32).train()
+    net = loaded_network(case, torch.float32).train()
     output = net(case["frames"].float(), case["mask"], actions=case["actions"].float())
     predictions, aux = output if isinstance(output, tuple) else (output, {})
     loss = torch.nn.functional.mse_loss(predictions, case["frames"][:, 1:].float()) + 0.1 * sum(aux.values())
     loss.backward()
-    for name, param in net.named_parameters():
-        assert param.grad is not None and torch.isfinite(param.grad).all(), name
-        assert param.grad.abs().max() > 0, name
+    assert_every_parameter_learns(net)
 
 
 def test_rebuilds_from_init_args_and_counts_its_flops(case):
-    net = loaded(case)
-    rebuilt = case["cls"](**net.init_args)
+    net = loaded_network(case)
     assert net.init_args == {**case["settings"], "image_size": [32, 32], "layer_norm": False}
-    assert {k: v.shape for k, v in rebuilt.state_dict().items()} == {k: v.shape for k, v in net.state_dict().items()}
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        net(case["frames"], actions=case["actions"])
-    assert net.forward_flops(2, 12) == counter.get_total_flops()
+    assert_rebuilds_and_counts_its_flops(net, case["frames"], actions=case["actions"])
 
 
 VARIANTS = [
@@ -247,14 +223,7 @@ BAD = [
 @pytest.mark.parametrize("cls", [ActionPredRNN, ActionPredRNNV2])
 @pytest.mark.parametrize(("changes", "key"), BAD)
 def test_bad_arguments_are_one_line_errors(v1, cls, changes, key):
-    args = {**v1["settings"], **changes}
-    with pytest.raises(BadValue) as error:
-        cls(**args)
-    message = str(error.value)
-    assert error.value.key == key and "\n" not in message and message.startswith(f"{key}=")
-    # the example it offers (as a config value) is accepted
-    example = re.search(rf"e\.g\. {key}=(.+)$", message).group(1)
-    cls(**{**args, key: yaml.safe_load(example)})
+    assert_bad_argument(cls, {**v1["settings"], **changes}, key)
 
 
 def test_configs_hold_every_own_key_with_its_default():
@@ -272,20 +241,9 @@ def test_configs_hold_every_own_key_with_its_default():
 
 def test_exports_for_inference():
     net = ActionPredRNNV2([4, 4], in_channels=3, image_size=16, kernel_size=3, input_length=2).eval()
-    frames, actions = torch.rand(1, 4, 3, 16, 16), torch.randn(1, 4, 4)
-    program = torch.export.export(net, (frames,), {"actions": actions}, strict=False)
-    other_frames, other_actions = torch.rand(1, 4, 3, 16, 16), torch.randn(1, 4, 4)
-    with torch.no_grad():
-        exported = program.module()(other_frames, actions=other_actions)
-        assert torch.allclose(exported, net(other_frames, actions=other_actions), atol=1e-6)
+    assert_exports_for_inference(net, (1, 4, 3, 16, 16), {"actions": (1, 4, 4)}, atol=1e-6)
 
 
 def test_compiled_cells_give_the_same_predictions():
     net = ActionPredRNN([4, 4], image_size=16, kernel_size=3, input_length=2).eval()
-    frames, actions = torch.rand(2, 5, 3, 16, 16), torch.randn(2, 5, 4)
-    with torch.no_grad():
-        eager = net(frames, actions=actions)
-        net.compile_cells(mode=None, backend="eager")  # dynamo's tracing, without a C++ compiler
-        compiled = net(frames, actions=actions)
-    assert torch.allclose(compiled, eager)
-    assert set(net.state_dict()) == set(ActionPredRNN(**net.init_args).state_dict())  # keys unchanged
+    assert_compiled_cells_match(net, torch.rand(2, 5, 3, 16, 16), actions=torch.randn(2, 5, 4))

@@ -9,20 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import FAMILY, FAMILY_OVERRIDES, compose, run_main
+from helpers import FAMILY, FAMILY_OVERRIDES, compose, family_arrays, run_main
 from predrnn.build import described_network
 from predrnn.checkpoints import open_checkpoint
 from predrnn.checkpoints.official import teacher_mask
 
 CASES = sorted(FAMILY_OVERRIDES)
-
-
-def fixture(case: str) -> dict[str, torch.Tensor]:
-    with np.load(FAMILY / f"{case}.npz", allow_pickle=False) as z:
-        data = {k: torch.from_numpy(np.asarray(z[k])) for k in z.files if z[k].dtype.kind in "fiu"}
-    for key in ("frames", "next_frames", "next_frames_inference"):
-        data[key] = data[key].permute(0, 1, 4, 2, 3)  # (B, T, H, W, C) -> (B, T, C, H, W)
-    return data
 
 
 def lightning_form(case: str, folder) -> str:
@@ -57,7 +49,7 @@ def test_openstl_checkpoints_load_with_their_weights(case, form, tmp_path):
         assert torch.equal(own[key], reference[key]), key
     # the first steps are reproduced closely (the later ones amplify the fixture's float32
     # rounding in some networks: each network's own test bounds them)
-    ref = fixture(case)
+    ref = family_arrays(case)
     net = network.double().eval()
     mask = teacher_mask(ref["teacher_mask"], 10, 20, reverse=False).double()
     with torch.no_grad():
@@ -68,7 +60,7 @@ def test_openstl_checkpoints_load_with_their_weights(case, form, tmp_path):
 def test_convlstm_equals_openstl(tmp_path):
     """ConvLSTM is predrnn's own network: OpenSTL's names are mapped onto it, its never-called
     convolutions are reported and left out, and with forget_bias=0 it computes OpenSTL's outputs."""
-    ref = fixture("convlstm")
+    ref = family_arrays("convlstm")
     net = opened("convlstm", FAMILY / "convlstm.pth", tmp_path).module.network.double().eval()
     mask = teacher_mask(ref["teacher_mask"], 10, 20, reverse=False).double()
     with torch.no_grad():
@@ -83,7 +75,7 @@ def test_convlstm_equals_openstl(tmp_path):
 
 
 def test_predict_reads_an_openstl_checkpoint_and_reports_unused_weights(tmp_path, monkeypatch, capsys):
-    ref = fixture("convlstm")
+    ref = family_arrays("convlstm")
     np.save(tmp_path / "clip.npy", ref["frames"][:, :10, 0].numpy())
     argv = ["predrnn-predict", f"ckpt_path={FAMILY}/convlstm.pth", "input=clip.npy", "output=pred.npy",
             *FAMILY_OVERRIDES["convlstm"]]  # fmt: skip

@@ -15,18 +15,14 @@ same way: its first 5 steps are within 1e-4 (measured 3.3e-5), later steps aren'
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import numpy as np
 import pytest
 import torch
 import yaml
 
+from helpers import FAMILY, assert_bad_argument, family_arrays
 from predrnn.checkpoints.official import teacher_mask
-from predrnn.errors import BadValue
 from predrnn.models.e3dlstm import E3DLSTM
 
-FIXTURES = Path(__file__).parent / "fixtures" / "family_parity"
 UPDATE = {"e3dlstm": False, "e3dlstm_fixed": True}
 # (tolerance, leading steps held to it; later steps: float64 × 2.5 a step, float32 not compared)
 TOLERANCE = {
@@ -39,17 +35,14 @@ SMALL = dict(hidden_channels=[4, 4], in_channels=1, image_size=16, patch_size=4,
 
 
 def reference(case: str) -> dict[str, torch.Tensor]:
-    with np.load(FIXTURES / f"{case}.npz", allow_pickle=False) as z:
-        data = {k: torch.from_numpy(np.asarray(z[k])) for k in z.files if z[k].dtype.kind in "fiu"}
-    for key in ("frames", "next_frames", "next_frames_inference"):
-        data[key] = data[key].permute(0, 1, 4, 2, 3)  # (B, T, H, W, C) -> (B, T, C, H, W)
+    data = family_arrays(case)
     J, T = int(data["input_length"]), int(data["total_length"])
     data["mask"] = teacher_mask(data["teacher_mask"], J, T, reverse=False)
     return data
 
 
 def state_dict(case: str) -> dict[str, torch.Tensor]:
-    return torch.load(FIXTURES / f"{case}.pth", map_location="cpu", weights_only=True)["state_dict"]
+    return torch.load(FAMILY / f"{case}.pth", map_location="cpu", weights_only=True)["state_dict"]
 
 
 def network(case: str, update: bool | None = None, dtype=torch.float64) -> E3DLSTM:
@@ -229,10 +222,4 @@ BAD = [
 
 @pytest.mark.parametrize("bad, key", BAD, ids=[f"{k}={v[k]}" for v, k in BAD])
 def test_bad_arguments_are_one_line_errors_with_an_example_that_works(bad, key):
-    with pytest.raises(BadValue) as info:
-        E3DLSTM(**{**SMALL, **bad})
-    err = info.value
-    text = str(err)
-    assert err.key == key and text.startswith(f"{key}=") and "\n" not in text and "e.g." in text
-    example = yaml.safe_load(str(err.example))  # as a user would write it on the command line
-    E3DLSTM(**{**SMALL, **bad, key: example})
+    assert_bad_argument(E3DLSTM, {**SMALL, **bad}, key)

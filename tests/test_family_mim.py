@@ -9,20 +9,23 @@ stretch of steps: tight on the first steps, which use every weight, looser at th
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 import yaml
-from torch.utils.flop_counter import FlopCounterMode
 
-from predrnn.checkpoints.official import teacher_mask
-from predrnn.errors import BadValue
+from helpers import (
+    assert_bad_argument,
+    assert_compiled_cells_match,
+    assert_every_parameter_learns,
+    assert_exports_for_inference,
+    assert_rebuilds_and_counts_its_flops,
+    family_case,
+    loaded_network,
+)
 from predrnn.models.mim import MIM
 
-FIXTURES = Path(__file__).parent / "fixtures" / "family_parity"
 EARLY = 4  # steps 0-3: MIM-N runs from step 1, the peepholes see non-zero cells from step 2
 # (early steps under the mask, all steps under the mask, all steps at inference); measured on CPU:
 # float64 1.8e-7, 7.6e-5, 4.0e-3; float32 2.4e-6, 2.3e-4, 1.2e-2
@@ -31,29 +34,7 @@ TOLERANCE = {torch.float64: (1e-6, 2e-4, 1e-2), torch.float32: (1e-5, 5e-4, 3e-2
 
 @pytest.fixture(scope="module")
 def case():
-    data = np.load(FIXTURES / "mim.npz", allow_pickle=False)
-    state = torch.load(FIXTURES / "mim.pth", map_location="cpu", weights_only=True)["state_dict"]
-    settings = {
-        "hidden_channels": [int(w) for w in data["hidden"]], "in_channels": int(data["img_channel"]),
-        "image_size": int(data["img_width"]), "patch_size": int(data["patch_size"]),
-        "kernel_size": int(data["filter_size"]), "layer_norm": False, "input_length": int(data["input_length"]),
-    }  # fmt: skip
-    j, t = int(data["input_length"]), int(data["total_length"])
-    channels_first = lambda a: torch.from_numpy(a).permute(0, 1, 4, 2, 3).double()  # noqa: E731
-    return {
-        "settings": settings,
-        "state": state,
-        "frames": channels_first(data["frames"]),
-        "mask": teacher_mask(torch.from_numpy(data["teacher_mask"]), j, t, reverse=False),
-        "next_frames": channels_first(data["next_frames"]),
-        "next_frames_inference": channels_first(data["next_frames_inference"]),
-    }
-
-
-def loaded(case, dtype=torch.float64) -> MIM:
-    net = MIM(**case["settings"])
-    net.load_state_dict(case["state"])  # strict: every reference key, no other
-    return net.to(dtype).eval()
+    return family_case("mim", MIM, lambda data: {"layer_norm": False})
 
 
 def largest(a, b) -> float:
@@ -63,7 +44,7 @@ def largest(a, b) -> float:
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 def test_matches_openstl_under_the_mask_and_at_inference(case, dtype):
     early, masked, inference = TOLERANCE[dtype]
-    net = loaded(case, dtype)
+    net = loaded_network(case, dtype)
     frames = case["frames"].to(dtype)
     with torch.no_grad():
         trained, carried = net.rollout(frames, case["mask"])
@@ -84,7 +65,7 @@ def test_matches_openstl_under_the_mask_and_at_inference(case, dtype):
 def test_the_fixture_network_amplifies_rounding(case):
     """Why the tolerance grows with the step: frames moved by half a float32 ulp move the
     float64 predictions by ~1e-8 at the first step and by more than 1e-5 at the last."""
-    net = loaded(case)
+    net = loaded_network(case)
     torch.manual_seed(0)
     nudged = case["frames"] * (1 + (torch.rand_like(case["frames"]) - 0.5) * 2**-23)
     with torch.no_grad():
@@ -93,7 +74,7 @@ def test_the_fixture_network_amplifies_rounding(case):
 
 
 def test_predicts_more_frames_than_the_fixture(case):
-    net = loaded(case)
+    net = loaded_network(case)
     b, t = case["frames"].shape[:2]
     longer = torch.cat([case["frames"], torch.rand(b, 5, *case["frames"].shape[2:], dtype=torch.float64)], dim=1)
     with torch.no_grad():
@@ -109,15 +90,13 @@ def test_predicts_more_frames_than_the_fixture(case):
 
 
 def test_trains_every_parameter(case):
-    net = loaded(case, torch.float32).train()
+    net = loaded_network(case, torch.float32).train()
     frames = case["frames"].float()
     start = [torch.zeros(2, 8, 8, 8, requires_grad=True) for _ in range(2)]
     predictions, _ = net.rollout(frames, case["mask"], start)
     assert isinstance(net(frames, case["mask"]), torch.Tensor)  # no auxiliary losses
     torch.nn.functional.mse_loss(predictions, frames[:, 1:]).backward()
-    for name, param in net.named_parameters():
-        assert param.grad is not None and torch.isfinite(param.grad).all(), name
-        assert param.grad.abs().max() > 0, name
+    assert_every_parameter_learns(net)
     # MIM-S cells are detached between steps (as in the reference): no gradient reaches the first
     assert all(s.grad is None for s in start)
     # the reference's never-applied MIM-N conv_last loads, but is not trained
@@ -127,13 +106,9 @@ def test_trains_every_parameter(case):
 
 
 def test_rebuilds_from_init_args_and_counts_its_flops(case):
-    net = loaded(case)
-    rebuilt = MIM(**net.init_args)
+    net = loaded_network(case)
     assert net.init_args == {**case["settings"], "image_size": [32, 32]}
-    assert {k: v.shape for k, v in rebuilt.state_dict().items()} == {k: v.shape for k, v in net.state_dict().items()}
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        net(case["frames"][:, :12])
-    assert net.forward_flops(2, 12) == counter.get_total_flops()
+    assert_rebuilds_and_counts_its_flops(net, case["frames"][:, :12])
 
 
 def test_the_config_lists_every_own_key_with_its_default():
@@ -163,14 +138,7 @@ BAD = [
 
 @pytest.mark.parametrize(("changes", "key"), BAD)
 def test_bad_arguments_are_one_line_errors(case, changes, key):
-    args = {**case["settings"], **changes}
-    with pytest.raises(BadValue) as error:
-        MIM(**args)
-    message = str(error.value)
-    assert error.value.key == key and "\n" not in message and message.startswith(f"{key}=")
-    # the example it offers (as a config value) is accepted
-    example = re.search(rf"e\.g\. {key}=(.+)$", message).group(1)
-    MIM(**{**args, key: yaml.safe_load(example)})
+    assert_bad_argument(MIM, {**case["settings"], **changes}, key)
 
 
 @pytest.mark.parametrize("layer_norm", [True, "elementwise"])
@@ -185,19 +153,9 @@ def test_layer_norm_and_other_sizes(layer_norm):
 
 
 def test_exports_for_inference():
-    net = MIM([4, 4], image_size=16, kernel_size=3, input_length=2).eval()
-    program = torch.export.export(net, (torch.rand(1, 4, 1, 16, 16),), strict=False)
-    other = torch.rand(1, 4, 1, 16, 16)
-    with torch.no_grad():
-        assert torch.allclose(program.module()(other), net(other))
+    assert_exports_for_inference(MIM([4, 4], image_size=16, kernel_size=3, input_length=2).eval(), (1, 4, 1, 16, 16))
 
 
 def test_compiled_cells_give_the_same_predictions():
     net = MIM([4, 4], image_size=16, kernel_size=3, input_length=2).eval()
-    frames = torch.rand(2, 5, 1, 16, 16)
-    with torch.no_grad():
-        eager = net(frames)
-        net.compile_cells(mode=None, backend="eager")  # dynamo's tracing, without a C++ compiler
-        compiled = net(frames)
-    assert torch.allclose(compiled, eager)
-    assert set(net.state_dict()) == set(MIM(**net.init_args).state_dict())  # keys unchanged
+    assert_compiled_cells_match(net, torch.rand(2, 5, 1, 16, 16))

@@ -15,20 +15,22 @@ that bound). Float32 adds its own rounding, amplified alike: held to 1e-5 × 1.5
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
-import yaml
-from torch.utils.flop_counter import FlopCounterMode
 
-from predrnn.checkpoints.official import teacher_mask
-from predrnn.errors import BadValue
+from helpers import (
+    assert_bad_argument,
+    assert_compiled_cells_match,
+    assert_every_parameter_learns,
+    assert_exports_for_inference,
+    assert_rebuilds_and_counts_its_flops,
+    family_case,
+    loaded_network,
+    masked_and_inferred,
+)
 from predrnn.models.predrnnpp import GHU_INIT_RANGE, PredRNNpp
 
-FIXTURES = Path(__file__).parent / "fixtures" / "family_parity"
 STEPS = np.arange(19)
 TOLERANCE = {
     torch.float64: 1e-5 * 1.5 ** np.maximum(STEPS - 7, 0),
@@ -39,29 +41,7 @@ SMALL = dict(hidden_channels=[4, 4], image_size=16, patch_size=4, kernel_size=3,
 
 @pytest.fixture(scope="module")
 def case():
-    data = np.load(FIXTURES / "predrnnpp.npz", allow_pickle=False)
-    state = torch.load(FIXTURES / "predrnnpp.pth", map_location="cpu", weights_only=True)["state_dict"]
-    settings = {
-        "hidden_channels": [int(w) for w in data["hidden"]], "in_channels": int(data["img_channel"]),
-        "image_size": int(data["img_width"]), "patch_size": int(data["patch_size"]),
-        "kernel_size": int(data["filter_size"]), "input_length": int(data["input_length"]),
-    }  # fmt: skip
-    j, t = int(data["input_length"]), int(data["total_length"])
-    channels_first = lambda a: torch.from_numpy(a).permute(0, 1, 4, 2, 3).double()  # noqa: E731
-    return {
-        "settings": settings,
-        "state": state,
-        "frames": channels_first(data["frames"]),
-        "mask": teacher_mask(torch.from_numpy(data["teacher_mask"]), j, t, reverse=False),
-        "next_frames": channels_first(data["next_frames"]),
-        "next_frames_inference": channels_first(data["next_frames_inference"]),
-    }
-
-
-def loaded(case, dtype=torch.float64, **changes) -> PredRNNpp:
-    net = PredRNNpp(**{**case["settings"], **changes})
-    net.load_state_dict(case["state"])  # strict: every reference key, no other
-    return net.to(dtype).eval()
+    return family_case("predrnnpp", PredRNNpp)
 
 
 def step_errors(predictions: torch.Tensor, reference: torch.Tensor) -> np.ndarray:
@@ -71,11 +51,7 @@ def step_errors(predictions: torch.Tensor, reference: torch.Tensor) -> np.ndarra
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 def test_matches_openstl_under_the_mask_and_at_inference(case, dtype):
-    net = loaded(case, dtype)
-    frames = case["frames"].to(dtype)
-    with torch.no_grad():
-        trained = net(frames, case["mask"])
-        inferred = net(frames)
+    trained, inferred = masked_and_inferred(loaded_network(case, dtype), case, dtype)
     assert trained.shape == case["next_frames"].shape and trained.dtype == dtype
     bound = TOLERANCE[dtype]
     assert (step_errors(trained, case["next_frames"]) <= bound).all()
@@ -87,15 +63,10 @@ def test_matches_openstl_under_the_mask_and_at_inference(case, dtype):
 
 
 def test_predicts_more_frames_than_the_fixture(case):
-    net = loaded(case)
+    net = loaded_network(case)
     b, t = case["frames"].shape[:2]
-    longer = torch.cat([case["frames"], torch.rand(b, 5, *case["frames"].shape[2:], dtype=torch.float64)], dim=1)
-    extra_mask = torch.cat([case["mask"], torch.ones(b, 5)], dim=1)
-    with torch.no_grad():
-        inferred = net(longer)
-        trained = net(longer, extra_mask)
-        inferred_short = net(case["frames"])
-        trained_short = net(case["frames"], case["mask"])
+    trained, inferred = masked_and_inferred(net, case, extra=5)
+    trained_short, inferred_short = masked_and_inferred(net, case)
     assert inferred.shape == (b, t + 4, *case["frames"].shape[2:])  # T = 25 -> 24 predictions
     # the first T-1 predictions don't depend on the frames after them
     assert torch.equal(inferred[:, : t - 1], inferred_short) and torch.equal(trained[:, : t - 1], trained_short)
@@ -106,27 +77,21 @@ def test_predicts_more_frames_than_the_fixture(case):
 
 
 def test_trains_every_parameter(case):
-    net = loaded(case, torch.float32).train()
+    net = loaded_network(case, torch.float32).train()
     frames = case["frames"].float()
     predictions = net(frames, case["mask"])
     assert isinstance(predictions, torch.Tensor)  # no auxiliary losses
     torch.nn.functional.mse_loss(predictions, frames[:, 1:]).backward()
-    for name, param in net.named_parameters():
-        assert param.grad is not None and torch.isfinite(param.grad).all(), name
-        assert param.grad.abs().max() > 0, name
+    assert_every_parameter_learns(net)
     # the reference's never-applied conv_o loads, but is not trained
     assert not any(".conv_o." in n for n in dict(net.named_parameters()))
     assert {"cell_list.0.conv_o.0.weight", "cell_list.1.conv_o.0.weight"} <= set(net.state_dict())
 
 
 def test_rebuilds_from_init_args_and_counts_its_flops(case):
-    net = loaded(case)
+    net = loaded_network(case)
     assert net.init_args == {**case["settings"], "image_size": [32, 32], "layer_norm": False, "forget_bias": 1.0}
-    rebuilt = PredRNNpp(**net.init_args)
-    assert {k: v.shape for k, v in rebuilt.state_dict().items()} == {k: v.shape for k, v in net.state_dict().items()}
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        net(case["frames"])
-    assert net.forward_flops(2, 20) == counter.get_total_flops()
+    assert_rebuilds_and_counts_its_flops(net, case["frames"])
 
 
 def test_gradient_highway_starts_small_and_changes_the_output(case):
@@ -134,19 +99,19 @@ def test_gradient_highway_starts_small_and_changes_the_output(case):
     for branch in (net.gradient_highway.z_concat, net.gradient_highway.x_concat):
         assert branch[0].weight.abs().max() <= GHU_INIT_RANGE
     # with the loaded weights, the second layer reads the highway's Z, not H¹ itself
-    trained = loaded(case)
+    trained = loaded_network(case)
     with torch.no_grad():
         for branch in (trained.gradient_highway.z_concat, trained.gradient_highway.x_concat):
             branch[0].weight.mul_(0.5)
         out = trained(case["frames"][:, :12])
-    assert (out - loaded(case)(case["frames"][:, :12]).detach()).abs().max() > 1e-3
+    assert (out - loaded_network(case)(case["frames"][:, :12]).detach()).abs().max() > 1e-3
 
 
 def test_forget_bias_is_applied(case):
     frames = case["frames"][:, :12]
     with torch.no_grad():
-        default = loaded(case)(frames)
-        none = loaded(case, forget_bias=0.0)(frames)
+        default = loaded_network(case)(frames)
+        none = loaded_network(case, forget_bias=0.0)(frames)
     assert (default - none).abs().max() > 1e-3
 
 
@@ -202,30 +167,12 @@ BAD = [
 
 @pytest.mark.parametrize(("changes", "key"), BAD)
 def test_bad_arguments_are_one_line_errors(case, changes, key):
-    args = {**case["settings"], **changes}
-    with pytest.raises(BadValue) as error:
-        PredRNNpp(**args)
-    message = str(error.value)
-    assert error.value.key == key and "\n" not in message and message.startswith(f"{key}=")
-    # the example it offers (as a config value) is accepted
-    example = re.search(rf"e\.g\. {key}=(.+)$", message).group(1)
-    PredRNNpp(**{**args, key: yaml.safe_load(example)})
+    assert_bad_argument(PredRNNpp, {**case["settings"], **changes}, key)
 
 
 def test_exports_for_inference():
-    net = PredRNNpp(**SMALL).eval()
-    program = torch.export.export(net, (torch.rand(1, 4, 1, 16, 16),), strict=False)
-    other = torch.rand(1, 4, 1, 16, 16)
-    with torch.no_grad():
-        assert torch.allclose(program.module()(other), net(other))
+    assert_exports_for_inference(PredRNNpp(**SMALL).eval(), (1, 4, 1, 16, 16))
 
 
 def test_compiled_cells_give_the_same_predictions():
-    net = PredRNNpp(**SMALL).eval()
-    frames = torch.rand(2, 5, 1, 16, 16)
-    with torch.no_grad():
-        eager = net(frames)
-        net.compile_cells(mode=None, backend="eager")  # dynamo's tracing, without a C++ compiler
-        compiled = net(frames)
-    assert torch.allclose(compiled, eager)
-    assert set(net.state_dict()) == set(PredRNNpp(**net.init_args).state_dict())  # keys unchanged
+    assert_compiled_cells_match(PredRNNpp(**SMALL).eval(), torch.rand(2, 5, 1, 16, 16))

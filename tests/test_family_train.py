@@ -63,3 +63,19 @@ def test_trains_resumes_predicts_longer_and_exports(model, tmp_path):
     with torch.no_grad():
         want = rollout(clip)
     torch.testing.assert_close(torch.from_numpy(got), want, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("model", ["e3dlstm", "mim"])
+def test_ddp_trains_networks_with_weights_the_step_may_not_use(model, tmp_path):
+    """DDP refuses trainable parameters that get no gradient: E3D-LSTM as released (its global
+    memory convolution never changes the output) and MIM (unapplied reference weights are
+    buffers) train on two CPU ranks."""
+    from helpers import ENV, run
+
+    env = {k: v for k, v in ENV.items() if k != "OMP_NUM_THREADS"}  # each rank takes its share
+    extra = ["model.update_global_memory=false"] if model == "e3dlstm" else []
+    tiny = [o for o in TINY if o != "trainer=cpu"]
+    run(["predrnn-train", f"model={model}", *NETWORKS[model], *extra, *tiny, "trainer=ddp_cpu", "trainer.max_steps=2"],
+        tmp_path, env=env)  # fmt: skip
+    (run_dir,) = (tmp_path / "logs" / "train" / "runs").iterdir()
+    assert torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 2

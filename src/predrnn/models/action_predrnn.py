@@ -25,7 +25,8 @@ W_ad * ΔM)|, the cosine taken over space, with one 1×1 adapter W_ad shared by 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from functools import partial
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -33,23 +34,13 @@ from torch import Tensor, nn
 
 from predrnn import checks
 from predrnn.errors import BadValue
-from predrnn.models.cells import FORGET_BIAS, LAYER_NORMS
+from predrnn.models.cells import LAYER_NORMS, gate_conv, spatiotemporal_update
 from predrnn.models.patching import fold_patches, unfold_patches
-from predrnn.models.rollout import check_frames, check_patch, check_widths, expand_mask, step_input
+from predrnn.models.rollout import RecurrentNetwork, check_frames, conv_flops, conv_step_flops, expand_mask, step_input
 
-
-def biased_gate_conv(
-    cin: int, cout: int, kernel_size: int, layer_norm: bool | str, grid: tuple[int, int]
-) -> nn.Sequential:
-    """A 'same' convolution with bias, then layer norm when asked: `True` per channel (GroupNorm,
-    one group), `"elementwise"` per element of (C, h, w) as the authors' `layer_norm=1`. Always a
-    Sequential, so the convolution is `.0` as in the authors' state dicts."""
-    conv = nn.Conv2d(cin, cout, kernel_size, padding=kernel_size // 2)
-    if layer_norm is False:
-        return nn.Sequential(conv)
-    if layer_norm == "elementwise":
-        return nn.Sequential(conv, nn.LayerNorm([cout, *grid]))
-    return nn.Sequential(conv, nn.GroupNorm(1, cout))
+# a gate convolution (models/cells.py) with bias, always a Sequential: the convolution is `.0`
+# as in the authors' state dicts (`"elementwise"` is the authors' `layer_norm=1`)
+biased_gate_conv = partial(gate_conv, bias=True, always_sequential=True)
 
 
 class ActionSTLSTMCell(nn.Module):
@@ -73,29 +64,8 @@ class ActionSTLSTMCell(nn.Module):
 
     def forward(self, x: Tensor, h: Tensor, c: Tensor, m: Tensor, a: Tensor) -> tuple[Tensor, ...]:
         """Returns (H', C', M', ΔC, ΔM)."""
-        hc = self.hidden_channels
-        x_i, x_f, x_g, x_i_, x_f_, x_g_, x_o = torch.split(self.conv_x(x), hc, dim=1)
-        h_i, h_f, h_g, h_o = torch.split(self.conv_h(h) * self.conv_a(a), hc, dim=1)
-        m_i, m_f, m_g = torch.split(self.conv_m(m), hc, dim=1)
-
-        # temporal memory C, driven by the action-gated recurrence
-        i = torch.sigmoid(x_i + h_i)
-        f = torch.sigmoid(x_f + h_f + FORGET_BIAS)
-        g = torch.tanh(x_g + h_g)
-        delta_c = i * g
-        c_new = f * c + delta_c
-
-        # spatiotemporal memory M, from the layer below (layer 1: the top layer at t − 1)
-        i_ = torch.sigmoid(x_i_ + m_i)
-        f_ = torch.sigmoid(x_f_ + m_f + FORGET_BIAS)
-        g_ = torch.tanh(x_g_ + m_g)
-        delta_m = i_ * g_
-        m_new = f_ * m + delta_m
-
-        mem = torch.cat([c_new, m_new], dim=1)
-        o = torch.sigmoid(x_o + h_o + self.conv_o(mem))
-        h_new = o * torch.tanh(self.conv_last(mem))
-        return h_new, c_new, m_new, delta_c, delta_m
+        gates = self.conv_x(x), self.conv_h(h) * self.conv_a(a), self.conv_m(m)  # the action-gated recurrence
+        return spatiotemporal_update(self.hidden_channels, *gates, c, m, self.conv_o, self.conv_last)
 
 
 def halved(grid: tuple[int, int]) -> tuple[int, int]:
@@ -114,7 +84,7 @@ def upsampler(
     )
 
 
-class ActionPredRNN(nn.Module):
+class ActionPredRNN(RecurrentNetwork):
     """Action-conditioned PredRNN: `forward(frames, teacher_mask, actions)` with actions
     (B, T, A), one vector per frame; step t reads frame t with action t and predicts frame t + 1,
     so the last frame's action is never read. Which frame a step sees is `models/rollout.py`'s
@@ -140,8 +110,9 @@ class ActionPredRNN(nn.Module):
         conv_on_input: bool = True,
         res_on_conv: bool = True,
     ) -> None:
-        super().__init__()
-        widths = check_widths(hidden_channels)
+        super().__init__(hidden_channels, in_channels, image_size, patch_size, input_length, in_channels_example=3,
+                         input_length_example=2)  # fmt: skip
+        widths = self.widths
         if len(set(widths)) != 1:
             # M passes up the stack unchanged in size, and every layer's W_a reads the one encoded action
             raise BadValue("hidden_channels", widths, "must all be equal (the layers share M and the action)",
@@ -154,31 +125,16 @@ class ActionPredRNN(nn.Module):
         if res_on_conv and not conv_on_input:
             raise BadValue("res_on_conv", res_on_conv, "adds the input encoder's maps back: it needs conv_on_input=true",
                            "false")  # fmt: skip
-        checks.integer("in_channels", in_channels, 3, minimum=1)
-        height, width = checks.pair("image_size", image_size, 64)
-        check_patch(patch_size, height, width)
         checks.integer("kernel_size", kernel_size, 5, minimum=1, odd=True)
         checks.choice("layer_norm", layer_norm, LAYER_NORMS, "false")
-        checks.integer("input_length", input_length, 2, minimum=1)
         checks.integer("action_channels", action_channels, 4, minimum=1)
-        self.init_args: dict[str, Any] = {
-            "hidden_channels": widths, "in_channels": in_channels, "image_size": [height, width],
-            "patch_size": patch_size, "kernel_size": kernel_size, "layer_norm": layer_norm,
-            "input_length": input_length, "action_channels": action_channels, "conv_on_input": conv_on_input,
-            "res_on_conv": res_on_conv,
-        }  # fmt: skip
-        self.widths = widths
-        self.in_channels = in_channels
-        self.image_size = (height, width)
-        self.patch_size = patch_size
-        self.input_length = input_length
+        self.keep_init_args(kernel_size=kernel_size, layer_norm=layer_norm, action_channels=action_channels,
+                            conv_on_input=conv_on_input, res_on_conv=res_on_conv)  # fmt: skip
         self.action_channels = action_channels
         self.conv_on_input = conv_on_input
         self.res_on_conv = res_on_conv
-        self.cells_compiled = False
         hidden = widths[0]
-        frame_channels = in_channels * patch_size * patch_size
-        self.frame_grid = (height // patch_size, width // patch_size)
+        frame_channels = self.frame_channels
         self.half_grid = halved(self.frame_grid)
         self.grid = halved(self.half_grid) if conv_on_input else self.frame_grid  # where the cells run
 
@@ -203,11 +159,8 @@ class ActionPredRNN(nn.Module):
         if not conv_on_input:
             self.conv_last = nn.Conv2d(hidden, frame_channels, 1, bias=False)
 
-    def compile_cells(self, mode: str | None = "default", **options: Any) -> None:
-        """torch.compile each cell in place (checkpoint keys unchanged)."""
-        for cell in self.cell_list:
-            cell.compile(mode=mode, **options)
-        self.cells_compiled = True
+    def recurrent_cells(self) -> Sequence[nn.Module]:
+        return self.cell_list
 
     def forward(self, frames: Tensor, teacher_mask: Tensor | None = None, actions: Tensor | None = None) -> Tensor:
         """frames (B, T, C, H, W), actions (B, T, A) -> predictions (B, T−1, C, H, W) of frames 1 … T−1."""
@@ -276,14 +229,8 @@ class ActionPredRNN(nn.Module):
         (what torch's FLOP counter counts: a convolution on its output grid, a transposed one on
         its input grid; biases and gates are not counted)."""
 
-        def flops(conv: nn.Module, grid: tuple[int, int]) -> int:
-            return 2 * conv.weight.numel() * grid[0] * grid[1]
-
-        per_step = 0
-        for cell in self.cell_list:
-            gates = (cell.conv_x, cell.conv_h, cell.conv_a, cell.conv_m, cell.conv_o)
-            for conv in (*(gate[0] for gate in gates), cell.conv_last):
-                per_step += flops(conv, self.grid)
+        flops = conv_step_flops
+        per_step = conv_flops(self.cell_list, self.grid)
         if self.conv_on_input:
             per_step += flops(self.conv_input1, self.half_grid) + flops(self.action_conv_input1, self.half_grid)
             per_step += flops(self.conv_input2, self.grid) + flops(self.action_conv_input2, self.grid)

@@ -39,7 +39,8 @@ LAYER_NORMS = (False, True, "elementwise")
 def with_layer_norm(
     conv: nn.Module, channels: int, layer_norm: bool | str, size: Sequence[int] | None, always_sequential: bool = False
 ) -> nn.Module:
-    """`conv`, followed by layer norm over each sample's (C, *size) when asked.
+    """`conv`, followed by layer norm over each sample's (C, *size) when asked (so its
+    statistics don't depend on the batch).
 
     `True`: gain and bias per channel (GroupNorm with one group), so one cell serves any frame
     size. `"elementwise"`: gain and bias per element of (C, *size), as the authors' code has it

@@ -4,7 +4,6 @@ cells without peepholes and without PredRNN's spatiotemporal memory (docs/method
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -12,16 +11,7 @@ from torch import Tensor, nn
 from predrnn import checks
 from predrnn.models.cells import check_cell, gate_conv
 from predrnn.models.patching import fold_patches, unfold_patches
-from predrnn.models.rollout import (
-    check_frames,
-    check_patch,
-    check_widths,
-    conv_flops,
-    expand_mask,
-    memory_format_of,
-    step_frames,
-    step_input,
-)  # fmt: skip
+from predrnn.models.rollout import RecurrentNetwork, StepZero, check_frames, expand_mask, step_input
 
 
 class ConvLSTMCell(nn.Module):
@@ -54,7 +44,7 @@ class ConvLSTMCell(nn.Module):
         return h_new, c_new
 
 
-class ConvLSTM(nn.Module):
+class ConvLSTM(RecurrentNetwork):
     """Stacked ConvLSTM cells over patched frames; each layer's H is the next layer's input."""
 
     patched_frame_weights = {"in": ("cells.0.conv_x.weight", "cells.0.conv_x.0.weight"), "out": ("conv_out.weight",)}
@@ -70,24 +60,9 @@ class ConvLSTM(nn.Module):
         forget_bias: float = 1.0,
         input_length: int = 10,
     ) -> None:
-        super().__init__()
-        widths = check_widths(hidden_channels)
-        height, width = checks.pair("image_size", image_size, 64)
-        check_patch(patch_size, height, width)
-        checks.integer("input_length", input_length, 10, minimum=1)
-        self.init_args: dict[str, Any] = {
-            "hidden_channels": widths, "in_channels": in_channels, "image_size": [height, width],
-            "patch_size": patch_size, "kernel_size": kernel_size, "layer_norm": layer_norm,
-            "forget_bias": forget_bias, "input_length": input_length,
-        }  # fmt: skip
-        self.widths = widths
-        self.in_channels = in_channels
-        self.image_size = (height, width)
-        self.patch_size = patch_size
-        self.input_length = input_length
-        self.cells_compiled = False
-        frame_channels = in_channels * patch_size * patch_size
-        self.grid = (height // patch_size, width // patch_size)
+        super().__init__(hidden_channels, in_channels, image_size, patch_size, input_length)
+        self.keep_init_args(kernel_size=kernel_size, layer_norm=layer_norm, forget_bias=forget_bias)
+        widths, frame_channels = self.widths, self.frame_channels
         self.cells = nn.ModuleList(
             ConvLSTMCell(
                 frame_channels if i == 0 else widths[i - 1], w, kernel_size, layer_norm, self.grid, forget_bias
@@ -96,24 +71,17 @@ class ConvLSTM(nn.Module):
         )
         self.conv_out = nn.Conv2d(widths[-1], frame_channels, 1, bias=False)
 
-    def compile_cells(self, mode: str | None = "default", **options: Any) -> None:
-        """torch.compile each cell in place (checkpoint keys unchanged)."""
-        for cell in self.cells:
-            cell.compile(mode=mode, **options)
-        self.cells_compiled = True
+    def recurrent_cells(self) -> Sequence[nn.Module]:
+        return self.cells
 
     def forward(self, frames: Tensor, teacher_mask: Tensor | None = None) -> Tensor:
         """frames (B, T, C, H, W) -> predictions (B, T-1, C, H, W) of frames 1..T-1."""
         check_frames(frames, teacher_mask, self.in_channels, self.image_size, self.input_length)
         x = fold_patches(frames, self.patch_size)
-        b, _, _, height, width = x.shape
-        fmt = memory_format_of(self.cells[0])
-        inputs = step_frames(x, self.cells_compiled, fmt)
-        h = [x.new_zeros(b, w, height, width).contiguous(memory_format=fmt) for w in self.widths]
-        c = [x.new_zeros(b, w, height, width).contiguous(memory_format=fmt) for w in self.widths]
-        if self.cells_compiled and torch.is_grad_enabled():
-            for tensor in (*h, *c, *inputs):
-                tensor.requires_grad_()
+        start = StepZero(x, self.cells[0], self.cells_compiled)
+        inputs = start.inputs
+        h = [start.zeros(w) for w in self.widths]  # the input's dtype: H = o ∘ tanh(C) follows C
+        c = [start.zeros(w) for w in self.widths]
         mask = expand_mask(teacher_mask, x)
         outputs: list[Tensor] = []
         x_gen = inputs[0]
@@ -125,7 +93,3 @@ class ConvLSTM(nn.Module):
             x_gen = self.conv_out(h[-1])
             outputs.append(x_gen)
         return unfold_patches(torch.stack(outputs, dim=1), self.patch_size)
-
-    def forward_flops(self, batch: int, total_length: int) -> int:
-        """Multiply-add FLOPs (2 per MAC) of one forward pass, counted from the conv shapes."""
-        return batch * (total_length - 1) * conv_flops(self, self.grid)

@@ -34,9 +34,9 @@ from torch import Tensor, nn
 
 from predrnn import checks
 from predrnn.errors import BadValue
-from predrnn.models.cells import LAYER_NORMS
+from predrnn.models.cells import LAYER_NORMS, with_layer_norm
 from predrnn.models.patching import fold_patches, unfold_patches
-from predrnn.models.rollout import check_frames, check_patch, check_widths, expand_mask, step_input
+from predrnn.models.rollout import RecurrentNetwork, check_frames, expand_mask, step_input
 
 FORGET_BIAS = 1.0  # added to the global memory's forget gate, as in the released code
 
@@ -64,13 +64,9 @@ def window_gates(
 ) -> nn.Sequential:
     """A window convolution, followed by layer norm when asked: `True` normalises each sample
     over (C, window, H, W) with a gain and bias per channel; `"elementwise"` with a gain and bias
-    per element of (C, window, H, W), as the reference code's `layer_norm` does."""
-    layers: list[nn.Module] = [WindowConv(cin, cout, kernel_size)]
-    if layer_norm == "elementwise":
-        layers.append(nn.LayerNorm([cout, *size]))
-    elif layer_norm:
-        layers.append(nn.GroupNorm(1, cout))
-    return nn.Sequential(*layers)
+    per element of (C, window, H, W), as the reference code's `layer_norm` does. Always a
+    Sequential (the reference's keys: `<name>.0.conv3d.weight`)."""
+    return with_layer_norm(WindowConv(cin, cout, kernel_size), cout, layer_norm, size, always_sequential=True)
 
 
 class EideticCell(nn.Module):
@@ -158,7 +154,7 @@ def check_kernel(kernel_size: Any, window_length: int) -> list[int]:
     return kernel
 
 
-class E3DLSTM(nn.Module):
+class E3DLSTM(RecurrentNetwork):
     """Stacked E3D-LSTM cells over windows of patched frames.
 
     Step t sees the window of its last `window_length` inputs (frames t − window + 1 … t, zero
@@ -182,17 +178,13 @@ class E3DLSTM(nn.Module):
         layer_norm: bool | str = False,
         input_length: int = 10,
     ) -> None:
-        super().__init__()
-        widths = check_widths(hidden_channels)
+        super().__init__(hidden_channels, in_channels, image_size, patch_size, input_length)
+        widths = self.widths
         if len(set(widths)) > 1:
             raise BadValue(
                 "hidden_channels", widths, "must all be equal: the global memory passes through every layer",
                 [widths[0]] * len(widths),
             )  # fmt: skip
-        checks.integer("in_channels", in_channels, 1, minimum=1)
-        height, width = checks.pair("image_size", image_size, 64)
-        check_patch(patch_size, height, width)
-        checks.integer("input_length", input_length, 10, minimum=1)
         checks.integer("window_length", window_length, 2, minimum=1)
         if window_length > input_length:
             raise BadValue(
@@ -201,24 +193,13 @@ class E3DLSTM(nn.Module):
         kernel = check_kernel(kernel_size, window_length)
         checks.boolean("update_global_memory", update_global_memory)
         checks.choice("layer_norm", layer_norm, LAYER_NORMS, "true")
-        self.init_args: dict[str, Any] = {
-            "hidden_channels": widths, "in_channels": in_channels, "image_size": [height, width],
-            "patch_size": patch_size, "kernel_size": kernel, "window_length": window_length,
-            "update_global_memory": update_global_memory, "layer_norm": layer_norm, "input_length": input_length,
-        }  # fmt: skip
-        self.widths = widths
-        self.in_channels = in_channels
-        self.image_size = (height, width)
-        self.patch_size = patch_size
-        self.input_length = input_length
+        self.keep_init_args(kernel_size=kernel, window_length=window_length,
+                            update_global_memory=update_global_memory, layer_norm=layer_norm)  # fmt: skip
         self.window_length = window_length
         self.update_global_memory = update_global_memory
-        self.frame_channels = in_channels * patch_size * patch_size
-        self.grid = (height // patch_size, width // patch_size)
+        norm = layer_norm or False  # here 0 means no layer norm too (models/cells.py reads only False so)
         self.cell_list = nn.ModuleList(
-            EideticCell(
-                self.frame_channels if i == 0 else widths[i - 1], w, window_length, self.grid, kernel, layer_norm
-            )
+            EideticCell(self.frame_channels if i == 0 else widths[i - 1], w, window_length, self.grid, kernel, norm)
             for i, w in enumerate(widths)
         )
         window = (window_length, 1, 1)

@@ -31,8 +31,9 @@ from torch import Tensor, nn
 
 from predrnn import checks
 from predrnn.errors import BadValue
+from predrnn.models.cells import Unapplied, gate_conv
 from predrnn.models.patching import fold_patches, unfold_patches
-from predrnn.models.rollout import check_frames, check_patch, check_widths, expand_mask, step_input
+from predrnn.models.rollout import RecurrentNetwork, check_frames, conv_flops, conv_step_flops, expand_mask, step_input
 
 CELL_MODES = ("normal", "residual")
 MODEL_MODES = ("normal", "recall")
@@ -40,7 +41,7 @@ MODEL_MODES = ("normal", "recall")
 
 def normed_conv(cin: int, cout: int, kernel_size: int, grid: tuple[int, int]) -> nn.Sequential:
     """A 'same' convolution (with bias) followed by layer norm over (C, h, w), gain and bias per element."""
-    return nn.Sequential(nn.Conv2d(cin, cout, kernel_size, padding=kernel_size // 2), nn.LayerNorm([cout, *grid]))
+    return gate_conv(cin, cout, kernel_size, "elementwise", grid, bias=True)
 
 
 class MAUCell(nn.Module):
@@ -78,18 +79,7 @@ class MAUCell(nn.Module):
         return t_new, s_new
 
 
-class UnusedConv(nn.Module):
-    """The weight and bias of a 1×1 convolution the reference model defines and never applies
-    (`merge`, `conv_last_sr`): kept as buffers so its checkpoints load strictly, while the
-    optimiser, DDP and the FLOP count never see them."""
-
-    def __init__(self, cin: int, cout: int) -> None:
-        super().__init__()
-        self.register_buffer("weight", torch.zeros(cout, cin, 1, 1))
-        self.register_buffer("bias", torch.zeros(cout))
-
-
-class MAU(nn.Module):
+class MAU(RecurrentNetwork):
     """Encoder (1×1 conv, then log2(sr_size) stride-2 3×3 convs), MAU cells on the grid
     (H/p/sr, W/p/sr), decoder (log2(sr_size) stride-2 transposed convs), 1×1 conv to the frame.
 
@@ -117,38 +107,24 @@ class MAU(nn.Module):
         sr_size: int = 4,
         input_length: int = 10,
     ) -> None:
-        super().__init__()
-        widths = check_widths(hidden_channels)
+        super().__init__(hidden_channels, in_channels, image_size, patch_size, input_length)
+        widths = self.widths
         if len(set(widths)) != 1:
             # each cell compares its input S with its own states and passes S on unchanged in size
             raise BadValue("hidden_channels", widths, "must all be equal (MAU's cells share one width)",
                            "[" + ",".join(str(widths[0]) for _ in widths) + "]")  # fmt: skip
-        checks.integer("in_channels", in_channels, 1, minimum=1)
-        height, width = checks.pair("image_size", image_size, 64)
-        check_patch(patch_size, height, width)
         checks.integer("kernel_size", kernel_size, 5, minimum=1, odd=True)
         checks.integer("tau", tau, 5, minimum=1)
         checks.choice("cell_mode", cell_mode, CELL_MODES, "normal")
         checks.choice("model_mode", model_mode, MODEL_MODES, "normal")
-        checks.integer("input_length", input_length, 10, minimum=1)
-        frame_grid = (height // patch_size, width // patch_size)
-        check_sr_size(sr_size, frame_grid)
-        self.init_args: dict[str, Any] = {
-            "hidden_channels": widths, "in_channels": in_channels, "image_size": [height, width],
-            "patch_size": patch_size, "kernel_size": kernel_size, "tau": tau, "cell_mode": cell_mode,
-            "model_mode": model_mode, "sr_size": sr_size, "input_length": input_length,
-        }  # fmt: skip
-        self.widths = widths
-        self.in_channels = in_channels
-        self.image_size = (height, width)
-        self.patch_size = patch_size
-        self.input_length = input_length
+        check_sr_size(sr_size, self.frame_grid)
+        self.keep_init_args(kernel_size=kernel_size, tau=tau, cell_mode=cell_mode, model_mode=model_mode,
+                            sr_size=sr_size)  # fmt: skip
         self.tau = tau
         self.recall = model_mode == "recall"
-        self.frame_grid = frame_grid
-        self.grid = (frame_grid[0] // sr_size, frame_grid[1] // sr_size)  # where the cells run
+        self.grid = (self.frame_grid[0] // sr_size, self.frame_grid[1] // sr_size)  # where the cells run
         self.stages = int(math.log2(sr_size))
-        frame_channels = in_channels * patch_size * patch_size
+        frame_channels = self.frame_channels
         channels = widths[0]
 
         # encoders[0]: 1×1 conv to the cells' width; encoders[k], k ≥ 1: halve the grid
@@ -171,13 +147,12 @@ class MAU(nn.Module):
             decoders.append(nn.Sequential(stage))
         self.decoders = nn.ModuleList(decoders)
         self.srcnn = nn.Sequential(nn.Conv2d(channels, frame_channels, 1))
-        self.merge = UnusedConv(2 * channels, channels)
-        self.conv_last_sr = UnusedConv(2 * frame_channels, frame_channels)
+        # 1×1 convolutions the reference defines and never applies: buffers (docs/models/mau.md)
+        self.merge = Unapplied(weight=(channels, 2 * channels, 1, 1), bias=(channels,))
+        self.conv_last_sr = Unapplied(weight=(frame_channels, 2 * frame_channels, 1, 1), bias=(frame_channels,))
 
-    def compile_cells(self, mode: str | None = "default", **options: Any) -> None:
-        """torch.compile each MAU cell in place (checkpoint keys unchanged)."""
-        for cell in self.cell_list:
-            cell.compile(mode=mode, **options)
+    def recurrent_cells(self) -> Sequence[nn.Module]:
+        return self.cell_list
 
     def forward(self, frames: Tensor, teacher_mask: Tensor | None = None) -> Tensor:
         """frames (B, T, C, H, W) -> predictions (B, T-1, C, H, W) of frames 1..T-1."""
@@ -220,22 +195,12 @@ class MAU(nn.Module):
         """Multiply-add FLOPs (2 per MAC) of one forward pass, counted from the conv shapes
         (what torch's FLOP counter counts: convolutions; a transposed one on its input grid)."""
         h, w = self.frame_grid
-        per_step = 0
+        per_step = conv_flops(self.cell_list, self.grid)
         for k, encoder in enumerate(self.encoders):
-            conv = encoder[0]
-            out_h, out_w = h // 2**k, w // 2**k
-            per_step += 2 * conv.in_channels * conv.out_channels * math.prod(conv.kernel_size) * out_h * out_w
-        for cell in self.cell_list:
-            for conv in (cell.conv_t[0], cell.conv_t_next[0], cell.conv_s[0], cell.conv_s_next[0]):
-                per_step += (
-                    2 * conv.in_channels * conv.out_channels * math.prod(conv.kernel_size) * math.prod(self.grid)
-                )
+            per_step += conv_step_flops(encoder[0], (h // 2**k, w // 2**k))
         for k, decoder in enumerate(self.decoders):
-            conv = decoder[0]
-            in_h, in_w = self.grid[0] * 2**k, self.grid[1] * 2**k
-            per_step += 2 * conv.in_channels * conv.out_channels * math.prod(conv.kernel_size) * in_h * in_w
-        conv = self.srcnn[0]
-        per_step += 2 * conv.in_channels * conv.out_channels * h * w
+            per_step += conv_step_flops(decoder[0], (self.grid[0] * 2**k, self.grid[1] * 2**k))
+        per_step += conv_step_flops(self.srcnn[0], (h, w))
         return batch * (total_length - 1) * per_step
 
 

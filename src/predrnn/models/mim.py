@@ -31,58 +31,31 @@ has and this module keeps are listed in docs/models/mim.md.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from functools import partial
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
 
 from predrnn import checks
 from predrnn.errors import BadValue
-from predrnn.models.cells import LAYER_NORMS
+from predrnn.models.cells import FORGET_BIAS, LAYER_NORMS, SpatioTemporalLSTMCell, Unapplied, gate_conv
 from predrnn.models.patching import fold_patches, unfold_patches
-from predrnn.models.rollout import check_frames, check_patch, check_widths, conv_flops, expand_mask, step_input
+from predrnn.models.rollout import RecurrentNetwork, check_frames, conv_flops, expand_mask, step_input
 
-FORGET_BIAS = 1.0  # added to every forget gate, as in the reference code
-
-
-def gates(cin: int, cout: int, kernel_size: int, layer_norm: bool | str, grid: tuple[int, int]) -> nn.Sequential:
-    """A bias-free 'same' convolution in a Sequential (the reference's key names `<name>.0.weight`),
-    followed by layer norm over (C, h, w) when asked: `True` with a gain and bias per channel,
-    `"elementwise"` per element (the reference's `layer_norm`)."""
-    layers: list[nn.Module] = [nn.Conv2d(cin, cout, kernel_size, padding=kernel_size // 2, bias=False)]
-    if layer_norm == "elementwise":
-        layers.append(nn.LayerNorm([cout, *grid]))
-    elif layer_norm:
-        layers.append(nn.GroupNorm(1, cout))
-    return nn.Sequential(*layers)
+# a gate convolution (models/cells.py) in a Sequential: the reference's key names `<name>.0.weight`
+gates = partial(gate_conv, always_sequential=True)
 
 
-class STLSTMCell(nn.Module):
-    """The first layer: PredRNN's ST-LSTM (same equations as `models/cells.py`), with every gate
-    convolution in a Sequential so that the reference's keys (`conv_x.0.weight`, …) load.
+class STLSTMCell(SpatioTemporalLSTMCell):
+    """The first layer: PredRNN's ST-LSTM (`models/cells.py`), with every gate convolution in a
+    Sequential so that the reference's keys (`conv_x.0.weight`, …) load.
 
         conv_x: X -> 7·hidden (i, f, g, i', f', g', o);  conv_h: H -> 4·hidden (i, f, g, o)
         conv_m: M -> 3·hidden (i', f', g');  conv_o: [C', M'] -> hidden;  conv_last (1×1): [C', M'] -> hidden
     """
 
-    def __init__(self, cin: int, hidden: int, kernel_size: int, layer_norm: bool | str, grid: tuple[int, int]) -> None:
-        super().__init__()
-        self.hidden = hidden
-        self.conv_x = gates(cin, 7 * hidden, kernel_size, layer_norm, grid)
-        self.conv_h = gates(hidden, 4 * hidden, kernel_size, layer_norm, grid)
-        self.conv_m = gates(hidden, 3 * hidden, kernel_size, layer_norm, grid)
-        self.conv_o = gates(2 * hidden, hidden, kernel_size, layer_norm, grid)
-        self.conv_last = nn.Conv2d(2 * hidden, hidden, 1, bias=False)
-
-    def forward(self, x: Tensor, h: Tensor, c: Tensor, m: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        x_i, x_f, x_g, x_i_, x_f_, x_g_, x_o = torch.split(self.conv_x(x), self.hidden, dim=1)
-        h_i, h_f, h_g, h_o = torch.split(self.conv_h(h), self.hidden, dim=1)
-        m_i, m_f, m_g = torch.split(self.conv_m(m), self.hidden, dim=1)
-        c_new = torch.sigmoid(x_f + h_f + FORGET_BIAS) * c + torch.sigmoid(x_i + h_i) * torch.tanh(x_g + h_g)
-        m_new = torch.sigmoid(x_f_ + m_f + FORGET_BIAS) * m + torch.sigmoid(x_i_ + m_i) * torch.tanh(x_g_ + m_g)
-        both = torch.cat([c_new, m_new], dim=1)
-        h_new = torch.sigmoid(x_o + h_o + self.conv_o(both)) * torch.tanh(self.conv_last(both))
-        return h_new, c_new, m_new
+    always_sequential = True
 
 
 class PeepholeGates(nn.Module):
@@ -120,18 +93,10 @@ class NonStationaryCell(PeepholeGates):
 
     def __init__(self, hidden: int, kernel_size: int, layer_norm: bool | str, grid: tuple[int, int]) -> None:
         super().__init__(hidden, kernel_size, layer_norm, grid)
-        self.conv_last = UnusedWeight(2 * hidden, hidden)
+        self.conv_last = Unapplied(weight=(hidden, 2 * hidden, 1, 1))  # a bias-free 1×1 convolution
 
     def forward(self, d: Tensor, h: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
         return self.peephole_step(d, h, c)
-
-
-class UnusedWeight(nn.Module):
-    """The weight of a never-applied bias-free 1×1 convolution, as a buffer."""
-
-    def __init__(self, cin: int, cout: int) -> None:
-        super().__init__()
-        self.register_buffer("weight", torch.zeros(cout, cin, 1, 1))
 
 
 class MIMBlock(PeepholeGates):
@@ -172,7 +137,7 @@ class MIMBlock(PeepholeGates):
         return h_new, c_new, m_new, c_s_new
 
 
-class MIM(nn.Module):
+class MIM(RecurrentNetwork):
     """Memory In Memory over patched frames: `stlstm_layer` = [ST-LSTM, MIM block, …],
     `stlstm_layer_diff` = one MIM-N per MIM block, a 1×1 `conv_last` from the top H to the frame.
 
@@ -197,8 +162,8 @@ class MIM(nn.Module):
         layer_norm: bool | str = False,
         input_length: int = 10,
     ) -> None:
-        super().__init__()
-        widths = check_widths(hidden_channels)
+        super().__init__(hidden_channels, in_channels, image_size, patch_size, input_length)
+        widths = self.widths
         if len(widths) < 2:
             raise BadValue(
                 "hidden_channels", widths, "needs at least 2 layers (an ST-LSTM, then MIM blocks; one layer is PredRNN)",
@@ -209,40 +174,23 @@ class MIM(nn.Module):
             # from the widths of two neighbouring layers interchangeably
             raise BadValue("hidden_channels", widths, "must all be equal (M passes through every layer)",
                            [widths[0]] * len(widths))  # fmt: skip
-        checks.integer("in_channels", in_channels, 1, minimum=1)
-        height, width = checks.pair("image_size", image_size, 64)
-        check_patch(patch_size, height, width)
         checks.integer("kernel_size", kernel_size, 5, minimum=1, odd=True)
         checks.choice("layer_norm", layer_norm, LAYER_NORMS, "true")
-        checks.integer("input_length", input_length, 10, minimum=1)
-        self.init_args: dict[str, Any] = {
-            "hidden_channels": widths, "in_channels": in_channels, "image_size": [height, width],
-            "patch_size": patch_size, "kernel_size": kernel_size, "layer_norm": layer_norm,
-            "input_length": input_length,
-        }  # fmt: skip
-        self.widths = widths
-        self.in_channels = in_channels
-        self.image_size = (height, width)
-        self.patch_size = patch_size
-        self.input_length = input_length
-        self.grid = (height // patch_size, width // patch_size)
-        self.cells_compiled = False
-        frame_channels = in_channels * patch_size * patch_size
+        self.keep_init_args(kernel_size=kernel_size, layer_norm=layer_norm)
+        norm = layer_norm or False  # here 0 means no layer norm too (models/cells.py reads only False so)
         hidden = widths[0]
         self.stlstm_layer = nn.ModuleList(
-            [STLSTMCell(frame_channels, hidden, kernel_size, layer_norm, self.grid)]
-            + [MIMBlock(hidden, kernel_size, layer_norm, self.grid) for _ in widths[1:]]
+            [STLSTMCell(self.frame_channels, hidden, kernel_size, norm, self.grid)]
+            + [MIMBlock(hidden, kernel_size, norm, self.grid) for _ in widths[1:]]
         )
         self.stlstm_layer_diff = nn.ModuleList(
-            NonStationaryCell(hidden, kernel_size, layer_norm, self.grid) for _ in widths[1:]
+            NonStationaryCell(hidden, kernel_size, norm, self.grid) for _ in widths[1:]
         )
-        self.conv_last = nn.Conv2d(hidden, frame_channels, 1, bias=False)
+        self.conv_last = nn.Conv2d(hidden, self.frame_channels, 1, bias=False)
 
-    def compile_cells(self, mode: str | None = "default", **options: Any) -> None:
-        """torch.compile each ST-LSTM, MIM block and MIM-N in place (checkpoint keys unchanged)."""
-        for cell in [*self.stlstm_layer, *self.stlstm_layer_diff]:
-            cell.compile(mode=mode, **options)
-        self.cells_compiled = True
+    def recurrent_cells(self) -> Sequence[nn.Module]:
+        """Each ST-LSTM, MIM block and MIM-N."""
+        return [*self.stlstm_layer, *self.stlstm_layer_diff]
 
     def forward(self, frames: Tensor, teacher_mask: Tensor | None = None) -> Tensor:
         """frames (B, T, C, H, W) -> predictions (B, T-1, C, H, W) of frames 1..T-1."""
@@ -287,6 +235,4 @@ class MIM(nn.Module):
     def forward_flops(self, batch: int, total_length: int) -> int:
         """Multiply-add FLOPs (2 per MAC) of one forward pass, counted from the conv shapes: every
         convolution at every step, but MIM-N only from step 1 on."""
-        steps = total_length - 1
-        non_stationary = conv_flops(self.stlstm_layer_diff, self.grid)
-        return batch * (steps * conv_flops(self, self.grid) - non_stationary)
+        return super().forward_flops(batch, total_length) - batch * conv_flops(self.stlstm_layer_diff, self.grid)

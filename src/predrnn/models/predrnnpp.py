@@ -28,66 +28,31 @@ second layer's input:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from functools import partial
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
 
 from predrnn import checks
 from predrnn.errors import BadValue
-from predrnn.models.cells import LAYER_NORMS
+from predrnn.models.cells import LAYER_NORMS, gate_conv, unapplied_gate_conv
 from predrnn.models.patching import fold_patches, unfold_patches
 from predrnn.models.rollout import (
+    RecurrentNetwork,
+    StepZero,
+    autocast_dtype,
     check_frames,
-    check_patch,
-    check_widths,
-    conv_flops,
     expand_mask,
-    memory_format_of,
-    step_frames,
+    memory_projections,
     step_input,
 )  # fmt: skip
 
 GHU_INIT_RANGE = 1e-3  # the GHU's convolutions start uniform in ±this (the reference's `initializer`)
 
 
-def norm_shape(channels: int, layer_norm: bool | str, grid: tuple[int, int]) -> tuple[int, ...]:
-    """The shape of a layer norm's gain and bias: per element of (C, h, w), or per channel."""
-    return (channels, *grid) if layer_norm == "elementwise" else (channels,)
-
-
-def gates(cin: int, cout: int, kernel_size: int, layer_norm: bool | str, grid: tuple[int, int]) -> nn.Sequential:
-    """A bias-free 'same' convolution, then layer norm over (C, h, w) of each sample when asked:
-    `"elementwise"` with gain and bias per element (the reference's `nn.LayerNorm([C, H, W])`),
-    `True` per channel (GroupNorm with one group, any frame size). Always a Sequential, so the
-    convolution's key is `<name>.0.weight` as in the reference."""
-    conv = nn.Conv2d(cin, cout, kernel_size, padding=kernel_size // 2, bias=False)
-    if layer_norm == "elementwise":
-        return nn.Sequential(conv, nn.LayerNorm([cout, *grid]))
-    if layer_norm:
-        return nn.Sequential(conv, nn.GroupNorm(1, cout))
-    return nn.Sequential(conv)
-
-
-class Unapplied(nn.Module):
-    """Tensors of a layer the reference builds and never applies, kept as buffers (zeros unless
-    loaded): its checkpoints load strictly, while the optimiser, DDP and FLOP counts skip them."""
-
-    def __init__(self, **shapes: tuple[int, ...]) -> None:
-        super().__init__()
-        for name, shape in shapes.items():
-            self.register_buffer(name, torch.zeros(shape))
-
-
-def unapplied_gates(
-    cin: int, cout: int, kernel_size: int, layer_norm: bool | str, grid: tuple[int, int]
-) -> nn.Sequential:
-    """The state-dict entries `gates(...)` would have, as buffers of a module that is never run."""
-    parts = [Unapplied(weight=(cout, cin, kernel_size, kernel_size))]
-    if layer_norm:
-        shape = norm_shape(cout, layer_norm, grid)
-        parts.append(Unapplied(weight=shape, bias=shape))
-    return nn.Sequential(*parts)
+# a gate convolution (models/cells.py), always a Sequential: its key is `<name>.0.weight` as in the reference
+gates = partial(gate_conv, always_sequential=True)
 
 
 class CausalLSTMCell(nn.Module):
@@ -118,7 +83,7 @@ class CausalLSTMCell(nn.Module):
         self.conv_h = gates(hc, 4 * hc, kernel_size, layer_norm, grid)
         self.conv_c = gates(hc, 3 * hc, kernel_size, layer_norm, grid)
         self.conv_m = gates(hc, 3 * hc, kernel_size, layer_norm, grid)
-        self.conv_o = unapplied_gates(2 * hc, hc, kernel_size, layer_norm, grid)
+        self.conv_o = unapplied_gate_conv(2 * hc, hc, kernel_size, layer_norm, grid)
         self.conv_c2m = gates(hc, 4 * hc, kernel_size, layer_norm, grid)
         self.conv_om = gates(hc, hc, kernel_size, layer_norm, grid)
         self.conv_last = nn.Conv2d(2 * hc, hc, 1, bias=False)
@@ -170,7 +135,7 @@ class GradientHighwayUnit(nn.Module):
         return s * p + (1 - s) * z
 
 
-class PredRNNpp(nn.Module):
+class PredRNNpp(RecurrentNetwork):
     """Causal LSTM cells over patched frames; the GHU's output is the second layer's input.
 
     `forward(frames, teacher_mask)` unrolls over t = 0..T-2 and returns predictions of frames
@@ -196,71 +161,39 @@ class PredRNNpp(nn.Module):
         forget_bias: float = 1.0,
         input_length: int = 10,
     ) -> None:
-        super().__init__()
-        widths = check_widths(hidden_channels)
+        super().__init__(hidden_channels, in_channels, image_size, patch_size, input_length)
+        widths = self.widths
         if len(widths) < 2:
             raise BadValue("hidden_channels", widths, "needs at least 2 layers (the GHU sits between layers 1 and 2)",
                            f"[{widths[0]},{widths[0]}]")  # fmt: skip
-        checks.integer("in_channels", in_channels, 1, minimum=1)
-        height, width = checks.pair("image_size", image_size, 64)
-        check_patch(patch_size, height, width)
         checks.integer("kernel_size", kernel_size, 5, minimum=1, odd=True)
         checks.choice("layer_norm", layer_norm, LAYER_NORMS, "true")
         forget_bias = checks.number("forget_bias", forget_bias, 1.0)
-        checks.integer("input_length", input_length, 10, minimum=1)
-        self.init_args: dict[str, Any] = {
-            "hidden_channels": widths, "in_channels": in_channels, "image_size": [height, width],
-            "patch_size": patch_size, "kernel_size": kernel_size, "layer_norm": layer_norm,
-            "forget_bias": forget_bias, "input_length": input_length,
-        }  # fmt: skip
-        self.widths = widths
-        self.in_channels = in_channels
-        self.image_size = (height, width)
-        self.patch_size = patch_size
-        self.input_length = input_length
-        self.cells_compiled = False
-        frame_channels = in_channels * patch_size * patch_size
-        self.grid = (height // patch_size, width // patch_size)
-        self.gradient_highway = GradientHighwayUnit(widths[0], kernel_size, layer_norm, self.grid)
-        sizes = zip([frame_channels, *widths[:-1]], widths)  # (input, width) per layer
+        self.keep_init_args(kernel_size=kernel_size, layer_norm=layer_norm, forget_bias=forget_bias)
+        norm = layer_norm or False  # here 0 means no layer norm too (models/cells.py reads only False so)
+        self.gradient_highway = GradientHighwayUnit(widths[0], kernel_size, norm, self.grid)
+        sizes = zip([self.frame_channels, *widths[:-1]], widths)  # (input, width) per layer
         self.cell_list = nn.ModuleList(
-            CausalLSTMCell(cin, w, kernel_size, layer_norm, self.grid, forget_bias) for cin, w in sizes
+            CausalLSTMCell(cin, w, kernel_size, norm, self.grid, forget_bias) for cin, w in sizes
         )
-        self.conv_last = nn.Conv2d(widths[-1], frame_channels, 1, bias=False)
-        # M enters layer l from layer l-1 (layer 1: from the top layer at t-1)
-        sources = [widths[-1], *widths[:-1]]
-        self.memory_projections = nn.ModuleList(
-            nn.Identity() if s == w else nn.Conv2d(s, w, 1, bias=False) for s, w in zip(sources, widths)
-        )
+        self.conv_last = nn.Conv2d(widths[-1], self.frame_channels, 1, bias=False)
+        self.memory_projections = memory_projections(widths)
 
-    def compile_cells(self, mode: str | None = "default", **options: Any) -> None:
-        """torch.compile each cell and the GHU in place (checkpoint keys unchanged)."""
-        for module in (*self.cell_list, self.gradient_highway):
-            module.compile(mode=mode, **options)
-        self.cells_compiled = True
+    def recurrent_cells(self) -> Sequence[nn.Module]:
+        return [*self.cell_list, self.gradient_highway]
 
     def forward(self, frames: Tensor, teacher_mask: Tensor | None = None) -> Tensor:
         """frames (B, T, C, H, W) in model units -> predictions (B, T-1, C, H, W) of frames 1..T-1."""
         check_frames(frames, teacher_mask, self.in_channels, self.image_size, self.input_length)
         x = fold_patches(frames, self.patch_size)
-        b, _, _, height, width = x.shape
-        fmt = memory_format_of(self.cell_list[0])
-        inputs = step_frames(x, self.cells_compiled, fmt)
         # zero states in the dtypes the cells return (H and M: autocast's when on), so that a
         # compiled cell sees step 0 as the others
-        kind = x.device.type
-        low = torch.get_autocast_dtype(kind) if torch.is_autocast_enabled(kind) else x.dtype
-
-        def zeros(channels: int, dtype: torch.dtype | None = None) -> Tensor:
-            return x.new_zeros(b, channels, height, width, dtype=dtype).contiguous(memory_format=fmt)
-
-        h = [zeros(w, low) for w in self.widths]
-        c = [zeros(w) for w in self.widths]
-        m = zeros(self.widths[-1], low)
-        z = zeros(self.widths[0])
-        if self.cells_compiled and torch.is_grad_enabled():
-            for tensor in (*h, *c, m, z, *inputs):
-                tensor.requires_grad_()
+        start = StepZero(x, self.cell_list[0], self.cells_compiled)
+        inputs = start.inputs
+        h = [start.zeros(w, autocast_dtype(x)) for w in self.widths]
+        c = [start.zeros(w) for w in self.widths]
+        m = start.zeros(self.widths[-1], autocast_dtype(x))
+        z = start.zeros(self.widths[0])
         mask = expand_mask(teacher_mask, x)
 
         outputs: list[Tensor] = []
@@ -278,7 +211,3 @@ class PredRNNpp(nn.Module):
             x_gen = self.conv_last(h[-1])
             outputs.append(x_gen)
         return unfold_patches(torch.stack(outputs, dim=1), self.patch_size)
-
-    def forward_flops(self, batch: int, total_length: int) -> int:
-        """Multiply-add FLOPs (2 per MAC) of one forward pass, counted from the conv shapes."""
-        return batch * (total_length - 1) * conv_flops(self, self.grid)

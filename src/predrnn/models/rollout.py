@@ -182,7 +182,7 @@ class RecurrentNetwork(nn.Module):
 
     def keep_init_args(self, **own: Any) -> None:
         """`init_args`: the shared arguments as checked (`hidden_channels` a list, `image_size`
-        [H, W]) and the network's `own` (checked) ones, in the order of its constructor."""
+        [H, W]) and the network's `own` (checked) ones: those its constructor takes, in its order."""
         given = {
             "hidden_channels": self.widths, "in_channels": self.in_channels, "image_size": list(self.image_size),
             "patch_size": self.patch_size, "input_length": self.input_length, **own,
