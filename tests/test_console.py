@@ -4,9 +4,11 @@ is stopped by Ctrl-C or SIGTERM)."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -49,14 +51,25 @@ def test_a_run_is_quiet_counts_steps_and_ends_with_commands_that_run(tmp_path):
     assert re.search(r"finished at step 6 — run folder ", console)
     paths = re.findall(r"^  (?:strip|GIF|plot|last|wandb)\s+(\S+)", console, re.M)
     assert len(paths) == 5 and all(Path(p).exists() for p in paths)
+    (bar,) = [line for line in proc.stdout.splitlines() if re.match(r"train\s+━+ 6/6", line)]
+    assert len(bar) <= 80 and all(f in bar for f in ("loss:", "p_true:", "val_mse:"))  # one 80-column line
+    assert proc.stdout.index("Testing") < proc.stdout.index("test metrics over")  # the table after the bar
+    # the printed commands, run as printed: the run's own test set, a saved sample of its test clips
     (evaluate,) = re.findall(r"^evaluate:\s+(predrnn-eval .*)$", console, re.M)
     (predict,) = re.findall(r"^predict:\s+(predrnn-predict .*)$", console, re.M)
-    run([*evaluate.split(), "data.test_size=2", "num_media=0"], tmp_path)
+    assert "data.test_size=4" in evaluate and "<" not in predict
+    start = time.monotonic()
+    evaluated = run(evaluate.split(), tmp_path).stdout
+    assert "test metrics over 4 sequences" in evaluated and time.monotonic() - start < 120
+    (eval_dir,) = (tmp_path / "logs" / "eval" / "runs").iterdir()
+    assert json.loads((eval_dir / "metrics.json").read_text())["num_sequences"] == 4
+    step = torch.load(evaluate.split("ckpt_path=")[1].split()[0], weights_only=True)["global_step"]
+    assert (eval_dir / "media" / f"test_step{step:07d}_seq0.png").is_file()  # named after the checkpoint's step
+    run(predict.split(), tmp_path)
     import numpy as np
 
-    np.save(tmp_path / "clips.npy", np.zeros((1, 10, 64, 64), np.uint8))
-    run([*predict.replace("<your clips .npy>", "clips.npy").split()], tmp_path)
-    assert np.load(tmp_path / "predictions.npy").shape == (1, 10, 64, 64)
+    (output,) = re.findall(r"output=(\S+)", predict)
+    assert np.load(output).shape == (2, 10, 1, 64, 64)  # two held-out test clips, laid out NTCHW
 
 
 class SendSignal(Callback):
@@ -118,3 +131,15 @@ def test_a_signal_leaves_a_checkpoint_that_resumes_exactly(signum, schedules, tm
         lrs = {int(r["step"]): float(r["lr-Adam"]) for r in rows if r.get("lr-Adam")}
         assert len(lrs) >= 2  # warm-up over round(0.25 × 12) = 3 steps, then the cosine to step 12
         assert all(lr == pytest.approx(1e-3 * warmup_cosine(k, total=12, warmup=3)) for k, lr in lrs.items())
+
+
+def test_strips_name_their_rows():
+    from predrnn.training import media
+
+    frames = torch.zeros(3, 1, 16, 16)
+    image = media.strip(frames, frames[:2], frames[:2])
+    assert image.shape == (3 * 16 + 2 * 2, media.LABEL_WIDTH + 2 + 3 * 18 - 2)
+    labels = image[:, : media.LABEL_WIDTH]
+    for r in range(3):  # white text in each row of the label column, on grey
+        assert (labels[r * 18 : r * 18 + 16] > 160).any()
+    assert (image[:16, media.LABEL_WIDTH + 2 : media.LABEL_WIDTH + 18] == 0).all()  # the first frame, after it

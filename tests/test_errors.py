@@ -183,7 +183,25 @@ ROWS = [
         "frames.h5 frames are 16x16x2, the model was trained on 64x64x1",
     ),
     ((*PREDICT, "input=videos"), "video videos/broken.mp4 can't be decoded"),
+    # the last tracebacks (issue 20): seeds, digits files of the wrong kind
+    ((*TRAIN, "seed=-5"), "seed=-5 must be at least 0: e.g. seed=42"),
+    ((*TRAIN, "seed=abc"), "seed='abc' must be an integer"),
+    ((*TRAIN, "seed=99999999999999"), "seed=99999999999999 must be at most 4294967295"),
+    ((*TRAIN, "data.digits=clip.npy"), "data.digits=clip.npy is a single array, not an .npz with x_train and x_test"),
+    ((*TRAIN, "data.digits=not_npy_members.npz"), "not_npy_members.npz (train) is not .npy data"),
 ]
+
+
+@pytest.fixture(autouse=True)
+def _more_files(workdir):
+    """Files for the rows above that the shared folder lacks: an .npz whose members are not .npy data."""
+    import zipfile
+
+    path = workdir / "not_npy_members.npz"
+    if not path.exists():
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.writestr("x_train.npy", b"not npy data")
+            archive.writestr("x_test.npy", b"not npy data")
 
 
 def _fingerprint(folder: Path) -> dict[str, str]:

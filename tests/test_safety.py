@@ -60,3 +60,238 @@ def test_trojan_never_runs(argv, message, workdir, monkeypatch, capsys):
     code, err = run_main(argv, workdir, monkeypatch, capsys)
     assert not (workdir / "PWNED").exists(), "the payload ran"
     assert code == 2 and len(err) == 1 and message in err[0], err
+
+
+# --- round two: read only what was named, refuse weights that are not finite, exports that
+# refuse misuse, outputs written together (issue 20) --------------------------------------------
+
+PREDICT = ("predrnn-predict", "ckpt_path=model.ckpt")
+ARRAYS = ("predrnn-train", "trainer=cpu", "logger=csv", "model.hidden_channels=[8]", "data=arrays", "data.layout=NTHW",
+          "data.input_length=4", "data.total_length=8", "data.batch_size=2")  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def hostile(workdir):
+    """Files that point elsewhere, and checkpoints whose weights or normalisation are unusable."""
+    import h5py
+
+    secret = workdir / "secret.bin"
+    (np.random.default_rng(2).random((4, 12, 16, 16)) * 255).astype(np.uint8).tofile(secret)
+    size = secret.stat().st_size
+    with h5py.File(workdir / "external.h5", "w") as f:
+        f.create_dataset("frames", shape=(4, 12, 16, 16), dtype="u1", external=[(str(secret), 0, size)])
+    with h5py.File(workdir / "source.h5", "w") as f:
+        f["frames"] = np.zeros((4, 12, 16, 16), np.uint8)
+    layout = h5py.VirtualLayout(shape=(4, 12, 16, 16), dtype="u1")
+    layout[:] = h5py.VirtualSource(str(workdir / "source.h5"), "frames", shape=(4, 12, 16, 16))
+    with h5py.File(workdir / "virtual.h5", "w") as f:
+        f.create_virtual_dataset("frames", layout)
+    with h5py.File(workdir / "external_actions.h5", "w") as f:
+        f["frames"] = np.zeros((4, 12, 16, 16), np.uint8)
+        f.create_dataset("actions", shape=(4, 12, 4), dtype="u1", external=[(str(secret), 0, 4 * 12 * 4)])
+    import zarr
+
+    store = workdir / "linked.zarr"
+    array = zarr.open(str(store), mode="w", shape=(4, 12, 16, 16), chunks=(1, 12, 16, 16), dtype="u1")
+    array[:] = 1
+    chunk = next(p for p in sorted(store.rglob("*")) if p.is_file() and p.name.isdigit())
+    (workdir / "outside_chunk").write_bytes(chunk.read_bytes())
+    chunk.unlink()
+    chunk.symlink_to(workdir / "outside_chunk")
+    state = torch.load(workdir / "model.ckpt", weights_only=True)
+    for name, change in {
+        "scale0": {"scale": [0.0]},
+        "shift_inf": {"shift": [float("inf")]},
+        "range_empty": {"low": [0.5], "high": [0.5]},
+    }.items():
+        hp = dict(state["hyper_parameters"])
+        hp["normalization"] = {**hp["normalization"], **change}
+        torch.save({**state, "hyper_parameters": hp}, workdir / f"{name}.ckpt")
+    weights = dict(state["state_dict"])
+    first = next(k for k, v in weights.items() if v.is_floating_point())
+    for name, value in (("nan_weights", float("nan")), ("inf_weights", float("inf"))):
+        bad = {**weights, first: torch.full_like(weights[first], value)}
+        torch.save({**state, "state_dict": bad}, workdir / f"{name}.ckpt")
+    return workdir
+
+
+REFUSED = [
+    # 1. only the named file is read: bytes in another file, a virtual dataset, a link out of a store
+    ((*PREDICT, "input=external.h5", "data.key=frames"), "keeps its bytes in another file"),
+    ((*PREDICT, "input=external.h5", "data.key=frames", "output=secret.npy", "overwrite=true"), "external storage"),
+    ((*PREDICT, "input=virtual.h5", "data.key=frames"), "is a virtual dataset reading"),
+    ((*ARRAYS, "data.path=external.h5", "data.key=frames"), "keeps its bytes in another file"),
+    ((*ARRAYS, "data.path=virtual.h5", "data.key=frames"), "is a virtual dataset reading"),
+    (
+        (*ARRAYS, "data.path=external_actions.h5", "data.key=frames", "data.actions_key=actions"),
+        "external_actions.h5[actions] keeps its bytes in another file",
+    ),
+    ((*ARRAYS, "data.path=linked.zarr"), "outside the store: predrnn reads only the store named"),
+    ((*PREDICT, "input=linked.zarr"), "outside the store"),
+    # 5. weights and normalisation that are not finite are never used
+    (
+        ("predrnn-eval", "ckpt_path=scale0.ckpt"),
+        "scale0.ckpt holds an unusable normalisation (normalization.scale[0] is 0)",
+    ),
+    (("predrnn-predict", "ckpt_path=scale0.ckpt", "input=clip.npy"), "normalization.scale[0] is 0"),
+    (("predrnn-export", "ckpt_path=scale0.ckpt", "output=s.onnx"), "normalization.scale[0] is 0"),
+    (("predrnn-eval", "ckpt_path=shift_inf.ckpt"), "normalization.shift[0] is inf"),
+    (("predrnn-predict", "ckpt_path=range_empty.ckpt", "input=clip.npy"), "normalization.low[0] equals"),
+    (("predrnn-eval", "ckpt_path=nan_weights.ckpt"), "nan_weights.ckpt holds NaN/inf weights (1 tensors, first"),
+    (("predrnn-predict", "ckpt_path=inf_weights.ckpt", "input=clip.npy"), "holds NaN/inf weights"),
+    (("predrnn-export", "ckpt_path=nan_weights.ckpt", "format=torchscript", "output=n.pt"), "holds NaN/inf weights"),
+    (("predrnn-train", "experiment=smoke", "logger=csv", "ckpt_path=inf_weights.ckpt"), "holds NaN/inf weights"),
+    # 4. data that does not belong to the model: float frames for a model trained on uint8
+    (
+        (
+            "predrnn-eval",
+            "ckpt_path=model.ckpt",
+            "data=arrays",
+            "data.path=big.npy",
+            "data.layout=NTHW",
+            "data.total_length=12",
+        ),
+        "the data are float frames, ckpt_path=",
+    ),
+]
+
+
+def _fingerprint(folder):
+    import hashlib
+
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.rglob("*")
+            if p.is_file() and not p.is_symlink() and not {"trained", "logs"} & set(p.parts)}  # fmt: skip
+
+
+@pytest.mark.parametrize("argv, message", REFUSED, ids=[" ".join(a[1:]) for a, _ in REFUSED])
+def test_refused_in_one_line_nothing_changed(argv, message, hostile, monkeypatch, capsys):
+    before = _fingerprint(hostile)
+    code, err = run_main(argv, hostile, monkeypatch, capsys)
+    assert code == 2 and len(err) == 1, err
+    assert err[0].startswith(f"{argv[0]}: error: ") and message in err[0], err[0]
+    assert _fingerprint(hostile) == before
+
+
+def test_the_external_dataset_is_real(hostile):
+    """h5py itself reads the other file's bytes as frames (so the refusal above is needed)."""
+    import h5py
+
+    with h5py.File(hostile / "external.h5", "r") as f:
+        frames = f["frames"][...]
+    assert frames.tobytes() == (hostile / "secret.bin").read_bytes()
+
+
+# 6. every exported format refuses a wrong frame count, dtype or frame size
+BAD_INPUTS = {
+    "12 frames": ((1, 12, 1, 16, 16), torch.float32),
+    "3 frames": ((1, 3, 1, 16, 16), torch.float32),
+    "uint8": ((1, 4, 1, 16, 16), torch.uint8),
+    "float64": ((1, 4, 1, 16, 16), torch.float64),
+    "32x32": ((1, 4, 1, 32, 32), torch.float32),
+    "2 channels": ((1, 4, 2, 16, 16), torch.float32),
+    "4-D": ((4, 1, 16, 16), torch.float32),
+}
+
+
+@pytest.fixture(scope="module")
+def artefacts(tmp_path_factory):
+    from predrnn.export import Rollout, export
+    from predrnn.models.predrnn import PredRNN
+
+    torch.manual_seed(0)
+    net = PredRNN(in_channels=1, image_size=16, input_length=4, hidden_channels=[4], kernel_size=3, patch_size=4)
+    folder = tmp_path_factory.mktemp("artefacts")
+    loaded = {}
+    for fmt, suffix in (("torchscript", ".pt"), ("exported-program", ".pt2"), ("onnx", ".onnx")):
+        export(Rollout(net, 3), fmt, folder / f"m{suffix}", source="test")
+        if fmt == "torchscript":
+            module = torch.jit.load(str(folder / "m.pt"))
+            loaded[fmt] = lambda x, m=module: m(x)
+        elif fmt == "exported-program":
+            module = torch.export.load(str(folder / "m.pt2")).module()
+            loaded[fmt] = lambda x, m=module: m(x)
+        else:
+            ort = pytest.importorskip("onnxruntime")
+            session = ort.InferenceSession(str(folder / "m.onnx"))
+            loaded[fmt] = lambda x, s=session: torch.from_numpy(s.run(None, {"observed": x.numpy()})[0])
+    return loaded
+
+
+@pytest.mark.parametrize("fmt", ["torchscript", "exported-program", "onnx"])
+def test_every_export_refuses_wrong_inputs(fmt, artefacts):
+    call = artefacts[fmt]
+    assert tuple(call(torch.rand(2, 4, 1, 16, 16)).shape) == (2, 3, 1, 16, 16)
+    for name, (shape, dtype) in BAD_INPUTS.items():
+        x = (torch.rand(shape) * 255).to(dtype)
+        with pytest.raises(Exception) as refused:
+            call(x)
+        assert not isinstance(refused.value, AssertionError) or "Guard failed" in str(refused.value), name
+
+
+def test_torchscript_says_what_is_wrong(artefacts):
+    with pytest.raises(Exception, match="observed axis 1 must be 4"):
+        artefacts["torchscript"](torch.rand(1, 12, 1, 16, 16))
+    with pytest.raises(Exception, match="observed must be float32 frames"):
+        artefacts["torchscript"](torch.zeros(1, 4, 1, 16, 16, dtype=torch.uint8))
+
+
+# 7. outputs that belong together are written together; a second writer fails
+def test_a_failed_gif_leaves_the_old_outputs(hostile, monkeypatch, capsys, tmp_path):
+    import errno
+
+    from predrnn.training import media
+
+    (hostile / "old.npy").write_bytes(b"old npy")
+    (hostile / "old_preview.gif").write_bytes(b"old gif")
+
+    def disk_full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(media, "write_prediction_gif", disk_full)
+    before = _fingerprint(hostile)
+    code, err = run_main((*PREDICT, "input=clip.npy", "output=old.npy", "overwrite=true"), hostile, monkeypatch, capsys)
+    assert code == 2 and len(err) == 1 and "No space left on device" in err[0] and "no output changed" in err[0], err
+    assert _fingerprint(hostile) == before
+    assert not [p for p in hostile.iterdir() if ".tmp" in p.name]
+
+
+def test_two_writers_of_one_output_one_fails(tmp_path):
+    from predrnn.errors import OutputError
+    from predrnn.files import atomic_outputs
+
+    a, b = tmp_path / "p.npy", tmp_path / "p_preview.gif"
+    with (
+        pytest.raises(OutputError, match="was created by another process meanwhile"),
+        atomic_outputs([a, b]) as (ta, tb),
+    ):
+        ta.write_bytes(b"mine")
+        tb.write_bytes(b"mine")
+        b.write_bytes(b"theirs")  # the other process finished first
+    assert not a.exists() and b.read_bytes() == b"theirs"  # nothing of ours, theirs kept
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p_preview.gif"]
+    with atomic_outputs([a, b], overwrite=True) as (ta, tb):
+        ta.write_bytes(b"new")
+        tb.write_bytes(b"new")
+    assert a.read_bytes() == b.read_bytes() == b"new"
+
+
+def test_report_is_not_replaced_without_overwrite(tmp_path, capsys):
+    import json
+
+    from predrnn.cli import report
+
+    sweep = tmp_path / "sweep"
+    for name, summary in (("0", {"status": "finished", "best_val_mse": 1.0}), ("1", ["not", "an", "object"]),
+                          ("2", {"status": 3, "best_val_mse": "abc", "val": "x", "global_step": [1]})):  # fmt: skip
+        (sweep / name / ".hydra").mkdir(parents=True)
+        (sweep / name / ".hydra" / "overrides.yaml").write_text(f"- seed={name}\n- 7\n")
+        (sweep / name / "summary.json").write_text(json.dumps(summary))
+    report.main([str(sweep)])  # odd summaries are read as missing values, not a traceback
+    first = (sweep / "report.csv").read_bytes()
+    with pytest.raises(SystemExit) as stop:
+        report.main([str(sweep)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert stop.value.code == 2 and len(err) == 1 and "report.csv exists" in err[0] and "overwrite=true" in err[0]
+    assert (sweep / "report.csv").read_bytes() == first
+    report.main([str(sweep), "overwrite=true"])
+    assert not [p for p in sweep.iterdir() if ".tmp" in p.name]

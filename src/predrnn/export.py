@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from predrnn.data.normalization import Normalization
 from predrnn.errors import ConfigError
-from predrnn.files import atomic_path
+from predrnn.files import atomic_outputs
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt", "exported-program": ".pt2"}
 
@@ -109,26 +109,89 @@ def example_inputs(rollout: Rollout, batch: int) -> tuple[Tensor, ...]:
     return frames, torch.rand(batch, rollout.action_steps, action_channels(rollout)) * 2 - 1
 
 
-def export(rollout: Rollout, fmt: str, output: Path, source: str, batch: int = 2) -> dict[str, Any]:
-    """Write the artefact (atomically) and its JSON beside it; returns the metadata."""
+def export(
+    rollout: Rollout, fmt: str, output: Path, source: str, batch: int = 2, overwrite: bool = True
+) -> dict[str, Any]:
+    """Write the artefact and its JSON beside it, as one step (both or neither; without
+    `overwrite` neither may exist when they are renamed into place); returns the metadata."""
     rollout = rollout.eval()
     example = example_inputs(rollout, batch)
     info = metadata(rollout, fmt, source)
     batch_dim = torch.export.Dim("N", min=1, max=4096)
     dynamic = tuple({0: batch_dim} for _ in example)  # N varies, for the actions as for the frames
-    with torch.no_grad(), _quiet_exporters(), atomic_path(output) as tmp:
-        if fmt == "onnx":
-            _onnx(rollout, example, dynamic, tmp, info)
-        elif fmt == "torchscript":
-            torch.jit.save(torch.jit.trace(rollout, example, check_trace=False), str(tmp))
-        elif fmt == "exported-program":
-            program = torch.export.export(rollout, example, dynamic_shapes=dynamic)
-            torch.export.save(program, str(tmp))
-        else:
-            raise ConfigError(f"format={fmt} is unknown: use one of {', '.join(FORMATS)}")
-    with atomic_path(output.with_name(output.name + ".json")) as tmp:
-        tmp.write_text(json.dumps(info, indent=2))
+    output = Path(output)
+    with atomic_outputs([output, output.with_name(output.name + ".json")], overwrite) as (tmp, json_tmp):
+        with torch.no_grad(), _quiet_exporters():
+            _write_artefact(rollout, fmt, example, dynamic, tmp, info)
+        json_tmp.write_text(json.dumps(info, indent=2))
     return info
+
+
+def _write_artefact(rollout: Rollout, fmt: str, example: tuple, dynamic: tuple, tmp: Path, info: dict) -> None:
+    if fmt == "onnx":
+        _onnx(rollout, example, dynamic, tmp, info)
+    elif fmt == "torchscript":  # the trace bakes in the shapes it saw: a scripted guard checks them
+        traced = torch.jit.trace(rollout, example, check_trace=False)
+        torch.jit.save(torch.jit.script(_guarded(traced, rollout)), str(tmp))
+    elif fmt == "exported-program":
+        program = torch.export.export(rollout, example, dynamic_shapes=dynamic)
+        torch.export.save(program, str(tmp))
+    else:
+        raise ConfigError(f"format={fmt} is unknown: use one of {', '.join(FORMATS)}")
+
+
+def _shape_problem(x: Tensor, name: str, shape: list[int]) -> str:
+    """What is wrong with input `name` of a traced artefact ("" if nothing): a trace bakes in the
+    frame count and size it saw, so a wrong one would be read as if it were right."""
+    if x.dtype != torch.float32:
+        return f"{name} must be float32 frames (N, J, C, H, W) in the data's units"
+    if x.dim() != len(shape):
+        return f"{name} must be {len(shape)}-D (N, ...), got {x.dim()}-D"
+    for axis in range(1, len(shape)):
+        if x.size(axis) != shape[axis]:
+            return f"{name} axis {axis} must be {shape[axis]} (expected (N, {shape[1:]})), got {list(x.shape)}"
+    return ""
+
+
+class _GuardedFrames(nn.Module):
+    """A traced rollout behind a scripted check of its frames' dtype, count and size."""
+
+    def __init__(self, traced: nn.Module, frames: list[int]) -> None:
+        super().__init__()
+        self.traced = traced
+        self.frames = frames
+
+    def forward(self, observed: Tensor) -> Tensor:
+        problem = _shape_problem(observed, "observed", self.frames)
+        if problem != "":
+            raise ValueError(problem)
+        return self.traced(observed)
+
+
+class _GuardedFramesActions(nn.Module):
+    """The same, for a rollout that also reads actions."""
+
+    def __init__(self, traced: nn.Module, frames: list[int], actions: list[int]) -> None:
+        super().__init__()
+        self.traced = traced
+        self.frames = frames
+        self.actions = actions
+
+    def forward(self, observed: Tensor, actions: Tensor) -> Tensor:
+        problem = _shape_problem(observed, "observed", self.frames)
+        if problem == "":
+            problem = _shape_problem(actions, "actions", self.actions)
+        if problem != "":
+            raise ValueError(problem)
+        return self.traced(observed, actions)
+
+
+def _guarded(traced: nn.Module, rollout: Rollout) -> nn.Module:
+    net = rollout.network
+    frames = [0, rollout.input_length, net.in_channels, *net.image_size]
+    if rollout.reads_actions:
+        return _GuardedFramesActions(traced, frames, [0, rollout.action_steps, action_channels(rollout)])
+    return _GuardedFrames(traced, frames)
 
 
 @contextmanager

@@ -48,7 +48,70 @@ def check_output(
             out.parent.mkdir(parents=True, exist_ok=True)
         except OSError as err:
             raise OutputError(f"{key}={path}: cannot create its folder ({err.strerror})")
+    if not os.access(out.parent, os.W_OK | os.X_OK):
+        raise OutputError(f"{key}={path}: its folder {out.parent} is not writable: choose another {key}")
+    remove_stale_temporaries(out)
     return out
+
+
+def _temporary(path: Path) -> Path:
+    """A new empty file `.<name>.<pid>.<random>.tmp<suffix>` beside `path`: the pid tells a
+    later run whether the process that wrote it is still alive (`remove_stale_temporaries`)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=f".tmp{path.suffix}")
+    os.close(fd)
+    os.chmod(tmp, 0o666 & ~_UMASK)  # the permissions a plain open() would give, not mkstemp's 0600
+    return Path(tmp)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def remove_stale_temporaries(path: str | Path) -> list[Path]:
+    """Remove the temporary files of writes of `path` that were killed (`kill -9`, out of
+    memory, a lost machine) before their rename: those whose writer is no longer running.
+    Returns what was removed."""
+    path = Path(path)
+    removed = []
+    try:
+        found = list(path.parent.glob(f".{glob_escape(path.name)}.*.tmp{glob_escape(path.suffix)}"))
+    except OSError:
+        return removed
+    for tmp in found:
+        pid = tmp.name[len(path.name) + 2 :].split(".", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            try:
+                tmp.unlink()
+                removed.append(tmp)
+            except OSError:
+                pass
+    return removed
+
+
+def remove_stale_temporaries_in(folder: str | Path) -> list[Path]:
+    """`remove_stale_temporaries` for every file of `folder`."""
+    removed: list[Path] = []
+    try:
+        temps = [p for p in Path(folder).iterdir() if p.name.startswith(".") and ".tmp" in p.name]
+    except OSError:
+        return removed
+    for tmp in temps:
+        name = tmp.name[1:].split(".tmp", 1)[0]  # <name>.<pid>.<random>
+        parts = name.rsplit(".", 2)
+        if len(parts) == 3 and parts[1].isdigit() and not _alive(int(parts[1])):
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
+
+
+def glob_escape(name: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[]" else c for c in name)
 
 
 @contextmanager
@@ -56,15 +119,73 @@ def atomic_path(path: str | Path):
     """Yields a temporary path beside `path` (same folder, same suffix); on success it is
     renamed over `path`, on failure removed."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=f".tmp{path.suffix}")
-    os.close(fd)
-    os.chmod(tmp, 0o666 & ~_UMASK)  # the permissions a plain open() would give, not mkstemp's 0600
+    tmp = _temporary(path)
     try:
-        yield Path(tmp)
+        yield tmp
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
+
+
+@contextmanager
+def atomic_outputs(paths: Iterable[str | Path], overwrite: bool = False, key: str = "output"):
+    """Several outputs of one command written as one step: yields a temporary path per output
+    (in order); only when the block has written them all are they renamed into place. On any
+    failure no output changed. Without `overwrite` each output is created exclusively (a hard
+    link that fails if the name exists), so of two processes writing the same output one
+    fails instead of both reporting success; with it, the old files are kept aside until the
+    last rename succeeded."""
+    targets = [Path(p) for p in paths]
+    temps: list[Path] = []
+    try:
+        for target in targets:
+            temps.append(_temporary(target))
+        yield list(temps)
+        _commit(targets, temps, overwrite, key)
+    except OSError as err:  # a full disk, a folder that became read-only: one line, nothing changed
+        names = ", ".join(str(t) for t in targets)
+        raise OutputError(f"{key}: writing {names} failed ({err.strerror or err}): no output changed") from None
+    finally:
+        for tmp in temps:
+            tmp.unlink(missing_ok=True)
+
+
+def _claim(tmp: Path, target: Path) -> None:
+    """`tmp` under the name `target`, which must not exist (FileExistsError otherwise)."""
+    try:
+        os.link(tmp, target)
+    except FileExistsError:
+        raise
+    except OSError:  # a file system without hard links: claim the name, then rename over the claim
+        os.close(os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+        os.replace(tmp, target)
+
+
+def _commit(targets: list[Path], temps: list[Path], overwrite: bool, key: str) -> None:
+    created: list[Path] = []
+    kept: list[tuple[Path, Path]] = []  # (the old file aside, its name)
+    try:
+        for target, tmp in zip(targets, temps, strict=True):
+            if overwrite and target.exists():
+                aside = _temporary(target)
+                os.replace(target, aside)
+                kept.append((aside, target))
+            try:
+                _claim(tmp, target)
+            except FileExistsError:
+                raise OutputError(
+                    f"{key}={target} was created by another process meanwhile: nothing written; choose another {key}"
+                ) from None
+            created.append(target)
+    except BaseException:
+        for target in created:
+            target.unlink(missing_ok=True)
+        for aside, target in kept:
+            os.replace(aside, target)
+        raise
+    for aside, _ in kept:
+        aside.unlink(missing_ok=True)
 
 
 def write_text(path: str | Path, text: str) -> Path:

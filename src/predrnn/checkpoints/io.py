@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import math
 import pickle
 import re
 import zipfile
@@ -65,6 +66,38 @@ def check_finite(weights: dict[str, Any], path: str | Path, key: str = "ckpt_pat
     if bad:
         raise CheckpointError(
             f"{key}={path} holds NaN/inf weights ({len(bad)} tensors, first {bad[0]}): use an earlier checkpoint"
+        )
+
+
+def check_normalization(hparams: dict[str, Any], path: str | Path, key: str = "ckpt_path") -> None:
+    """A normalisation whose statistics are not finite, whose scale is 0 or whose metric range
+    is empty would turn every prediction into NaN/inf: one line naming the first bad entry."""
+    norm = hparams.get("normalization") if isinstance(hparams, dict) else None
+    if not isinstance(norm, dict):
+        return
+    problem = None
+    for name in ("shift", "scale", "low", "high"):
+        values = norm.get(name)
+        if values is None:
+            continue
+        for i, v in enumerate(values if isinstance(values, (list, tuple)) else [values]):
+            if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v):
+                problem = f"normalization.{name}[{i}] is {v}"
+            elif name == "scale" and v == 0:
+                problem = f"normalization.scale[{i}] is 0"
+            if problem:
+                break
+        if problem:
+            break
+    low, high = norm.get("low"), norm.get("high")
+    if problem is None and isinstance(low, list) and isinstance(high, list):
+        same = next((i for i, (a, b) in enumerate(zip(low, high)) if a == b), None)
+        if same is not None:
+            problem = f"normalization.low[{same}] equals normalization.high[{same}] ({low[same]})"
+    if problem:
+        raise CheckpointError(
+            f"{key}={path} holds an unusable normalisation ({problem}): its predictions would be NaN/inf; "
+            "use an earlier checkpoint"
         )
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from torch import nn
 
-from predrnn.checkpoints.io import check_finite, load_weights, read_checkpoint
+from predrnn.checkpoints.io import check_finite, check_normalization, load_weights, read_checkpoint
 from predrnn.checkpoints.native import build_network, is_native, legacy_weights, native_hparams
 from predrnn.checkpoints.official import is_official
 from predrnn.checkpoints.openstl import never_called, openstl_weights
@@ -120,6 +120,7 @@ def open_checkpoint(
         module = PredRNNModule(network, decouple_beta=beta, **fast, **module_args)
         return Checkpoint(module, state, kind, path)
     hparams = native_hparams(state, path, key)
+    check_normalization(hparams, path, key)
     spec = hparams["network"]
     if cfg is not None:
         _refuse_model_overrides(path, spec.get("_target_"), cfg, key)

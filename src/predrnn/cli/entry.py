@@ -1,5 +1,7 @@
 """What every console script shares: one line and exit code 2 for an error the user can fix,
-no empty run folder left behind by a run that failed before it started, and the Hydra main.
+no empty run folder left behind by a run that failed before it started, a console without
+third-party noise (`verbose=true` shows it), Ctrl-C / SIGTERM as exit 130 / 143 with one line,
+and the Hydra main.
 
 `HYDRA_FULL_ERROR=1` shows the traceback instead."""
 
@@ -8,7 +10,9 @@ from __future__ import annotations
 import functools
 import os
 import shutil
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -36,6 +40,32 @@ def user_error(err: BaseException) -> BaseException | None:
     return None
 
 
+class Stopped(BaseException):
+    """Ctrl-C or SIGTERM outside training (training finishes its step first: GracefulStop).
+    A BaseException, so that no `except Exception` on the way swallows it; outputs are written
+    atomically (`predrnn.files`), so nothing half-written is left."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+        # what the command did not write, for its one line (the task that catches it says)
+        self.not_written = "nothing half-written is left"
+
+
+def _stop(signum: int, frame) -> None:
+    raise Stopped(signum)
+
+
+def quiet_unless_verbose(cfg: DictConfig) -> None:
+    """The quiet console of every entry point (`verbose=true`, or HYDRA_FULL_ERROR=1, shows all)."""
+    if cfg.get("verbose") or os.environ.get("HYDRA_FULL_ERROR") == "1":
+        return
+    from predrnn.training.console import quiet_console
+
+    quiet_console()
+    os.environ.setdefault("WANDB_SILENT", "true")  # the closing summary says where the wandb run is
+
+
 def _drop_empty_run_folder(folder: Path) -> None:
     """Remove a run folder that holds nothing but Hydra's own files (config, log)."""
     if not folder.is_dir():
@@ -53,6 +83,7 @@ def report_errors(prog: str) -> Callable:
     def decorate(task: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]:
         @functools.wraps(task)
         def wrapper(cfg: DictConfig) -> Any:
+            quiet_unless_verbose(cfg)
             try:
                 return task(cfg)
             except Exception as err:
@@ -128,6 +159,13 @@ def entry_point(config_name: str, prog: str, task: Callable[[DictConfig], Any]) 
             except PredRNNError as err:
                 print(f"{prog}: error: {one_line(err)}", file=sys.stderr)
                 sys.exit(2)
-        hydra_main()
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(signum, _stop)
+        try:
+            hydra_main()
+        except Stopped as stop:
+            print(f"{prog}: {stop} received: stopped before finishing; {stop.not_written}", file=sys.stderr)
+            sys.exit(128 + stop.signum)
 
     return main

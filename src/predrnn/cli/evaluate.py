@@ -12,7 +12,7 @@ from omegaconf import DictConfig
 
 from predrnn.build import build_data, described_network, evaluation_settings
 from predrnn.checkpoints import open_checkpoint, resolve_checkpoint, single_run_checkpoints
-from predrnn.cli.entry import entry_point, report_errors
+from predrnn.cli.entry import Stopped, entry_point, report_errors
 from predrnn.config import instantiate_group
 from predrnn.errors import DataError
 from predrnn.threads import share_cpus
@@ -37,20 +37,43 @@ def evaluate(cfg: DictConfig) -> dict:
     # the model decides the observed length, the frame shape and the units; the config the rest
     datamodule = build_data(cfg, input_length=net.input_length)
     datamodule.adopt(net, module.normalization)
+    _check_kind_of_values(datamodule, module.normalization, ckpt)
     module.configure_evaluation(**evaluation_settings(cfg, datamodule))
     datamodule.check_sources(("test",))  # a bad test file fails here, before the run writes anything
     output_dir = Path(cfg.paths.output_dir)
     report = TestReport(dirpath=str(output_dir), extra={"checkpoint": ckpt})
-    callbacks = [report, PredictionMedia(num_sequences=cfg.num_media, dirpath=str(output_dir))]
+    callbacks = [
+        report,
+        PredictionMedia(num_sequences=cfg.num_media, dirpath=str(output_dir), step=opened.state.get("global_step")),
+    ]
     loggers = [instantiate_group(c, "logger") for c in cfg.get("logger", {}).values() if c is not None]
     trainer: pl.Trainer = build_trainer(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     module.fast.prepare(net, trainer.strategy.root_device)  # before the run writes anything
-    trainer.test(module, datamodule=datamodule, verbose=False)  # TestReport prints the table
+    try:
+        trainer.test(module, datamodule=datamodule, verbose=False)  # TestReport prints the table
+    except Stopped as stop:  # Ctrl-C / SIGTERM: exit 130 / 143 (entry_point), saying what is missing
+        written = report.path is not None and report.path.is_file()
+        missing = "its media and plots may be missing" if written else "metrics.json was not written"
+        stop.not_written = f"the test did not finish: {missing} ({output_dir})"
+        raise
     if not module.test_results.get("num_sequences"):
         raise DataError(
             "the test set holds no sequences: give a test file with some (data.test_file) or data.test_size > 0"
         )
     return module.test_results
+
+
+def _check_kind_of_values(datamodule, normalization, ckpt: str) -> None:
+    """uint8 data for a model trained on float data (or the reverse) would be scored in the
+    wrong units (a uint8 copy of float dBZ reads as [0, 1]): refused in one line."""
+    data_uint8 = getattr(datamodule, "uint8", None)
+    if data_uint8 is None or bool(data_uint8) == normalization.uint8:
+        return
+    have, trained = ("uint8", "float") if data_uint8 else ("float", "uint8")
+    raise DataError(
+        f"the data are {have} frames, ckpt_path={ckpt} was trained on {trained} frames: its units would not match; "
+        f"give the data as {trained}, as it was trained"
+    )
 
 
 task = report_errors("predrnn-eval")(evaluate)  # the Hydra task, for in-process use

@@ -8,12 +8,15 @@ array beside the frames): for a clip of L frames and K = num_predictions, T' ≥
 actions of its frames and of the predicted ones but the last. Output: the predicted frames as
 one .npy in the input's layout with T replaced by the K predicted frames (N, K, H, W, C for
 videos, frame folders and TFRecords), in the input's units and dtype, and a GIF of the first
-clip with its prediction. Both outputs are checked before any work
+clip with its prediction. `clip=true` clips the predictions to the training split's range per
+channel (stored in the checkpoint); by default they are the model's values as they are, which
+can go outside it (uint8 outputs are always 0-255). Both outputs are checked before any work
 (never an input, never an existing file unless overwrite=true) and written atomically.
 """
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -22,13 +25,13 @@ from omegaconf import DictConfig
 from predrnn import checks
 from predrnn.build import described_network
 from predrnn.checkpoints import open_checkpoint, resolve_checkpoint, single_run_checkpoints
-from predrnn.cli.entry import entry_point, report_errors
+from predrnn.cli.entry import Stopped, entry_point, report_errors
 from predrnn.data.array_source import ArraySource
 from predrnn.data.layout import Layout
 from predrnn.data.normalization import check_finite
 from predrnn.data.sources import open_clips
 from predrnn.errors import BadValue, DataError
-from predrnn.files import atomic_path, check_output
+from predrnn.files import atomic_outputs, check_output
 from predrnn.threads import share_cpus
 
 
@@ -104,6 +107,7 @@ def predict(cfg: DictConfig) -> Path:
     if cfg.num_predictions is not None:
         checks.integer("num_predictions", cfg.num_predictions, 10, minimum=1)
     checks.boolean("overwrite", cfg.overwrite)
+    clip = checks.boolean("clip", cfg.get("clip", False))
     out = check_output(cfg.output, ".npy", "output", inputs=[cfg.input], overwrite=cfg.overwrite)
     gif_name = cfg.gif or out.with_name(f"{out.stem}_preview.gif")
     gif = check_output(gif_name, ".gif", "gif", inputs=[cfg.input, out], overwrite=cfg.overwrite)
@@ -124,25 +128,41 @@ def predict(cfg: DictConfig) -> Path:
     dtype = autocast_dtype(cfg.precision)
     rollout = Rollout(net, k, norm)  # encode, run free for k frames, decode: what predrnn-export exports
     outputs = []
-    with torch.inference_mode(), torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+    autocast = torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
+    with _not_written(out, gif), torch.inference_mode(), autocast:
         for start in range(0, n, batch_size):
             x = torch.from_numpy(frames[start : start + batch_size]).to(device)
             a = None if actions is None else torch.from_numpy(actions[start : start + batch_size]).to(device)
             outputs.append(rollout(module.fast.layout(x), a).float().cpu())
     units = torch.cat(outputs)  # (N, K, C, H, W) in the data's units (uint8 data: [0, 1])
+    if clip:  # into the training split's range per channel (the checkpoint's normalisation holds it)
+        units = torch.clamp(units, norm.low.to(units.device), norm.high.to(units.device))
     result = media.to_uint8(units) if frames.dtype == np.uint8 else units.numpy().astype(np.float32)
     result = layout.from_ntchw(result)
-    with atomic_path(out) as tmp:
-        np.save(tmp, result)
     norm = norm.cpu()
     observed = norm.metric(norm.units(torch.from_numpy(frames[0])))
-    with atomic_path(gif) as tmp:
-        media.write_prediction_gif(tmp, observed, norm.metric(units[0]))
+    try:
+        with atomic_outputs([out, gif], cfg.overwrite) as (npy_tmp, gif_tmp):  # both, or neither
+            np.save(npy_tmp, result)
+            media.write_prediction_gif(gif_tmp, observed, norm.metric(units[0]))
+    except Stopped as stop:  # Ctrl-C / SIGTERM while writing: neither output changed
+        stop.not_written = f"{out} and {gif} were not written"
+        raise
     print(
         f"predicted {n} x {k} frames -> {out.resolve()} ({result.dtype} {tuple(result.shape)}, layout {layout} with "
         f"T = predicted frames), GIF -> {gif.resolve()}"
     )
     return out
+
+
+@contextmanager
+def _not_written(*outputs: Path):
+    """A Ctrl-C / SIGTERM in the block says which outputs were not written."""
+    try:
+        yield
+    except Stopped as stop:
+        stop.not_written = f"{' and '.join(str(o) for o in outputs)} were not written"
+        raise
 
 
 def _device(accelerator: str):

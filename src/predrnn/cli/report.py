@@ -26,10 +26,16 @@ BEST = "best_val_mse"  # the checkpoint callback's best validation value (summar
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
+    """The JSON object at `path`; None if it is missing, unreadable or not an object."""
     try:
-        return json.loads(path.read_text())
+        value = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
+    return value if isinstance(value, dict) else None
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _scalars(results: dict[str, Any], prefix: str) -> dict[str, Any]:
@@ -63,20 +69,22 @@ def collect(folder: Path) -> list[dict[str, Any]]:
             overrides = yaml.safe_load((job / ".hydra" / "overrides.yaml").read_text()) or []
         except (OSError, yaml.YAMLError):
             overrides = []
+        if not isinstance(overrides, list):
+            overrides = []
         summary = _read_json(job / "summary.json") or {}
-        metrics = _read_json(job / "metrics.json") or summary.get("test") or {}
+        metrics = _read_json(job / "metrics.json") or _dict(summary.get("test"))
         if (job / "error.txt").is_file():
-            status, note = "failed", (job / "error.txt").read_text().strip().split(": error: ")[-1]
+            status, note = "failed", (job / "error.txt").read_text(errors="replace").strip().split(": error: ")[-1]
         else:
-            status, note = summary.get("status", "unfinished"), ""
-        values = {BEST: summary.get(BEST), **_scalars(summary.get("val") or {}, "val"), **_scalars(metrics, "test")}
+            status, note = str(summary.get("status", "unfinished")), ""
+        values = {BEST: summary.get(BEST), **_scalars(_dict(summary.get("val")), "val"), **_scalars(metrics, "test")}
         curves = {k: v for k, v in metrics.items() if k.endswith("_per_frame") and isinstance(v, list)}
-        baselines = {b: {k: v for k, v in r.items() if k.endswith("_per_frame")}
-                     for b, r in (metrics.get("baselines") or {}).items()}  # fmt: skip
+        baselines = {b: {k: v for k, v in _dict(r).items() if k.endswith("_per_frame")}
+                     for b, r in _dict(metrics.get("baselines")).items()}  # fmt: skip
         jobs.append(
             {
                 "job": job.name, "status": status, "note": note, "steps": summary.get("global_step"),
-                "overrides": dict(o.split("=", 1) for o in overrides if "=" in o),
+                "overrides": dict(o.split("=", 1) for o in overrides if isinstance(o, str) and "=" in o),
                 "values": values, "curves": curves, "baselines": baselines, "optimised": _optimised(job),
             }
         )  # fmt: skip
@@ -187,7 +195,10 @@ def write_csv(path: Path, records: list[dict[str, Any]], names: list[str]) -> No
                              *("" if r[s] is None else r[s] for s in stats)])  # fmt: skip
 
 
-def report(folder: Path) -> tuple[str, Path, Path | None]:
+def report(folder: Path, overwrite: bool = False) -> tuple[str, Path, Path | None]:
+    """The table; `report.csv` and the plot are written together (both or neither), and an
+    existing report is replaced only with `overwrite`."""
+    from predrnn.files import atomic_outputs, check_output
     from predrnn.training.media import plot_per_frame
 
     jobs = collect(folder)
@@ -196,33 +207,38 @@ def report(folder: Path) -> tuple[str, Path, Path | None]:
     records = group(jobs, varying(jobs))
     names = columns(jobs)
     table = markdown(records, names)
-    csv_path = folder / "report.csv"
-    write_csv(csv_path, records, names)
+    csv_path = check_output(folder / "report.csv", ".csv", "report", overwrite=overwrite)
     curves = {(" ".join(f"{k}={v}" for k, v in r["config"].items()) or "all jobs"): r["curves"]
               for r in records if r["curves"]}  # fmt: skip
     baselines = {}
     for r in records:  # the baselines score the same test sequences in every configuration: drawn once
         for name, curve in r["baselines"].items():
             baselines.setdefault(name, curve)
-    plot = (
-        plot_per_frame(folder / "report_per_frame.png", {**curves, **baselines}, dashed=list(baselines))
-        if curves
-        else None
-    )
+    plot = check_output(folder / "report_per_frame.png", ".png", "report", overwrite=overwrite) if curves else None
+    with atomic_outputs([csv_path, plot] if plot else [csv_path], overwrite, "report") as temps:
+        write_csv(temps[0], records, names)
+        if plot is not None:
+            plot_per_frame(temps[1], {**curves, **baselines}, dashed=list(baselines))
     return table, csv_path, plot
 
 
 def main(argv: list[str] | None = None) -> None:
+    from predrnn.errors import PredRNNError
+
     parser = argparse.ArgumentParser(prog="predrnn-report", description=__doc__.split("\n")[0])
     parser.add_argument("folder", type=Path, help="a multirun folder, e.g. logs/train/multiruns/<time>")
+    parser.add_argument("overwrite", nargs="?", default="overwrite=false", help="overwrite=true replaces a report")
     args = parser.parse_args(argv)
+    if args.overwrite not in ("overwrite=true", "overwrite=false"):
+        print(f"predrnn-report: error: {args.overwrite} is not understood: use overwrite=true", file=sys.stderr)
+        sys.exit(2)
     if not args.folder.is_dir():
         print(f"predrnn-report: error: {args.folder} is not a folder: give a multirun folder", file=sys.stderr)
         sys.exit(2)
     try:
-        table, csv_path, plot = report(args.folder)
-    except FileNotFoundError as err:
-        print(f"predrnn-report: error: {err}", file=sys.stderr)
+        table, csv_path, plot = report(args.folder, overwrite=args.overwrite == "overwrite=true")
+    except (FileNotFoundError, PredRNNError) as err:
+        print(f"predrnn-report: error: {' '.join(str(err).split())}", file=sys.stderr)
         sys.exit(2)
     print(table)
     print(f"\nCSV: {csv_path}" + (f"\nplot: {plot}" if plot else ""))

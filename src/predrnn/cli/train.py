@@ -12,7 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from predrnn.build import build
 from predrnn.checkpoints import resolve_checkpoint, same_experiment, start_from
-from predrnn.cli.entry import entry_point, report_errors
+from predrnn.cli.entry import Stopped, entry_point, report_errors
 from predrnn.config import instantiate_group
 from predrnn.config.validation import check_against_data, in_multirun, processes_per_machine, validate_train
 from predrnn.files import write_json
@@ -63,11 +63,14 @@ def build_run(cfg: DictConfig, extra_callbacks: list, preset_note: str | None) -
         print(preset_note, file=sys.stderr)
     ckpt_path = resolve_checkpoint(cfg.get("ckpt_path"), earlier_runs(cfg), "of this experiment under logs/")
     if ckpt_path is not None:
-        ckpt_path = start_from(ckpt_path, module)
+        chosen = ckpt_path
+        ckpt_path = start_from(ckpt_path, module)  # a checkpoint it refuses is the one line, alone
+        print(f"predrnn-train: checkpoint {chosen} (ckpt_path={cfg.ckpt_path})", file=sys.stderr)
     callbacks = [instantiate_group(c, f"callbacks.{name}") for name, c in cfg.callbacks.items() if c is not None]
     callbacks.extend(extra_callbacks)
     loggers = [instantiate_group(c, f"logger.{name}") for name, c in cfg.get("logger", {}).items() if c is not None]
-    trainer: pl.Trainer = build_trainer(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    bar = {} if cfg.callbacks.get("progress_bar") else {"enable_progress_bar": False}  # null: no bar (not Lightning's)
+    trainer: pl.Trainer = build_trainer(cfg.trainer, callbacks=callbacks, logger=loggers or False, **bar)
     module.fast.prepare(module.network, trainer.strategy.root_device)  # before the run writes anything
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
@@ -77,12 +80,21 @@ def build_run(cfg: DictConfig, extra_callbacks: list, preset_note: str | None) -
 
 def fit_and_test(run: Run) -> dict[str, Any]:
     """Fit, then test the best checkpoint; `summary.json` is written whatever happens."""
+    from pytorch_lightning.utilities.exceptions import SIGTERMException
+
     cfg, trainer, module = run.cfg, run.trainer, run.module
     summary: dict[str, Any] = {"output_dir": str(run.output_dir), "status": "failed"}
     summary["reproduce"] = record(cfg.seed, trainer.strategy.root_device, run.datamodule.test_set_definition())
     try:
-        trainer.fit(module, datamodule=run.datamodule, ckpt_path=run.ckpt_path, weights_only=True)
+        try:
+            trainer.fit(module, datamodule=run.datamodule, ckpt_path=run.ckpt_path, weights_only=True)
+        except SIGTERMException:  # GracefulStop cut a validation short, after saving last.ckpt
+            if run.stop is None or run.stop.received is None:
+                raise
+        summary["fitted"] = True
         stopped = run.stop is not None and run.stop.received is not None
+        if stopped:
+            _record_signal(summary, run.stop.received, "the test (training stopped early; last.ckpt holds the step)")
         summary["val"] = module.val_results or None
         ckpt = trainer.checkpoint_callback
         if ckpt is not None and ckpt.best_model_score is not None:
@@ -95,7 +107,19 @@ def fit_and_test(run: Run) -> dict[str, Any]:
             trainer.test(module, datamodule=run.datamodule, ckpt_path=best, verbose=False, weights_only=True)
             summary["test"] = module.test_results
         summary["status"] = "interrupted" if stopped or trainer.interrupted else "finished"
+    except Stopped as stop:  # Ctrl-C / SIGTERM outside the training loop (the test, the setup)
+        summary["status"] = "interrupted"
+        fitted = summary.pop("fitted", False)
+        what = (
+            "metrics.json (training finished, the test did not)"
+            if fitted
+            else f"the rest of the run (stopped at step {trainer.global_step} outside a training step)"
+        )
+        _record_signal(summary, stop.signum, what)
+        stop.not_written = f"not written: {what}; summary.json says so"
+        raise
     finally:
+        summary.pop("fitted", None)
         summary["global_step"] = trainer.global_step
         if trainer.is_global_zero:
             run.output_dir.mkdir(parents=True, exist_ok=True)
@@ -110,12 +134,51 @@ def finish(run: Run, summary: dict[str, Any]) -> float:
 
     last = run.output_dir / "checkpoints" / "last.ckpt"
     resume = resume_command(last) if summary["status"] == "interrupted" and last.is_file() else None
-    print_run_summary(summary, run.output_dir, resume, run.datamodule.command_arguments())
+    sample = save_sample_input(run) if run.trainer.is_global_zero else None
+    print_run_summary(summary, run.output_dir, resume, run.datamodule.command_arguments(), sample)
     if run.stop is not None and run.stop.received is not None and not in_multirun():
+        print(
+            f"predrnn-train: {summary.get('signal')} received: stopped at step {summary.get('global_step')}; "
+            f"{'last.ckpt saved' if last.is_file() else 'no last.ckpt'}; not written: {summary.get('not_written')}",
+            file=sys.stderr,
+        )
         raise SystemExit(128 + run.stop.received)  # as a process stopped by that signal reports it
     if "best_val_mse" in summary and run.cfg.optimized_metric == "val/mse":
         return summary["best_val_mse"]
     return summary["optimized"] if summary.get("optimized") is not None else float("nan")
+
+
+SAMPLE_CLIPS = 2  # test clips in sample_input.npy: enough to try predict on, small on disk
+
+
+def save_sample_input(run: Run) -> tuple[Path, str] | None:
+    """The observed frames of a few of the run's test clips, as `sample_input.npy` in the run
+    folder ((N, J, C, H, W) in the data's units), so that the printed predict command runs as
+    printed on held-out clips; returns the file and the overrides that read it, or None (clips
+    with actions, or no test clips)."""
+    import numpy as np
+
+    path = run.output_dir / "sample_input.npy"
+    try:
+        dataset = run.datamodule.eval_dataset("test")
+        if dataset is None:
+            run.datamodule.setup("test")
+            dataset = run.datamodule.eval_dataset("test")
+        count = min(SAMPLE_CLIPS, len(dataset))
+        clips = dataset.__getitems__(list(range(count))) if count else None
+    except Exception:  # the sample is a convenience: the run's own results don't depend on it
+        return None
+    if clips is None or isinstance(clips, dict):  # none, or frames with actions (predict needs the actions file)
+        return None
+    np.save(path, np.ascontiguousarray(np.asarray(clips)[:, : run.module.network.input_length]))
+    return path, " data.layout=NTCHW"
+
+
+def _record_signal(summary: dict[str, Any], signum: int, not_written: str) -> None:
+    """summary.json says which signal stopped the run, the exit code it ends with, and what is missing."""
+    import signal
+
+    summary.update(signal=signal.Signals(signum).name, exit_code=128 + signum, not_written=not_written)
 
 
 def resume_command(last: Path) -> str:

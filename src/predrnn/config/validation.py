@@ -8,7 +8,8 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from predrnn.errors import ConfigError
+from predrnn import checks
+from predrnn.errors import BadValue, ConfigError
 from predrnn.threads import available_cpus
 
 
@@ -64,6 +65,9 @@ def _on_cpu(trainer: DictConfig) -> bool:
 
 def validate_train(cfg: DictConfig) -> None:
     """The checks that must fail before any data is read or process started."""
+    seed = checks.integer("seed", cfg.get("seed"), 42, minimum=0)
+    if seed > 2**32 - 1:  # what numpy's generators accept
+        raise BadValue("seed", seed, f"must be at most {2**32 - 1}", 42)
     trainer = cfg.trainer
     if trainer.get("max_steps") == 0:
         raise ConfigError("trainer.max_steps=0 trains nothing: give a positive number of steps (or -1 with max_epochs)")

@@ -78,8 +78,11 @@ class ArraySource:
                     raise DataError(
                         f"data.key={self.key} given, but {self.path} is a single Zarr array: set data.key=null"
                     )
+                self._check_inside(container, None)
                 return container
-            return container[self._pick(self._names(container))]
+            node = container[self._pick(self._names(container))]
+            self._check_inside(node, self.key)
+            return node
         finally:
             if kind == "npz":
                 container.close()
@@ -119,6 +122,33 @@ class ArraySource:
             ) from None
         except (OSError, EOFError) as err:
             raise DataError(f"{self.path_key}={self.path} is not a readable .npz ({err}): write it again") from None
+
+    def _check_inside(self, node, name: str | None) -> None:
+        """Only the named file is read: an HDF5 dataset whose bytes live in other files
+        (external raw storage, a virtual dataset) and a Zarr store with a link out of its folder
+        are refused, so no other file becomes frames (or an output that `overwrite` replaces)."""
+        where = f"{self.path_key}={self.path}" + (f"[{name}]" if name else "")
+        if self.kind == "hdf5":
+            external = node.external
+            if external:
+                raise DataError(
+                    f"{where} keeps its bytes in another file ({external[0][0]!s}, external storage): predrnn reads "
+                    "only the file named; copy the data into it (h5py: f.create_dataset(name, data=...))"
+                )
+            if node.is_virtual:
+                sources = {str(s.file_name) for s in node.virtual_sources()}
+                raise DataError(
+                    f"{where} is a virtual dataset reading {', '.join(sorted(sources))}: predrnn reads only the file "
+                    "named; copy the data into it"
+                )
+        elif self.kind == "zarr" and self.path.is_dir():
+            root = self.path.resolve()
+            for entry in self.path.rglob("*"):
+                if entry.is_symlink() and not entry.resolve().is_relative_to(root):
+                    raise DataError(
+                        f"{where}: {entry.relative_to(self.path)} links to {entry.resolve()}, outside the store: "
+                        "predrnn reads only the store named; copy the data into it"
+                    )
 
     @staticmethod
     def _is_single_zarr_array(node) -> bool:
@@ -188,7 +218,9 @@ class ArraySource:
             if kind == "npz":
                 actions = self._npz_member(container, self.actions_key)
             else:
-                actions = np.asarray(container[self.actions_key][...])
+                node = container[self.actions_key]
+                self._check_inside(node, self.actions_key)
+                actions = np.asarray(node[...])
         finally:
             if kind in ("npz", "hdf5"):
                 container.close()

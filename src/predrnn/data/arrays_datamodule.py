@@ -259,6 +259,8 @@ class ArraysDataModule(SpatiotemporalDataModule):
         split = "".join(
             f" data.{k}={h[k]}" for k in ("test_path", "test_clips", "eval_total_length") if h[k] is not None
         )
+        drawn = {"val_fraction": 0.1, "test_fraction": 0.1, "split_seed": 0}  # the split by clip, where it differs
+        split += "".join(f" data.{k}={h[k]}" for k, v in drawn.items() if h.get(k, v) != v)
         return f" data=arrays data.path={Path(h.path).expanduser().resolve()}{read}{split}", read
 
     def check_batch(self, windows: int, processes: int) -> None:

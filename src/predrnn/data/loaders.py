@@ -3,6 +3,7 @@ shards, and the DataLoader around a dataset whose `__getitems__` returns a whole
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable, Iterator
 
 import torch
@@ -10,7 +11,15 @@ from torch.utils.data import DataLoader, Dataset, Sampler, default_convert
 
 
 def _worker_init(_: int) -> None:
-    torch.set_num_threads(1)  # workers read or render in parallel; one thread each avoids oversubscription
+    """Each worker: one thread (workers read or render in parallel; more would oversubscribe),
+    and deaf to Ctrl-C and SIGTERM. A terminal's Ctrl-C and `timeout` signal the whole process
+    group; the main process handles the signal (finish the step, save `last.ckpt`, exit 130 /
+    143) and then shuts its workers down itself, so a worker killed by it would only turn a
+    clean stop into "DataLoader worker exited unexpectedly". A worker still ends with its
+    parent: torch's worker loop checks that the parent is alive."""
+    torch.set_num_threads(1)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)
 
 
 def make_loader(dataset: Dataset, batch_sampler: Sampler, num_workers: int, pin_memory: bool) -> DataLoader:

@@ -107,6 +107,8 @@ def _find_idx(folder: Path, split: str) -> Path:
 
 
 def _check_images(array: np.ndarray, where: str) -> np.ndarray:
+    if not isinstance(array, np.ndarray):  # an .npz member that is not .npy data
+        raise DataError(f"{where} is not .npy data (a {type(array).__name__} member): save the arrays with np.savez")
     if array.ndim != 3 or array.shape[0] == 0:
         raise DataError(f"{where} must be images (N, rows, cols), got shape {array.shape}")
     if array.dtype != np.uint8:
@@ -123,11 +125,19 @@ def load_files(path: str | Path) -> dict[str, np.ndarray]:
         arrays = {s: read_idx(_find_idx(path, s)) for s in SPLITS}
     else:
         try:
-            with np.load(path, allow_pickle=False) as npz:
+            npz = np.load(path, allow_pickle=False)
+            if not isinstance(npz, np.lib.npyio.NpzFile):  # a .npy (or other single array), not an archive
+                raise DataError(
+                    f"data.digits={path} is a single array, not an .npz with x_train and x_test: give an .npz "
+                    "(np.savez(path, x_train=..., x_test=...)) or an IDX folder"
+                )
+            with npz:
                 missing = {"x_train", "x_test"} - set(npz.files)
                 if missing:
                     raise DataError(f"{path} lacks {', '.join(sorted(missing))}: an .npz needs x_train and x_test")
                 arrays = {"train": npz["x_train"], "test": npz["x_test"]}
+        except DataError:
+            raise
         except (OSError, ValueError, zipfile.BadZipFile) as err:
             raise DataError(f"{path} is not a readable .npz ({err}): give an .npz or an IDX folder")
     return {s: _check_images(a, f"{path} ({s})") for s, a in arrays.items()}

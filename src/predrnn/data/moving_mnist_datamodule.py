@@ -123,9 +123,23 @@ class MovingMNISTDataModule(SpatiotemporalDataModule):
             self.make_test_set()
 
     def command_arguments(self) -> tuple[str, str]:
-        """The overrides predrnn-eval and predrnn-predict need to test on this data: (eval, predict)."""
-        test_file = self.hparams.test_file
-        return (f" data.test_file={Path(test_file).expanduser().resolve()}" if test_file else ""), ""
+        """The overrides predrnn-eval and predrnn-predict need to test on this data: (eval, predict).
+        Eval gets the run's own test set (its file, or its generator's settings where they differ
+        from predrnn-eval's defaults), so the printed command scores what the run's test scored."""
+        h = self.hparams
+        if h.test_file:
+            return f" data.test_file={Path(h.test_file).expanduser().resolve()}", ""
+        defaults = {"test_seed": 2017, "num_digits": 2, "speed": 3.6, "digits": "bundled", "total_length": 20}
+        args = f" data.test_size={h.test_size}"
+        for key, default in defaults.items():
+            value = h[key]
+            if not isinstance(value, (str, int, float)):  # a speed range [low, high]
+                value = f"[{','.join(str(v) for v in value)}]"
+            elif key == "digits" and value != default:
+                value = Path(str(value)).expanduser().resolve()
+            if value != default:
+                args += f" data.{key}={value}"
+        return args, ""
 
     def test_set_definition(self) -> dict:
         """What makes the test set this one: the file and its SHA-256, or the generator's settings."""

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import Callback
+from pytorch_lightning.callbacks import Callback, Checkpoint
 from pytorch_lightning.loggers import TensorBoardLogger, WandbLogger
 from pytorch_lightning.trainer.states import TrainerFn
 from pytorch_lightning.utilities import rank_zero_info, rank_zero_only
@@ -25,7 +25,7 @@ from predrnn import checks
 from predrnn.errors import TrainingStopped
 from predrnn.files import write_json
 from predrnn.training import media
-from predrnn.training.console import print_metrics_table
+from predrnn.training.console import end_progress_bar, print_metrics_table
 
 
 class TrainingGuard(Callback):
@@ -106,6 +106,7 @@ class GracefulStop(Callback):
 
     def __init__(self) -> None:
         self.received: int | None = None
+        self.in_validation = False  # the signal came during a validation, which was cut short
         self._previous: dict[int, Any] = {}
         self._trainer: pl.Trainer | None = None
 
@@ -114,8 +115,13 @@ class GracefulStop(Callback):
             self._restore()
             raise KeyboardInterrupt
         self.received = signum
-        if self._trainer is not None:
-            self._trainer.should_stop = True
+        trainer = self._trainer
+        if trainer is not None:
+            trainer.should_stop = True
+            trainer.limit_val_batches = 0  # no validation pass before the save (it may not fit a grace period)
+            if trainer.validating and not trainer.sanity_checking:  # stop the one running after this batch
+                self.in_validation = True
+                trainer._signal_connector.received_sigterm = True
         name = signal.Signals(signum).name
         rank_zero_only(print)(
             f"predrnn-train: {name} received: stopping after this step and saving last.ckpt (Ctrl-C again: stop at once)",
@@ -161,16 +167,189 @@ class FinalCheckpoint(Callback):
         trainer.save_checkpoint(path, cb.save_weights_only)  # as the checkpoint callback saves (full: resumable)
         cb.last_model_path = str(path)
 
+    @override
+    def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
+        """A signal during a validation (GracefulStop) stops it after the current batch: save
+        the step reached, marked so that a resume runs that whole validation again."""
+        from pytorch_lightning.utilities.exceptions import SIGTERMException
+
+        stop = next((c for c in trainer.callbacks if isinstance(c, GracefulStop)), None)
+        cb = trainer.checkpoint_callback
+        if stop is None or not stop.in_validation or not isinstance(exception, SIGTERMException):
+            return
+        if cb is None or cb.dirpath is None or not getattr(cb, "save_last", False):
+            return
+        path = Path(cb.dirpath) / f"{cb.CHECKPOINT_NAME_LAST}{cb.FILE_EXTENSION}"
+        checkpoint = trainer._checkpoint_connector.dump_checkpoint(cb.save_weights_only)
+        _validation_not_started(checkpoint)
+        trainer.strategy.save_checkpoint(checkpoint, path)
+        cb.last_model_path = str(path)
+
+
+def _validation_not_started(checkpoint: dict) -> None:
+    """Rewrite the validation loop's progress in `checkpoint` (saved during a validation that
+    was cut short) as "restarted at its first batch", so that Lightning runs the validation
+    again from the start on resume instead of skipping it."""
+    loops = checkpoint.get("loops", {}).get("fit_loop", {})
+    progress = loops.get("epoch_loop.val_loop.batch_progress")
+    if not progress:
+        return
+    done = progress["total"]["completed"] - progress["current"]["completed"]  # before this validation
+    progress["total"] = {"ready": done + 1, "started": done + 1, "processed": done, "completed": done}
+    progress["current"] = {"ready": 1, "started": 1, "processed": 0, "completed": 0}
+    progress["is_last_batch"] = False
+
+
+class LastCheckpoint(Checkpoint):
+    """Writes `last.ckpt` every `every_n_steps` optimiser steps and every `every_seconds` of
+    training, whatever the validation results (null: that cadence is off), so that after a
+    `kill -9`, an out-of-memory kill or a lost machine it is never further behind than that;
+    atomically, through the trainer's checkpoint IO (a temporary file, then a rename).
+
+    A step followed by a validation saves after it (where the checkpoint callback saves), so a
+    resumed run validates exactly where an uninterrupted one does. At the start of a resume
+    the temporary files of a killed write in the resumed run's folder are removed, and the
+    best-checkpoint record of the resumed run is kept: its best checkpoint is copied into this
+    run's folder and its score restored, so `best_val_mse` and the best checkpoint are those of
+    an uninterrupted run.
+
+    A `Checkpoint` callback, so Lightning runs it after the checkpoint callback (which records
+    the validation's score first)."""
+
+    def __init__(self, every_n_steps: int | None = 100, every_seconds: float | None = 600.0) -> None:
+        self.every_n_steps = None if every_n_steps is None else checks.integer(
+            "every_n_steps", every_n_steps, 100, minimum=1
+        )  # fmt: skip
+        self.every_seconds = None if every_seconds is None else checks.number(
+            "every_seconds", every_seconds, 600.0, minimum=1.0
+        )  # fmt: skip
+        self._last_time = 0.0
+        self._last_step = -1
+        self._pending = False
+        self.saves = 0
+
+    def _path(self, trainer: pl.Trainer) -> Path | None:
+        cb = trainer.checkpoint_callback
+        if cb is None or cb.dirpath is None:
+            return None
+        return Path(cb.dirpath) / f"{cb.CHECKPOINT_NAME_LAST}{cb.FILE_EXTENSION}"
+
+    def _due(self, trainer: pl.Trainer) -> bool:
+        import time
+
+        step = trainer.global_step
+        due = self.every_n_steps is not None and step % self.every_n_steps == 0
+        if self.every_seconds is not None:
+            late = time.monotonic() - self._last_time >= self.every_seconds
+            if trainer.world_size > 1:  # every rank must take the same decision (the save is collective)
+                late = bool(trainer.strategy.broadcast(late, src=0))
+            due = due or late
+        return due and step != self._last_step
+
+    def save(self, trainer: pl.Trainer) -> None:
+        import time
+
+        path = self._path(trainer)
+        if path is None or trainer.global_step == self._last_step:
+            return
+        trainer.save_checkpoint(path, weights_only=False)
+        trainer.checkpoint_callback.last_model_path = str(path)
+        self._last_time, self._last_step, self._pending = time.monotonic(), trainer.global_step, False
+        self.saves += 1
+
+    @override
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        import time
+
+        self._last_time = time.monotonic()
+        self._last_step = trainer.global_step  # a resumed run's step is in its checkpoint already
+
+    @override
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if not self._due(trainer):
+            return
+        if _validates_now(trainer):
+            self._pending = True  # after the validation, as the checkpoint callback saves
+        else:
+            self.save(trainer)
+
+    @override
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self._pending and trainer.state.fn == TrainerFn.FITTING and not trainer.sanity_checking:
+            self.save(trainer)
+
+    @override
+    def on_load_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict) -> None:
+        if trainer.state.fn != TrainerFn.FITTING or trainer.ckpt_path is None:
+            return
+        from predrnn.files import remove_stale_temporaries_in
+
+        remove_stale_temporaries_in(Path(trainer.ckpt_path).parent)
+        keep_best_record(trainer, checkpoint)
+
+
+def _validates_now(trainer: pl.Trainer) -> bool:
+    """Whether a validation follows the step that just ended."""
+    loop = trainer.fit_loop.epoch_loop
+    try:
+        return bool(loop._should_check_val_fx(trainer.fit_loop._data_fetcher))
+    except Exception:  # Lightning's private API moved: saving before the validation is the safe side
+        return False
+
+
+def keep_best_record(trainer: pl.Trainer, checkpoint: dict) -> None:
+    """Make the checkpoint callback's record in `checkpoint` (a run in another folder) this
+    run's: its best checkpoints copied into this run's folder, its paths rewritten, so Lightning
+    restores the score instead of starting the record afresh (and never deletes a file of the
+    resumed run when a better one comes)."""
+    import shutil
+
+    cb = trainer.checkpoint_callback
+    states = checkpoint.get("callbacks") or {}
+    key = getattr(cb, "state_key", None)
+    if cb is None or cb.dirpath is None or key not in states:
+        return
+    state = dict(states[key])
+    old, new = state.get("dirpath"), str(cb.dirpath)
+    if old is None or old == new:
+        return
+    Path(new).mkdir(parents=True, exist_ok=True)
+
+    def moved(path: str | None) -> str | None:
+        if not path:
+            return path
+        source = Path(path)
+        if source.parent != Path(old):
+            return path
+        target = Path(new) / source.name
+        if source.name != f"{cb.CHECKPOINT_NAME_LAST}{cb.FILE_EXTENSION}" and source.is_file() and not target.exists():
+            from predrnn.files import atomic_path
+
+            with atomic_path(target) as tmp:
+                shutil.copyfile(source, tmp)
+        return str(target)
+
+    best_k = state.get("best_k_models") or {}
+    state["best_k_models"] = {moved(p): v for p, v in best_k.items()}
+    for name in ("best_model_path", "kth_best_model_path"):
+        state[name] = moved(state.get(name))
+    state["last_model_path"] = ""
+    state["dirpath"] = new
+    states[key] = state
+
 
 class PredictionMedia(Callback):
     """Image strips and GIFs of the first `num_sequences` sequences at validation and test,
     written under `<run>/media/` and logged to wandb / TensorBoard, from rank zero only: in
     colour for three channels, otherwise `channel` (default 0) in grey."""
 
-    def __init__(self, num_sequences: int = 2, dirpath: str | None = None, channel: int | None = None) -> None:
+    def __init__(
+        self, num_sequences: int = 2, dirpath: str | None = None, channel: int | None = None, step: int | None = None
+    ) -> None:
         self.num_sequences = num_sequences
         self.dirpath = dirpath
         self.channel = None if channel is None else checks.integer("channel", channel, 0, minimum=0)
+        self.step = step  # the step the files are named after (predrnn-eval: the checkpoint's); None: the trainer's
 
     def _folder(self, trainer: pl.Trainer) -> Path:
         return Path(self.dirpath or trainer.default_root_dir) / "media"
@@ -183,7 +362,8 @@ class PredictionMedia(Callback):
             return
         batch = pl_module.split_batch(batch)[0]  # the frames (a batch with actions is a dict)
         j = pl_module.input_length
-        tag = f"{stage}_step{trainer.global_step:07d}"
+        step = trainer.global_step if self.step is None else self.step
+        tag = f"{stage}_step{step:07d}"
         images, gifs = [], []
         scaled = pl_module.normalization.to_metric_scale
         channel = self.channel
@@ -240,5 +420,6 @@ class TestReport(Callback):
         write_json(self.path, results)
         baselines = results.get("baselines", {})
         media.plot_per_frame(folder / "metrics_per_frame.png", {"model": results, **baselines}, dashed=list(baselines))
+        end_progress_bar(trainer)  # the table and its title after the test bar, not through it
         print_metrics_table(results)
         rank_zero_info(f"metrics written to {self.path}")

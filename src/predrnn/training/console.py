@@ -21,10 +21,22 @@ from predrnn.models import api
 # Third-party lines a normal run doesn't need, matched precisely (verbose=true shows them all).
 NOISE_WARNINGS = (
     (FutureWarning, r"`isinstance\(treespec, LeafSpec\)` is deprecated"),  # Lightning's _pytree on torch >= 2.10
+    # an epoch shorter than trainer.log_every_n_steps: the steps are logged all the same
+    (Warning, r"The number of training batches \(\d+\) is smaller than the logging interval"),
+    # a run that ends before its first validation: last.ckpt is still written (FinalCheckpoint)
+    (Warning, r"`ModelCheckpoint\(monitor=.*could not find the monitored key"),
 )
-NOISE_LOGS = {  # an advertisement at Trainer start; a note that our own summary replaces Lightning's
-    "pytorch_lightning.utilities.rank_zero": ("litlogger", "skipping setting a default `modelsummary`"),
-}
+NOISE_LOGS = {
+    # advertisements (litlogger, litmodels), the accelerator inventory (the run's device is in
+    # summary.json), a note that our own summary replaces Lightning's
+    "pytorch_lightning.utilities.rank_zero": (
+        "💡 tip:", "litlogger", "litmodels", "gpu available:", "tpu available:", "hpu available:",
+        "skipping setting a default `modelsummary`",
+    ),
+    "lightning_fabric.utilities.rank_zero": ("gpu available:", "tpu available:"),
+    # the ONNX exporter, once per torchvision operator it would have registered
+    "torch.onnx._internal.exporter._registration": ("torchvision is not installed",),
+}  # fmt: skip
 
 
 class _DropMessages(logging.Filter):
@@ -47,10 +59,38 @@ def quiet_console() -> None:
             logger.addFilter(_DropMessages(fragments))
 
 
+def end_progress_bar(trainer: pl.Trainer) -> None:
+    """Close a live rich bar (the test bar), so that what is printed next (the test table and
+    its title) comes after it, not through it."""
+    bar = getattr(trainer, "progress_bar_callback", None)
+    if isinstance(bar, RichProgressBar) and bar.progress is not None:
+        bar._stop_progress()
+
+
+# the progress bar's fields under short names, so that the bar fits an 80-column terminal
+BAR_FIELDS = {"train/loss": "loss", "sampling/decoder_p": "p_true", "val/mse": "val_mse"}
+
+
 class StepProgressBar(RichProgressBar):
     """One bar for the whole run, counting optimiser steps towards `trainer.max_steps` with the
-    time left, instead of an epoch bar of an endless epoch loop. It shows the training loss,
-    the sampling probability of a true frame and the last validation MSE."""
+    time left, instead of an epoch bar of an endless epoch loop. It shows the training loss
+    (`loss`), the sampling probability of a true frame (`p_true`, sampling/decoder_p) and the
+    last validation MSE (`val_mse`), in one line of at most 80 columns."""
+
+    @property
+    def validation_description(self) -> str:
+        return "val"
+
+    @override
+    def configure_columns(self, trainer: pl.Trainer) -> list:
+        from rich.progress import BarColumn, TextColumn, TimeRemainingColumn
+
+        return [
+            TextColumn("[progress.description]{task.description}"),
+            BarColumn(bar_width=16),
+            TextColumn("{task.completed}/{task.total}", style=self.theme.batch_progress),
+            TimeRemainingColumn(elapsed_when_finished=True),
+        ]
 
     @property
     def total_train_batches(self) -> int | float:
@@ -58,7 +98,7 @@ class StepProgressBar(RichProgressBar):
         return max_steps if max_steps > 0 else super().total_train_batches
 
     def _get_train_description(self, current_epoch: int) -> str:
-        return f"{'train':{len(self.validation_description)}}"
+        return "train"
 
     @override
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -80,8 +120,12 @@ class StepProgressBar(RichProgressBar):
     @override
     def get_metrics(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict[str, Any]:
         items = super().get_metrics(trainer, pl_module)
-        items.pop("v_num", None)
-        return items
+        shown = {}
+        for key, short in BAR_FIELDS.items():
+            if key in items:
+                value = items[key]
+                shown[short] = f"{float(value):.3g}" if isinstance(value, (int, float)) else value
+        return shown
 
 
 class ModelSummary(RichModelSummary):
@@ -174,17 +218,23 @@ def print_metrics_table(results: dict[str, Any]) -> None:
         console.print(beside)
 
 
+SAMPLE_NOTE = "a few test clips, held out from training"
 BASELINE_LABELS = {"zeros": "black frames", "copy_last": "copying the last frame", "extrapolation": "optical flow"}
 
 
 @rank_zero_only
 def print_run_summary(
-    summary: dict[str, Any], run_dir: Path, resume_cmd: str | None = None, data_args: tuple[str, str] = ("", "")
+    summary: dict[str, Any],
+    run_dir: Path,
+    resume_cmd: str | None = None,
+    data_args: tuple[str, str] = ("", ""),
+    sample: tuple[Path, str] | None = None,
 ) -> None:
     """The closing lines of a run (after the per-frame table): its status, the test means beside
     the zeros and copy-last baselines, the files it wrote, and the commands that use its
-    checkpoint (or resume it); `data_args`: what those commands need to read the run's data
-    (evaluate, predict)."""
+    checkpoint (or resume it), runnable as printed; `data_args`: what those commands need to
+    read the run's data and its test set (evaluate, predict); `sample`: a saved input of a few
+    test clips and the overrides that read it (the predict command's input)."""
     console = Console(highlight=False, soft_wrap=True)  # paths and commands stay whole, to copy
     status, step = summary.get("status"), summary.get("global_step")
     console.print(f"\n[bold]{status}[/] at step {step} — run folder {run_dir}")
@@ -217,6 +267,11 @@ def print_run_summary(
     ckpt = files["best"] if files["best"] is not None and files["best"].is_file() else files["last"]
     if ckpt.is_file():
         console.print(f"evaluate:     predrnn-eval ckpt_path={ckpt}{data_args[0]}")
+        if sample is not None:
+            source, read = f"{sample[0]}", sample[1]
+            console.print(f"  sample {source}  (observed frames of {SAMPLE_NOTE})")
+        else:
+            source, read = "<your clips .npy>", data_args[1]
         console.print(
-            f"predict:      predrnn-predict ckpt_path={ckpt} input=<your clips .npy>{data_args[1]} output=predictions.npy"
+            f"predict:      predrnn-predict ckpt_path={ckpt} input={source}{read} output={run_dir / 'predictions.npy'}"
         )

@@ -38,17 +38,38 @@ def _canvas(height: int, width: int, like: np.ndarray, fill: int) -> np.ndarray:
     return np.full((height, width, *like.shape[3:]), fill, np.uint8)
 
 
+ROW_LABELS = ("input", "truth", "prediction")
+LABEL_WIDTH = 64  # px of the label column left of the frames
+
+
+def _label_column(height: int, gap: int, like: np.ndarray) -> np.ndarray:
+    """The strip's left column: each row's name (ROW_LABELS) in white on grey, at the row's middle."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    total = len(ROW_LABELS) * height + (len(ROW_LABELS) - 1) * gap
+    column = Image.new("L", (LABEL_WIDTH, total), 64)
+    draw, font = ImageDraw.Draw(column), ImageFont.load_default()
+    for r, label in enumerate(ROW_LABELS):
+        top, bottom = draw.textbbox((0, 0), label, font=font)[1::2]
+        draw.text((3, r * (height + gap) + (height - (bottom - top)) // 2 - top), label, fill=255, font=font)
+    grey = np.asarray(column, np.uint8)
+    return np.repeat(grey[..., None], like.shape[3], axis=2) if like.ndim == 4 else grey
+
+
 def strip(inputs: Tensor, truth: Tensor, prediction: Tensor, gap: int = 2, channel: int | None = None) -> np.ndarray:
-    """One sequence as an image: row 1 inputs, row 2 truth | row 3 prediction aligned under it.
+    """One sequence as an image: row 1 inputs, row 2 truth | row 3 prediction aligned under it,
+    each row named in a label column on the left (input / truth / prediction).
 
     inputs (J, C, H, W), truth and prediction (K, C, H, W), in [0, 1]."""
     rows = [frame_images(x, channel) for x in (inputs, truth, prediction)]
     height, width = rows[0].shape[1:3]
     cols = max(len(r) for r in rows)
-    image = _canvas(3 * height + 2 * gap, cols * (width + gap) - gap, rows[0], 128)
+    left = LABEL_WIDTH + gap
+    image = _canvas(3 * height + 2 * gap, left + cols * (width + gap) - gap, rows[0], 128)
+    image[:, :LABEL_WIDTH] = _label_column(height, gap, rows[0])
     for r, frames in enumerate(rows):
         for c, frame in enumerate(frames):
-            y, x = r * (height + gap), c * (width + gap)
+            y, x = r * (height + gap), left + c * (width + gap)
             image[y : y + height, x : x + width] = frame
     return image
 
