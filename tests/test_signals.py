@@ -260,7 +260,11 @@ def test_signal_during_eval_and_predict_is_not_a_success(signum, workdir, tmp_pa
     for name, args in commands.items():
         before = set(p.name for p in tmp_path.iterdir())
         proc = _start(args, tmp_path)
-        time.sleep(7.0)  # started, the work under way
+        deadline = time.monotonic() + 120
+        while not list(tmp_path.glob("eval/.hydra" if name == "predrnn-eval" else "logs/**/.hydra")):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[1]
+            time.sleep(0.1)  # until Hydra has started the job (its handlers are in place)
+        time.sleep(3.0)  # the checkpoint opened, the work under way
         assert proc.poll() is None, proc.communicate()[1]
         proc.send_signal(signum)
         _, err = proc.communicate(timeout=120)
