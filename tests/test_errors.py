@@ -31,14 +31,20 @@ H5 = (
 ROWS = [
     # (command and overrides, what the one line must contain)
     ((*TRAIN, "optim.lr=abc"), "optim.lr='abc' must be a number: e.g. optim.lr=0.001"),
-    ((*TRAIN, "baselines=[zeros,persistence]"), "baselines='persistence' is unknown: use one of zeros, copy_last, extrapolation"),
+    (
+        (*TRAIN, "baselines=[zeros,persistence]"),
+        "baselines='persistence' is unknown: use one of zeros, copy_last, extrapolation",
+    ),
     ((*TRAIN, "+metrics.crps._target_=no.such.Metric"), "metrics.crps._target_=no.such.Metric can't be built"),
     ((*TRAIN, "+metrics.crps._target_=collections.OrderedDict"), "is not a torchmetrics.Metric: give a metric class"),
     ((*TRAIN, "metrics=nowcast", "metrics.events.thresholds=[]"), "metrics.events.thresholds=[] must"),
     ((*TRAIN, "model=mau", "model.tau=0"), "model.tau=0 must be at least 1"),
     ((*TRAIN, "model=mau", "model.sr_size=3"), "model.sr_size=3 must be a power of two"),
     ((*TRAIN, "model=e3dlstm", "model.window_length=11", "model.kernel_size=[2,3,3]"), "model.window_length=11"),
-    ((*TRAIN, "model=predrnn", "module.decouple_beta=0.1"), "module.decouple_beta=0.1 weighs PredRNN-V2's decoupling loss: use model=predrnn_v2"),
+    (
+        (*TRAIN, "model=predrnn", "module.decouple_beta=0.1"),
+        "module.decouple_beta=0.1 weighs PredRNN-V2's decoupling loss: use model=predrnn_v2",
+    ),
     ((*TRAIN, "optim.lr=0"), "optim.lr=0.0 must be positive"),
     ((*TRAIN, "optim.lr=-1e-3"), "optim.lr=-0.001 must be positive"),
     ((*TRAIN, "optim.name=sgd"), "optim.name='sgd' is unknown: use one of adam, adamw"),
@@ -46,8 +52,10 @@ ROWS = [
     ((*TRAIN, "model.kernel_size=4"), "model.kernel_size=4 must be odd"),
     ((*TRAIN, "model.patch_size=3"), "model.patch_size=3 must divide the frame size 64x64"),
     ((*TRAIN, "model.hidden_channels=[]"), "model.hidden_channels=[] must be a non-empty list"),
-    ((*TRAIN, "model.hidden_channels=[8,0]"),
-     "model.hidden_channels=[8, 0] must be positive integers, one width per layer: e.g. model.hidden_channels=[64,64]"),
+    (
+        (*TRAIN, "model.hidden_channels=[8,0]"),
+        "model.hidden_channels=[8, 0] must be positive integers, one width per layer: e.g. model.hidden_channels=[64,64]",
+    ),
     ((*TRAIN, "+model.cell=gru"), "model.cell is not a setting of model: remove it"),
     ((*TRAIN, "+model.in_channels=3"), "model.in_channels comes from the data (data.*): remove"),
     ((*TRAIN, "model.foo=1"), "model.foo is not a key of this config"),
@@ -116,7 +124,10 @@ ROWS = [
     # checkpoint decides its network
     ((*PREDICT, "input=clip.npy", "seed=3"), "seed is not a key of this config"),
     ((*PREDICT, "input=clip.npy", "model.kernel_size=5"), "model.kernel_size=5 does nothing: ckpt_path="),
-    (("predrnn-eval", "ckpt_path=model.ckpt", "model=convlstm"), "holds the network predrnn.models.predrnn.PredRNN, not predrnn.models.ConvLSTM"),
+    (
+        ("predrnn-eval", "ckpt_path=model.ckpt", "model=convlstm"),
+        "holds the network predrnn.models.predrnn.PredRNN, not predrnn.models.ConvLSTM",
+    ),
     (("predrnn-predict", "ckpt_path=bare.ckpt", "input=clip.npy"), "bare.ckpt is a bare state dict"),
     ((*PREDICT, "input=missing.npy"), "input=missing.npy not found"),
     (("predrnn-export", "ckpt_path=model.ckpt", "format=tflite", "output=m.tflite"), "format='tflite' is unknown"),

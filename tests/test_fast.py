@@ -213,7 +213,7 @@ def test_bench_prints_json_lines():
     proc = subprocess.run(
         [script("predrnn-bench"), "--suite", "all", "--steps", "1", "--warmup", "0", "--fit-steps", "2",
          "--data-seconds", "0.2", "--modes", "eager_fp32,bf16_channels_last,cuda_graph"],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
     records = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]

@@ -118,7 +118,10 @@ def test_forward_flops_paper_config():
     [
         ({"patch_size": 3}, "^patch_size=3 must divide the frame size 16x16"),
         ({"hidden_channels": []}, "^hidden_channels=\\[\\] must be a non-empty list"),
-        ({"hidden_channels": [4, -1]}, "^hidden_channels=\\[4, -1\\] must be positive integers.*e.g. hidden_channels=\\[64,64\\]"),
+        (
+            {"hidden_channels": [4, -1]},
+            "^hidden_channels=\\[4, -1\\] must be positive integers.*e.g. hidden_channels=\\[64,64\\]",
+        ),
         ({"kernel_size": 2}, "^kernel_size=2 must be odd"),
         ({"kernel_size": "abc"}, "^kernel_size='abc' must be an integer"),
         ({"input_length": 0}, "^input_length=0 must be at least 1"),

@@ -15,8 +15,8 @@ import torch
 
 from helpers import OFFICIAL, OFFICIAL_OVERRIDES, run_main
 from predrnn.checkpoints import open_checkpoint
-from predrnn.models import api, reconstruction_loss
 from predrnn.checkpoints.official import teacher_mask
+from predrnn.models import api, reconstruction_loss
 
 CASES = sorted(OFFICIAL_OVERRIDES)
 

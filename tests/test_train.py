@@ -171,7 +171,6 @@ def test_resume_last_stays_within_the_experiment_and_notes_dropped_overrides(tmp
 
 def test_lpips_skipped_with_notice_without_torchvision(caplog):
     import importlib.util
-    import logging
 
     from predrnn.metrics.collection import MetricSet
     from predrnn.training.module import default_metrics

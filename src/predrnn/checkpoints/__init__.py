@@ -6,7 +6,11 @@ own format (`native`), the reference codes' formats (`official`, `openstl`, mapp
 from predrnn.checkpoints.io import SafeCheckpointIO, load_weights, nonfinite_weights, read_checkpoint
 from predrnn.checkpoints.open import Checkpoint, open_checkpoint
 from predrnn.checkpoints.resume import (
-    last_checkpoints, resolve_checkpoint, same_experiment, single_run_checkpoints, start_from,
+    last_checkpoints,
+    resolve_checkpoint,
+    same_experiment,
+    single_run_checkpoints,
+    start_from,
 )  # fmt: skip
 
 __all__ = [

@@ -31,9 +31,7 @@ def export_task(cfg: DictConfig) -> Path:
     print(f"predrnn-export: checkpoint {opened.describe()}")
     module = opened.module
     k = cfg.num_predictions or opened.trained_future_frames(cfg.data)
-    info = export(
-        Rollout(module.network, k, module.normalization), fmt, out, source=str(ckpt), overwrite=cfg.overwrite
-    )
+    info = export(Rollout(module.network, k, module.normalization), fmt, out, source=str(ckpt), overwrite=cfg.overwrite)
     print(f"exported {fmt}: {info['input_length']} frames in, {k} out -> {out.resolve()} (+ .json)")
     return out
 
