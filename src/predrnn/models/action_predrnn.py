@@ -158,6 +158,7 @@ class ActionPredRNN(RecurrentNetwork):
         )
         if not conv_on_input:
             self.conv_last = nn.Conv2d(hidden, frame_channels, 1, bias=False)
+        self.add_loss_modules()
 
     def recurrent_cells(self) -> Sequence[nn.Module]:
         return self.cell_list
@@ -247,23 +248,7 @@ class ActionPredRNNV2(ActionPredRNN):
 
     aux_losses: ClassVar[tuple[str, ...]] = ("decouple",)
 
-    def __init__(
-        self,
-        hidden_channels: Sequence[int] = (128, 128, 128, 128),
-        in_channels: int = 3,
-        image_size: int | Sequence[int] = 64,
-        patch_size: int = 1,
-        kernel_size: int = 5,
-        layer_norm: bool | str = False,
-        input_length: int = 2,
-        action_channels: int = 4,
-        conv_on_input: bool = True,
-        res_on_conv: bool = True,
-    ) -> None:
-        super().__init__(
-            hidden_channels, in_channels, image_size, patch_size, kernel_size, layer_norm, input_length,
-            action_channels, conv_on_input, res_on_conv,
-        )  # fmt: skip
+    def add_loss_modules(self) -> None:
         self.adapter = nn.Conv2d(self.widths[-1], self.widths[-1], 1, bias=False)
 
     def forward(

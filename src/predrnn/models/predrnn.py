@@ -51,6 +51,7 @@ class PredRNN(RecurrentNetwork):
         )
         self.conv_out = nn.Conv2d(widths[-1], frame_channels, 1, bias=False)
         self.memory_projections = memory_projections(widths)
+        self.add_loss_modules()
 
     def recurrent_cells(self) -> Sequence[nn.Module]:
         return self.cells

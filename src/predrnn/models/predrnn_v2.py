@@ -4,8 +4,6 @@ Reverse scheduled sampling, V2's other half, is a sampling curve (`sampling=reve
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import torch
 from torch import Tensor, nn
 
@@ -21,17 +19,7 @@ class PredRNNV2(PredRNN):
     aux_losses = ("decouple",)
     patched_frame_weights = PredRNN.patched_frame_weights
 
-    def __init__(
-        self,
-        hidden_channels: Sequence[int] = (128, 128, 128, 128),
-        in_channels: int = 1,
-        image_size: int | Sequence[int] = 64,
-        patch_size: int = 4,
-        kernel_size: int = 5,
-        layer_norm: bool | str = False,
-        input_length: int = 10,
-    ) -> None:
-        super().__init__(hidden_channels, in_channels, image_size, patch_size, kernel_size, layer_norm, input_length)
+    def add_loss_modules(self) -> None:
         self.adapters = nn.ModuleDict({str(w): nn.Conv2d(w, w, 1, bias=False) for w in sorted(set(self.widths))})
 
     def forward(self, frames: Tensor, teacher_mask: Tensor | None = None) -> Tensor | tuple[Tensor, dict[str, Tensor]]:

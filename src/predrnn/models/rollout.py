@@ -191,6 +191,10 @@ class RecurrentNetwork(nn.Module):
             name: given[name] for name in inspect.signature(type(self)).parameters if name in given
         }
 
+    def add_loss_modules(self) -> None:
+        """Called last by a network's constructor: modules that serve an auxiliary loss only
+        (PredRNN-V2's adapters), so a V2 subclass keeps its parent's signature. None by default."""
+
     def recurrent_cells(self) -> Sequence[nn.Module]:
         """What `compile_cells` compiles: the whole network, unless a network names its cells."""
         return [self]

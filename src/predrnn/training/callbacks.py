@@ -252,7 +252,7 @@ class LastCheckpoint(Checkpoint):
         path = self._path(trainer)
         if path is None or trainer.global_step == self._last_step:
             return
-        trainer.save_checkpoint(path, weights_only=False)
+        trainer.save_checkpoint(path)  # the whole state (optimiser, loops): a resume continues from it
         trainer.checkpoint_callback.last_model_path = str(path)
         self._last_time, self._last_step, self._pending = time.monotonic(), trainer.global_step, False
         self.saves += 1
