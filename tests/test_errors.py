@@ -17,6 +17,7 @@ from predrnn.threads import available_cpus
 TRAIN = ("predrnn-train", "experiment=smoke", "logger=csv")
 PREDICT = ("predrnn-predict", "ckpt_path=model.ckpt")
 ARRAYS = ("predrnn-train", "trainer=cpu", "logger=csv", "model.hidden_channels=[8]", "data=arrays")
+TINY = (*ARRAYS, "model.patch_size=2", "data.key=x", "data.input_length=4", "data.total_length=8", "data.batch_size=2")
 H5 = (
     *ARRAYS,
     "data.path=frames.h5",
@@ -200,19 +201,63 @@ ROWS = [
     ((*TRAIN, "seed=99999999999999"), "seed=99999999999999 must be at most 4294967295"),
     ((*TRAIN, "data.digits=clip.npy"), "data.digits=clip.npy is a single array, not an .npz with x_train and x_test"),
     ((*TRAIN, "data.digits=not_npy_members.npz"), "not_npy_members.npz (train) is not .npy data"),
+    # frames smaller than a metric's window
+    ((*TINY, "data.path=tiny8.h5"), "metrics.ssim needs frames of at least 11x11 (its window), the data's are 8x8"),
+    ((*TINY, "data.path=tiny6.h5", "~metrics.ssim"), "metrics.ssim_official needs frames of at least 7x7"),
+    (
+        (*TINY, "data.path=tiny6.h5", "~metrics.ssim", "~metrics.ssim_official"),
+        "metrics.ssim_openstl needs frames of at least 7x7 (its window), the data's are 6x6: remove it with",
+    ),
+    # accelerators predrnn does not run on
+    ((*TRAIN, "trainer.accelerator=tpu"), "trainer.accelerator='tpu' is unknown: use one of auto, cpu, gpu, cuda, mps"),
+    ((*TRAIN, "trainer.accelerator=quantum"), "trainer.accelerator='quantum' is unknown"),
+    (("predrnn-eval", "ckpt_path=model.ckpt", "trainer.accelerator=hpu"), "trainer.accelerator='hpu' is unknown"),
+    # sizes that can't fit, refused from an estimate before anything is allocated
+    ((*TRAIN, "model.hidden_channels=[20000]"), "model.hidden_channels=[20000] makes a network of 33.2 G parameters"),
+    ((*TRAIN, "model=mim", "model.hidden_channels=[9000,9000]"), "training it needs at least"),
+    ((*TRAIN, "model=predrnnpp", "model.hidden_channels=[6000,6000]"), "use smaller widths or fewer layers"),
+    ((*TRAIN, "data.batch_size=100000000"), "data.batch_size=100000000 needs at least 65.5 TB for one training batch"),
+    ((*H5, "data.batch_size=2000000000"), "data.batch_size=2000000000 needs at least"),
+    # folders nothing can be written in (a read-only file system: refused for root too)
+    ((*PREDICT, "input=clip.npy", "output=/sys/predictions.npy"), "nothing can be written in /sys (read-only)"),
+    (("predrnn-export", "ckpt_path=model.ckpt", "output=/proc/m.onnx"), "output=/proc/m.onnx: nothing can be written"),
+    ((*TRAIN, "paths.log_dir=/sys/predrnn_logs"), "the run folder /sys/predrnn_logs/train/runs/"),
+    (("predrnn-eval", "ckpt_path=model.ckpt", "paths.log_dir=/proc/logs"), "set paths.log_dir=DIR (or PREDRNN_ROOT"),
+    # a value holding `,` or `=` (a path), or another character of Hydra's grammar, without quotes
+    (
+        (*PREDICT, "input=a,b.npy"),
+        "input=a,b.npy is a sweep of several values (Hydra reads ',' that way): for one "
+        "value holding a comma quote it, e.g. \"input='a,b.npy'\"; for a list write input=[...]; to sweep, add -m",
+    ),
+    (
+        (*PREDICT, "input=a=b.npy"),
+        "input=a=b.npy is not an override Hydra can read (mismatched input '=' expecting "
+        "<EOF>): a value holding = , [ ] # ~ or quotes must be quoted, e.g. \"input='a=b.npy'\"",
+    ),
+    ((*TRAIN, "data.test_file=runs#3.npy"), "must be quoted, e.g. \"data.test_file='runs#3.npy'\""),
+    (("predrnn-eval", "ckpt_path=a,b.ckpt"), "e.g. \"ckpt_path='a,b.ckpt'\""),
+    ((*H5, "data.path=x=1,y=2.h5"), "e.g. \"data.path='x=1,y=2.h5'\""),
 ]
 
 
 @pytest.fixture(autouse=True)
 def _more_files(workdir):
-    """Files for the rows above that the shared folder lacks: an .npz whose members are not .npy data."""
+    """Files for the rows above that the shared folder lacks: an .npz whose members are not .npy
+    data, clips of 8x8 and 6x6 frames."""
     import zipfile
+
+    import h5py
+    import numpy as np
 
     path = workdir / "not_npy_members.npz"
     if not path.exists():
         with zipfile.ZipFile(path, "w") as archive:
             archive.writestr("x_train.npy", b"not npy data")
             archive.writestr("x_test.npy", b"not npy data")
+    for size in (8, 6):
+        if not (workdir / f"tiny{size}.h5").exists():
+            with h5py.File(workdir / f"tiny{size}.h5", "w") as f:
+                f["x"] = np.random.default_rng(size).random((6, 12, size, size)).astype(np.float32)
 
 
 def _fingerprint(folder: Path) -> dict[str, str]:

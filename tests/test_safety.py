@@ -112,8 +112,47 @@ def hostile(workdir):
     for name, value in (("nan_weights", float("nan")), ("inf_weights", float("inf"))):
         bad = {**weights, first: torch.full_like(weights[first], value)}
         torch.save({**state, "state_dict": bad}, workdir / f"{name}.ckpt")
+    _float_model(workdir)
     return workdir
 
+
+DBZ = ("trainer=cpu", "logger=csv", "model.hidden_channels=[4]", "model.patch_size=2", "data=arrays", "data.key=x",
+       "data.layout=NTHW", "data.input_length=4", "data.total_length=8", "data.batch_size=2")  # fmt: skip
+
+
+def _float_model(folder):
+    """A model trained on float "dBZ" in [0, 70] (`dbz.ckpt`, resumable), and data that does not
+    belong to it: other units, a uint8 copy, values beyond float32, another normalisation."""
+    import h5py
+
+    from helpers import compose
+    from predrnn.cli.train import train
+
+    dbz = (np.random.default_rng(3).random((6, 12, 16, 16)) * 70).astype(np.float32)
+    over = dbz.astype(np.float64)
+    over[:, [2, 11], 3, 4] = 1e39  # in every clip, among the frames predict observes too
+    under = -over
+    arrays = {"dbz": dbz, "kelvin": dbz + 200, "dbz_u8": dbz.astype(np.uint8), "over": over, "under": under,
+              "dbz_more": dbz * 1.3, "negative": dbz - 300}  # fmt: skip
+    for name, frames in arrays.items():
+        with h5py.File(folder / f"{name}.h5", "w") as f:
+            f["x"] = frames
+        np.save(folder / f"{name}.npy", frames[:2])
+    cfg = compose("train", folder / "trained_dbz", [*DBZ, f"data.path={folder / 'dbz.h5'}", "trainer.max_steps=2", "test=false",
+                                                    "callbacks.media=null"])  # fmt: skip
+    train(cfg)
+    (folder / "trained_dbz" / "run" / "checkpoints" / "last.ckpt").rename(folder / "dbz.ckpt")
+
+
+EVAL_DBZ = (
+    "predrnn-eval",
+    "ckpt_path=dbz.ckpt",
+    "data=arrays",
+    "data.key=x",
+    "data.layout=NTHW",
+    "data.total_length=8",
+)
+PREDICT_DBZ = ("predrnn-predict", "ckpt_path=dbz.ckpt", "data.layout=NTHW", "output=dbz_predictions.npy")
 
 REFUSED = [
     # 1. only the named file is read: bytes in another file, a virtual dataset, a link out of a store
@@ -153,6 +192,29 @@ REFUSED = [
         ),
         "the data are float frames, ckpt_path=",
     ),
+    # ... a model trained on float dBZ given data in other units, as uint8, or beyond float32
+    (
+        (*EVAL_DBZ, "data.path=kelvin.h5"),
+        "the test split of data.path=kelvin.h5 holds values in [200, 270], far outside the range the model was "
+        "trained on, [0.",
+    ),
+    ((*EVAL_DBZ, "data.path=negative.h5"), "holds values in [-300, -230], far outside the range"),
+    ((*EVAL_DBZ, "data.path=dbz_u8.h5"), "the data are uint8 frames, ckpt_path="),
+    ((*EVAL_DBZ, "data.path=over.h5"), "holds 1e+39 at frame 2, beyond float32's range"),
+    ((*PREDICT_DBZ, "input=kelvin.npy"), "input=kelvin.npy holds values in [200, 270], far outside the range"),
+    ((*PREDICT_DBZ, "input=negative.npy"), "far outside the range the model was trained on"),
+    ((*PREDICT_DBZ, "input=dbz_u8.npy"), "input=dbz_u8.npy holds uint8 frames, the model was trained on float frames"),
+    ((*PREDICT_DBZ, "input=under.npy"), "under.npy clip 0 holds -1e+39 at frame 11, beyond float32's range (±3.4e+38)"),
+    (("predrnn-train", *DBZ, "data.path=over.h5"), "holds 1e+39 at frame 2, beyond float32's range"),
+    # ... and a resume on data that gives another normalisation says so instead of refitting
+    (
+        ("predrnn-train", *DBZ, "data.path=dbz_more.h5", "ckpt_path=dbz.ckpt"),
+        "dbz.ckpt was trained on float data normalised by minmax (shift [",
+    ),
+    (
+        ("predrnn-train", *DBZ, "data.path=dbz.h5", "data.normalize=standard", "ckpt_path=dbz.ckpt"),
+        "this data gives float data normalised by standard",
+    ),
 ]
 
 
@@ -170,6 +232,21 @@ def test_refused_in_one_line_nothing_changed(argv, message, hostile, monkeypatch
     assert code == 2 and len(err) == 1, err
     assert err[0].startswith(f"{argv[0]}: error: ") and message in err[0], err[0]
     assert _fingerprint(hostile) == before
+
+
+def test_data_beyond_the_training_range_is_a_warning(hostile, monkeypatch, capsys, tmp_path):
+    """Values beyond the training range by a fraction of it (a heavier storm) are predicted, with
+    one warning line; within it, no line at all."""
+    for name, warned in (("dbz_more", True), ("dbz", False)):
+        out = tmp_path / f"{name}_pred.npy"
+        code, err = run_main((*PREDICT_DBZ, f"input={name}.npy", f"output={out}"), hostile, monkeypatch, capsys)
+        assert code == 0, err
+        warnings = [line for line in err if "warning" in line]
+        assert len(warnings) == warned, err
+        if warned:
+            assert warnings[0].startswith("predrnn-predict: warning: input=dbz_more.npy holds values in [")
+            assert "beyond the range the model was trained on, [0." in warnings[0]
+        assert np.load(out).shape == (2, 4, 16, 16)  # the 4 future frames it was trained on
 
 
 def test_the_external_dataset_is_real(hostile):

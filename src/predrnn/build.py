@@ -9,6 +9,7 @@ import inspect
 from omegaconf import DictConfig, OmegaConf
 
 from predrnn.config import instantiate_group
+from predrnn.config.validation import check_fits_memory
 from predrnn.errors import ConfigError
 
 FROM_DATA = ("in_channels", "image_size", "input_length", "action_channels")
@@ -66,6 +67,7 @@ def evaluation_settings(cfg: DictConfig, datamodule) -> dict:
 def build(cfg: DictConfig):
     """(datamodule, module) of a training config."""
     datamodule = build_data(cfg)
+    check_fits_memory(cfg, datamodule)  # widths and batch sizes that can't fit, before allocating
     network = build_network(cfg, datamodule)
     optim = instantiate_group(cfg.optim, "optim")
     sampling = instantiate_group(cfg.sampling, "sampling") if cfg.get("sampling") is not None else None

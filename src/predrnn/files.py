@@ -43,15 +43,31 @@ def check_output(
             raise OutputError(f"{key}={path} would overwrite the input {given}: choose another {key}")
     if out.exists() and not overwrite:
         raise OutputError(f"{key}={path} exists: choose another {key}, or set overwrite=true to replace it")
+    blocked = not_writable(out.parent)
+    if blocked is not None:
+        raise OutputError(f"{key}={path}: nothing can be written in {blocked} (read-only): choose another {key}")
     if not out.parent.exists():
         try:
             out.parent.mkdir(parents=True, exist_ok=True)
         except OSError as err:
             raise OutputError(f"{key}={path}: cannot create its folder ({err.strerror})")
-    if not os.access(out.parent, os.W_OK | os.X_OK):
-        raise OutputError(f"{key}={path}: its folder {out.parent} is not writable: choose another {key}")
     remove_stale_temporaries(out)
     return out
+
+
+def not_writable(folder: str | Path) -> Path | None:
+    """The nearest existing folder at or above `folder` when no file can be created in it (a
+    read-only file system or folder), else None. Tried with a temporary file that is removed at
+    once: `os.access` says yes to root even where the file system refuses."""
+    probe = Path(folder).expanduser().absolute()
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    try:
+        with tempfile.TemporaryFile(dir=probe):
+            pass
+    except OSError:
+        return probe
+    return None
 
 
 def _temporary(path: Path) -> Path:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 from predrnn.checkpoints.io import check_finite, load_weights, read_checkpoint
@@ -90,6 +91,7 @@ def start_from(ckpt_path: str, module) -> str | None:
             f"ckpt_path={ckpt_path} was trained with {', '.join(diff[:3])}{' …' if len(diff) > 3 else ''}: "
             "give the model/data overrides it was trained with, or another checkpoint"
         )
+    changed = normalization_change(hparams.get("normalization"), module.normalization.as_dict())
     weights = state["state_dict"]
     if "_target_" not in state["hyper_parameters"]["network"]:
         weights = legacy_weights(weights, module)
@@ -97,7 +99,14 @@ def start_from(ckpt_path: str, module) -> str | None:
     if "optimizer_states" not in state or "loops" not in state:
         load_weights(module, weights, ckpt_path)
         note(f"fine-tuning from {ckpt_path} (weights only): a fresh optimiser, step 0")
+        if changed:
+            note(f"{ckpt_path} was trained on {changed}: its weights are fine-tuned in this data's units")
         return None
+    if changed:  # a resume continues a run on its own data: other data would be refitted silently
+        raise CheckpointError(
+            f"ckpt_path={ckpt_path} was trained on {changed}: resume it with the data.* overrides it was trained "
+            "with, or train on this data in a new run"
+        )
     saved, current = hparams.get("optim") or {}, module.optim.as_dict()
     dropped = [
         f"optim.{k}={current[k]} (restored: {saved[k]})"
@@ -107,3 +116,25 @@ def start_from(ckpt_path: str, module) -> str | None:
     if dropped:  # the optimiser state carries the learning rate and weight decay
         note(f"resuming {ckpt_path} restores its optimiser state, so {', '.join(dropped)} does not take effect")
     return ckpt_path
+
+
+def normalization_change(saved: dict | None, current: dict) -> str | None:
+    """What differs between a checkpoint's normalisation (`saved`) and the one this run's data
+    gives (`current`), as "<saved>, this data gives <current>"; None when they agree (or the
+    checkpoint predates stored normalisations)."""
+    if not saved:
+        return None
+    numbers = ("shift", "scale", "low", "high")
+    same = saved.get("kind") == current["kind"] and bool(saved.get("uint8", True)) == current["uint8"]
+    same = same and all(
+        len(saved.get(k, ())) == len(current[k]) and np.allclose(saved[k], current[k], rtol=1e-6, atol=0)
+        for k in numbers
+    )
+    if same:
+        return None
+
+    def text(n: dict) -> str:
+        values = ", ".join(f"{k} [{', '.join(f'{v:.4g}' for v in n.get(k, ())[:4])}]" for k in ("shift", "scale"))
+        return f"{'uint8' if n.get('uint8', True) else 'float'} data normalised by {n.get('kind')} ({values})"
+
+    return f"{text(saved)}, this data gives {text(current)}"

@@ -19,9 +19,11 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from predrnn.command_line import check_syntax
 from predrnn.config import CONF_DIR
 from predrnn.config.validation import check_group_overrides, in_multirun
-from predrnn.errors import PredRNNError
+from predrnn.errors import OutputError, PredRNNError
+from predrnn.files import not_writable
 
 
 def one_line(err: BaseException) -> str:
@@ -118,7 +120,7 @@ def _output_dir() -> Path | None:
 
 def _precompose(config_name: str, args: list[str]) -> None:
     """Compose once before Hydra does, so that a bad override (unknown key, bad syntax) is one
-    line instead of Hydra's message. Sweeps (-m, or values with commas) are left to Hydra."""
+    line instead of Hydra's message, and its run folder can be made. Sweeps (-m) are left to Hydra."""
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
@@ -128,7 +130,8 @@ def _precompose(config_name: str, args: list[str]) -> None:
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-            compose(config_name, overrides=overrides)
+            cfg = compose(config_name, overrides=overrides, return_hydra_config=True)
+            run_dir = str(cfg.hydra.run.dir)
     except Exception as err:  # Hydra's own errors: ConfigCompositionException, OverrideParseException, …
         message = one_line(err).split(" Set the environment variable")[0]
         if "multirun" in message.lower() or "sweep" in message.lower():
@@ -139,6 +142,12 @@ def _precompose(config_name: str, args: list[str]) -> None:
         raise PredRNNError(message) from None
     finally:
         GlobalHydra.instance().clear()
+    blocked = not_writable(run_dir)
+    if blocked is not None:  # Hydra would fail to make the run folder with a traceback
+        raise OutputError(
+            f"the run folder {run_dir} can't be made: nothing can be written in {blocked} (read-only): "
+            "set paths.log_dir=DIR (or PREDRNN_ROOT=DIR) to a writable folder"
+        )
 
 
 def entry_point(config_name: str, prog: str, task: Callable[[DictConfig], Any]) -> Callable[[], None]:
@@ -154,6 +163,7 @@ def entry_point(config_name: str, prog: str, task: Callable[[DictConfig], Any]) 
         args = sys.argv[1:]
         if os.environ.get("HYDRA_FULL_ERROR") != "1":
             try:
+                check_syntax(args)
                 check_group_overrides([a for a in args if not a.startswith("-")], CONF_DIR)
                 _precompose(config_name, args)
             except PredRNNError as err:

@@ -6,6 +6,7 @@ per-frame plot and media into the run folder, and prints a per-frame table.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from omegaconf import DictConfig
@@ -40,6 +41,12 @@ def evaluate(cfg: DictConfig) -> dict:
     _check_kind_of_values(datamodule, module.normalization, ckpt)
     module.configure_evaluation(**evaluation_settings(cfg, datamodule))
     datamodule.check_sources(("test",))  # a bad test file fails here, before the run writes anything
+    test_range = datamodule.value_range("test")
+    if test_range is not None:  # float data: far outside the checkpoint's range is an error, beyond it a warning
+        h = datamodule.hparams
+        key = "test_path" if h.get("test_path") else "path"
+        for line in module.normalization.check_range(*test_range, f"the test split of data.{key}={h.get(key)}"):
+            print(f"predrnn-eval: {line}", file=sys.stderr)
     output_dir = Path(cfg.paths.output_dir)
     report = TestReport(dirpath=str(output_dir), extra={"checkpoint": ckpt})
     callbacks = [

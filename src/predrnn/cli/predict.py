@@ -16,6 +16,7 @@ can go outside it (uint8 outputs are always 0-255). Both outputs are checked bef
 
 from __future__ import annotations
 
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -28,7 +29,7 @@ from predrnn.checkpoints import open_checkpoint, resolve_checkpoint, single_run_
 from predrnn.cli.entry import Stopped, entry_point, report_errors
 from predrnn.data.array_source import ArraySource
 from predrnn.data.layout import Layout
-from predrnn.data.normalization import check_finite
+from predrnn.data.normalization import check_finite, value_range
 from predrnn.data.sources import open_clips
 from predrnn.errors import BadValue, DataError
 from predrnn.files import atomic_outputs, check_output
@@ -36,11 +37,13 @@ from predrnn.threads import share_cpus
 
 
 def read_observed(
-    cfg: DictConfig, network, uint8_model: bool, num_predictions: int
+    cfg: DictConfig, network, normalization, num_predictions: int
 ) -> tuple[np.ndarray, np.ndarray | None, Layout]:
     """(N, J, C, H, W) of the last J frames of each input clip, for a network that reads actions
     (N, J + K − 1, A) of those frames and of the K predicted ones but the last (else None), and
-    the layout to write the predictions in."""
+    the layout to write the predictions in. The frames' values must suit the checkpoint's
+    `normalization`: far outside its range is an error, beyond it a warning line."""
+    uint8_model = normalization.uint8
     grey = bool(cfg.data.grey) or network.in_channels == 1  # colour videos for a grey model
     reads_actions = "actions" in getattr(network, "conditioning", ())
     actions_key = cfg.data.get("actions_key")
@@ -85,6 +88,12 @@ def read_observed(
         if reads_actions:  # the observed frames' actions, then the predicted frames' (the last never read)
             actions.append(clip.read_actions(clip.length - j, clip.length + num_predictions - 1))
     frames = np.stack(blocks)
+    if frames.dtype == np.uint8 and not uint8_model:  # uint8 reads as x / 255: the units would not match
+        raise DataError(
+            f"input={cfg.input} holds uint8 frames, the model was trained on float frames (their units, "
+            f"{normalization.low.min().item():.4g} to {normalization.high.max().item():.4g}): give them as float in "
+            "those units, e.g. frames.astype(np.float32)"
+        )
     if frames.dtype != np.uint8:
         dtype, frames = frames.dtype, frames.astype(np.float32)
         if uint8_model and (frames.min() < 0 or frames.max() > 1):
@@ -92,6 +101,8 @@ def read_observed(
                 f"input={cfg.input} holds {dtype} values in [{frames.min():.3g}, {frames.max():.3g}], the model was "
                 "trained on uint8 frames: give uint8 0-255 or float frames in [0, 1]"
             )
+        for line in normalization.check_range(*value_range(frames), f"input={cfg.input}"):
+            print(f"predrnn-predict: {line}", file=sys.stderr)
     return frames, (np.stack(actions) if reads_actions else None), layout
 
 
@@ -121,7 +132,7 @@ def predict(cfg: DictConfig) -> Path:
     module = opened.module
     net, norm = module.network, module.normalization
     k = cfg.num_predictions or opened.trained_future_frames(cfg.data)
-    frames, actions, layout = read_observed(cfg, net, norm.uint8, k)
+    frames, actions, layout = read_observed(cfg, net, norm, k)
     n = len(frames)
     module = module.to(device).eval()
     module.fast.prepare(net, device, key="module.compile")  # channels-last and compiled cells, as in training

@@ -13,6 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 from predrnn.build import build
 from predrnn.checkpoints import resolve_checkpoint, same_experiment, start_from
 from predrnn.cli.entry import Stopped, entry_point, report_errors
+from predrnn.command_line import evaluation_overrides, override_text, shell_word
 from predrnn.config import instantiate_group
 from predrnn.config.validation import check_against_data, in_multirun, processes_per_machine, validate_train
 from predrnn.files import write_json
@@ -135,7 +136,9 @@ def finish(run: Run, summary: dict[str, Any]) -> float:
     last = run.output_dir / "checkpoints" / "last.ckpt"
     resume = resume_command(last) if summary["status"] == "interrupted" and last.is_file() else None
     sample = save_sample_input(run) if run.trainer.is_global_zero else None
-    print_run_summary(summary, run.output_dir, resume, run.datamodule.command_arguments(), sample)
+    evaluate, predict = run.datamodule.command_arguments()
+    scored = "".join(f" {arg}" for arg in evaluation_overrides(run.cfg, _choice("metrics", "default")))
+    print_run_summary(summary, run.output_dir, resume, (evaluate + scored, predict), sample)
     if run.stop is not None and run.stop.received is not None and not in_multirun():
         print(
             f"predrnn-train: {summary.get('signal')} received: stopped at step {summary.get('global_step')}; "
@@ -182,14 +185,25 @@ def _record_signal(summary: dict[str, Any], signum: int, not_written: str) -> No
 
 
 def resume_command(last: Path) -> str:
-    """The command line that resumes this run from `last` (its overrides, with ckpt_path)."""
+    """The command line that resumes this run from `last` (its overrides, with ckpt_path), each
+    quoted for the shell where it needs it."""
     from hydra.core.hydra_config import HydraConfig
 
     try:
         overrides = [o for o in HydraConfig.get().overrides.task if not o.startswith("ckpt_path=")]
     except ValueError:
         overrides = []
-    return " ".join(["predrnn-train", *overrides, f"ckpt_path={last}"])
+    return " ".join(["predrnn-train", *map(shell_word, overrides), override_text("ckpt_path", str(last))])
+
+
+def _choice(group: str, default: str) -> str:
+    """The option of config `group` this run composed (`default` outside a Hydra app)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    try:
+        return HydraConfig.get().runtime.choices.get(group) or default
+    except ValueError:
+        return default
 
 
 def earlier_runs(cfg: DictConfig) -> list[Path]:

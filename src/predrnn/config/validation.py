@@ -3,6 +3,7 @@ it), run before anything is instantiated or written."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -142,3 +143,79 @@ def check_against_data(cfg: DictConfig, datamodule) -> None:
             raise BadValue(
                 "channel", c.channel, f"must be below the data's {datamodule.channels} channels", 0
             ).in_group(f"callbacks.{name}")
+
+
+# bytes a parameter costs in training: its float32 value, its gradient and Adam's two moments
+TRAINING_BYTES_PER_PARAMETER = 16
+
+
+def memory_limit(trainer: DictConfig) -> tuple[int, str] | None:
+    """The memory one training process can have, and where: the GPU's when training runs on
+    one, else this machine's (physical memory, or a smaller cgroup limit); None if unknown."""
+    import torch
+
+    if not _on_cpu(trainer) and torch.cuda.is_available():
+        return torch.cuda.get_device_properties(0).total_memory, "the GPU's"
+    try:
+        limit = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        return None
+    try:
+        cgroup = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        if cgroup.isdigit():
+            limit = min(limit, int(cgroup))
+    except OSError:
+        pass
+    return limit, "this machine's"
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "kB", "MB", "GB", "TB", "PB"):
+        if n < 1000 or unit == "PB":
+            return f"{n:.3g} {unit}"
+        n /= 1000
+    return f"{n:.3g} PB"
+
+
+def check_fits_memory(cfg: DictConfig, datamodule, limit: tuple[int, str] | None = None) -> None:
+    """Widths and batch sizes that can't fit are refused from an estimate, before anything is
+    allocated: the network is built on the meta device (no memory) to count its parameters, and
+    a training step needs at least its frames and, for a recurrent network, one state per layer
+    per step. Both estimates are lower bounds, so only sizes that surely fail are refused."""
+    import torch
+
+    from predrnn.build import build_network
+
+    limit = limit or memory_limit(cfg.trainer)
+    if limit is None:
+        return
+    available, where = limit
+    try:
+        with torch.device("meta"):
+            network = build_network(cfg, datamodule)
+    except ConfigError:
+        raise
+    except Exception:  # a network that can't be built on the meta device: no estimate
+        return
+    parameters = sum(p.numel() for p in network.parameters())
+    weights = parameters * TRAINING_BYTES_PER_PARAMETER
+    if weights > available:
+        widths = cfg.model.get("hidden_channels")
+        key = f"model.hidden_channels={list(widths)}" if widths is not None else f"model._target_={cfg.model._target_}"
+        raise ConfigError(
+            f"{key} makes a network of {parameters / 1e9:.3g} G parameters: training it needs at least "
+            f"{_size(weights)} (weights, gradients, Adam's moments), more than {where} {_size(available)}: "
+            "use smaller widths or fewer layers"
+        )
+    c, (h, w) = datamodule.channels, checks.pair("image_size", datamodule.image_size, 64)
+    per_frame = c * h * w
+    widths, grid = getattr(network, "widths", None), getattr(network, "grid", None)
+    if widths is not None and grid is not None:
+        per_frame += sum(widths) * grid[0] * grid[1]
+    step = 4 * datamodule.batch_size * datamodule.total_length * per_frame
+    if weights + step > available:
+        raise ConfigError(
+            f"data.batch_size={datamodule.batch_size} needs at least {_size(step)} for one training batch "
+            f"({datamodule.total_length} frames and the network's states), more than {where} {_size(available)}: "
+            "lower data.batch_size"
+        )

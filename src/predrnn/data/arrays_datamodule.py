@@ -19,11 +19,13 @@ from typing import Any
 from pytorch_lightning.utilities import rank_zero_info
 from torch import Tensor
 from torch.utils.data import Sampler
+from typing_extensions import override
 
 from predrnn import checks
+from predrnn.command_line import override_text
 from predrnn.data.base import SpatiotemporalDataModule, sha256_of
 from predrnn.data.clip import Clip
-from predrnn.data.normalization import KINDS, Normalization, fit_normalization, read_blocks, stream_stats
+from predrnn.data.normalization import KINDS, Normalization, fit_normalization, read_blocks, stream_stats, value_range
 from predrnn.data.sources import open_clips
 from predrnn.data.windows import SPLITS, WindowBatchSampler, WindowDataset, make_windows, split_clips
 from predrnn.errors import BadValue, DataError
@@ -98,6 +100,7 @@ class ArraysDataModule(SpatiotemporalDataModule):
         self.set_input_length(input_length)
         self._normalization: Normalization | None = None
         self._windows: dict[str, list[tuple[int, int]]] = {}
+        self._ranges: dict[str, tuple[list[float], list[float]]] = {}
         self.splits = self._open_splits()
         first = next(c for clips in self.splits.values() for c in clips)
         self.channels, height, width = first.source.frame_shape
@@ -233,9 +236,12 @@ class ArraysDataModule(SpatiotemporalDataModule):
             self.check_batch(len(self.windows("train")), processes=1)
         _ = self.normalization
         if not self.uint8:  # the windows are read unchecked after this
-            for name in set(splits) - {"train"}:
-                for _ in read_blocks(self.splits[name]):
-                    pass
+            for name in sorted(set(splits) - {"train"}):
+                self._ranges[name] = value_range(read_blocks(self.splits[name]))
+
+    @override
+    def value_range(self, split: str) -> tuple[list[float], list[float]] | None:
+        return self._ranges.get(split)
 
     def test_set_definition(self) -> dict[str, Any]:
         h = self.hparams
@@ -254,14 +260,20 @@ class ArraysDataModule(SpatiotemporalDataModule):
     def command_arguments(self) -> tuple[str, str]:
         """The overrides predrnn-eval and predrnn-predict need to read this data: (eval, predict)."""
         h = self.hparams
-        read = "".join(f" data.{k}={h[k]}" for k in ("key", "layout", "actions_key") if h[k] is not None)
-        read += " data.grey=true" if h.grey else ""
-        split = "".join(
-            f" data.{k}={h[k]}" for k in ("test_path", "test_clips", "eval_total_length") if h[k] is not None
+        read = "".join(
+            f" {override_text(f'data.{k}', h[k])}" for k in ("key", "layout", "actions_key") if h[k] is not None
         )
+        read += " data.grey=true" if h.grey else ""
+        given = {k: h[k] for k in ("test_path", "test_clips", "eval_total_length") if h[k] is not None}
+        if "test_path" in given:
+            given["test_path"] = str(Path(h.test_path).expanduser().resolve())
+        if h.eval_total_length is None:  # the test windows are as long as the training ones
+            given["total_length"] = h.total_length
         drawn = {"val_fraction": 0.1, "test_fraction": 0.1, "split_seed": 0}  # the split by clip, where it differs
-        split += "".join(f" data.{k}={h[k]}" for k, v in drawn.items() if h.get(k, v) != v)
-        return f" data=arrays data.path={Path(h.path).expanduser().resolve()}{read}{split}", read
+        given.update({k: h[k] for k, v in drawn.items() if h.get(k, v) != v})
+        split = "".join(f" {override_text(f'data.{k}', v)}" for k, v in given.items())
+        path = override_text("data.path", str(Path(h.path).expanduser().resolve()))
+        return f" data=arrays {path}{read}{split}", read
 
     def check_batch(self, windows: int, processes: int) -> None:
         if windows < self.batch_size * processes:

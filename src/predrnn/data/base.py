@@ -107,6 +107,12 @@ class SpatiotemporalDataModule(pl.LightningDataModule):
         file fails before a run writes anything; `predrnn-eval` asks for ("test",) only."""
         raise NotImplementedError
 
+    def value_range(self, split: str) -> tuple[list[float], list[float]] | None:
+        """The per-channel min and max of `split` in data units, where `check_sources` read them
+        (float data); None where the units are fixed (uint8) or the split was not read. Eval
+        checks them against the checkpoint's normalisation (`Normalization.check_range`)."""
+        return None
+
     def test_set_definition(self) -> dict[str, Any]:
         """What makes the test set this one (files and their SHA-256, or a generator's
         settings): recorded in the run's `summary.json` to reproduce the numbers."""

@@ -15,6 +15,7 @@ from torch.utils.data import Dataset, Sampler
 from typing_extensions import override
 
 from predrnn import checks
+from predrnn.command_line import override_text
 from predrnn.data.base import SpatiotemporalDataModule, sha256_of
 from predrnn.data.loaders import TrainBatchSampler
 from predrnn.data.mnist import load_digits
@@ -128,17 +129,17 @@ class MovingMNISTDataModule(SpatiotemporalDataModule):
         from predrnn-eval's defaults), so the printed command scores what the run's test scored."""
         h = self.hparams
         if h.test_file:
-            return f" data.test_file={Path(h.test_file).expanduser().resolve()}", ""
+            return f" {override_text('data.test_file', str(Path(h.test_file).expanduser().resolve()))}", ""
         defaults = {"test_seed": 2017, "num_digits": 2, "speed": 3.6, "digits": "bundled", "total_length": 20}
-        args = f" data.test_size={h.test_size}"
+        args = f" {override_text('data.test_size', h.test_size)}"
         for key, default in defaults.items():
             value = h[key]
             if not isinstance(value, (str, int, float)):  # a speed range [low, high]
-                value = f"[{','.join(str(v) for v in value)}]"
+                value = list(value)
             elif key == "digits" and value != default:
-                value = Path(str(value)).expanduser().resolve()
+                value = str(Path(str(value)).expanduser().resolve())
             if value != default:
-                args += f" data.{key}={value}"
+                args += f" {override_text(f'data.{key}', value)}"
         return args, ""
 
     def test_set_definition(self) -> dict:

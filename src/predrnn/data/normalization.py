@@ -16,7 +16,7 @@ stored in the module's hyper-parameters, and so travel in every checkpoint.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -27,6 +27,9 @@ from predrnn import checks
 from predrnn.errors import DataError
 
 KINDS = ("none", "minmax", "standard")
+# data beyond the training range by more than this fraction of it get a warning line; by more
+# than the whole range, an error (docs/data.md, "Data a checkpoint was not trained on")
+RANGE_WARNING = 0.1
 
 
 class Normalization(nn.Module):
@@ -47,6 +50,29 @@ class Normalization(nn.Module):
             raise ValueError(f"normalisation statistics of different lengths: {values}")
         for name, v in values.items():  # not saved in state_dict: the hyper-parameters carry them
             self.register_buffer(name, torch.tensor(v, dtype=torch.float32).view(-1, 1, 1), persistent=False)
+
+    def check_range(self, low: Sequence[float], high: Sequence[float], what: str) -> list[str]:
+        """`what`'s per-channel range [low, high] (data units) against the training split's
+        (`low`/`high` here), for a model trained on float data: beyond it by more than the
+        training range's own width is data in other units, a DataError; by more than a tenth of
+        it, a warning line (returned). uint8 data have fixed units and are not checked here."""
+        if self.uint8:
+            return []
+        lines = []
+        trained = zip(self.low.flatten().tolist(), self.high.flatten().tolist())
+        for c, ((lo, hi), (t_lo, t_hi)) in enumerate(zip(zip(low, high), trained)):
+            span, beyond = t_hi - t_lo, max(t_lo - lo, hi - t_hi)
+            channel = f" (channel {c})" if self.channels > 1 else ""
+            values = f"{what} holds values in [{lo:.4g}, {hi:.4g}]{channel}"
+            trained_on = f"the range the model was trained on, [{t_lo:.4g}, {t_hi:.4g}]"
+            if beyond > span:
+                raise DataError(
+                    f"{values}, far outside {trained_on}: are they in other units? give data in the units it was "
+                    "trained on"
+                )
+            if beyond > RANGE_WARNING * span:
+                lines.append(f"warning: {values}, beyond {trained_on}: its predictions there extrapolate")
+        return lines
 
     @property
     def channels(self) -> int:
@@ -146,6 +172,15 @@ def read_blocks(clips, block: int = 64) -> Iterator[np.ndarray]:
             yield frames
 
 
+def value_range(blocks: Iterable[np.ndarray]) -> tuple[list[float], list[float]] | None:
+    """Per-channel (min, max) over `blocks` (T, C, H, W); None when there are none."""
+    low = high = None
+    for frames in blocks:
+        lo, hi = frames.min(axis=(0, 2, 3)), frames.max(axis=(0, 2, 3))
+        low, high = (lo, hi) if low is None else (np.minimum(low, lo), np.maximum(high, hi))
+    return None if low is None else ([float(v) for v in low], [float(v) for v in high])
+
+
 def stream_stats(clips, uint8: bool = False) -> RunningStats | None:
     """Statistics over every frame of `clips` in data units (uint8 / 255), one block in memory."""
     stats = None
@@ -157,9 +192,22 @@ def stream_stats(clips, uint8: bool = False) -> RunningStats | None:
     return stats
 
 
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
 def check_finite(frames: np.ndarray, clip, start: int) -> None:
-    if frames.dtype.kind == "f" and not np.isfinite(frames).all():
+    """Frames the model can take: no NaN or inf, and, in a float64 file, no value that becomes
+    inf as float32 (the model's dtype); a DataError naming the clip and the first such frame."""
+    if frames.dtype.kind != "f":
+        return
+    if not np.isfinite(frames).all():
         t = int(np.argwhere(~np.isfinite(frames))[0][0])
         raise DataError(
             f"{clip.name} holds NaN/inf at frame {start + t}: fix or drop those frames (e.g. np.nan_to_num) before training"
+        )
+    if frames.dtype.itemsize > 4 and (overflow := np.abs(frames) > FLOAT32_MAX).any():
+        first = tuple(np.argwhere(overflow)[0])
+        raise DataError(
+            f"{clip.name} holds {float(frames[first]):.3g} at frame {start + int(first[0])}, beyond float32's range "
+            f"(±{FLOAT32_MAX:.3g}), which the model computes in: it would be inf; rescale or fix those frames"
         )

@@ -11,6 +11,8 @@ A metric is a `torchmetrics.Metric` whose
 - `compute()` returns {name: per-frame tensor (K,)} or {name: (per-frame (K,), whole-forecast
   scalar)} where the mean over frames is the wrong summary (scores from counts pooled over all
   lead times). An undefined value is NaN; it is left out of means and written as null;
+- optional class attribute `min_frame_size`: the smallest frame height and width it can score
+  (a window's size: SSIM's); a metric configured for smaller frames is refused in one line;
 - optional class attribute `stages`: where it runs, ("val", "test") by default (("test",) for
   costly ones).
 States are sums reduced with `dist_reduce_fx="sum"`, so DDP gives the single-process value.

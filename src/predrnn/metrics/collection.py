@@ -86,14 +86,26 @@ def threshold_warnings(key: str, metric: Metric, data_range: tuple[float, float]
     return lines
 
 
+def check_frame_size(key: str, metric: Metric, frame_size: tuple[int, int]) -> None:
+    """A metric with a window (`min_frame_size`: SSIM's) can't score frames smaller than it."""
+    need = getattr(metric, "min_frame_size", None)
+    h, w = frame_size
+    if need is not None and (h < need or w < need):
+        raise ConfigError(
+            f"metrics.{key} needs frames of at least {need}x{need} (its window), the data's are {h}x{w}: "
+            f"remove it with ~metrics.{key}, or give larger frames"
+        )
+
+
 class MetricSet(nn.Module):
-    """The configured metrics that run at `stage`, plus the sequence count. `update` takes
+    """The configured metrics that run at `stage`, plus the sequence count; a metric whose window
+    exceeds `frame_size` is refused. `update` takes
     future frames in model units and hands each metric its scale: "unit" (the prediction
     clipped to [0, 1]) or "data" (the data's units)."""
 
     def __init__(
         self, configs: Mapping[str, Any], num_frames: int, stage: str, notices: list[str] | None = None,
-        data_range: tuple[float, float] | None = None,
+        data_range: tuple[float, float] | None = None, frame_size: tuple[int, int] | None = None,
     ) -> None:  # fmt: skip
         super().__init__()
         self.metrics = nn.ModuleDict()
@@ -106,6 +118,8 @@ class MetricSet(nn.Module):
                 if notices is not None:
                     notices.append(str(err))
                 continue
+            if frame_size is not None:
+                check_frame_size(key, metric, frame_size)
             self.metrics[key] = metric
             if notices is not None and data_range is not None:
                 notices.extend(threshold_warnings(key, metric, data_range))

@@ -65,6 +65,7 @@ class OfficialSSIM(PerFrameMean):
     """SSIM of the official PredRNN code: scikit-image's default SSIM on `uint8(x · 255)`."""
 
     name = "ssim_official"
+    min_frame_size = WINDOW
 
     def values(self, predictions: Tensor, target: Tensor) -> Tensor:
         return uniform_ssim(to_uint8(predictions), to_uint8(target), data_range=255.0)
@@ -88,6 +89,7 @@ class OpenSTLSSIM(PerFrameMean):
     scikit-image <= 0.19 inferred for floats, 2 (the dtype range [-1, 1])."""
 
     name = "ssim_openstl"
+    min_frame_size = WINDOW
     data_range = 2.0
 
     def values(self, predictions: Tensor, target: Tensor) -> Tensor:

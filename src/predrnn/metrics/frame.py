@@ -75,6 +75,7 @@ class SSIM(PerFrameMean):
     """torchmetrics' SSIM (Gaussian 11×11, σ 1.5, data range 1) per frame and channel."""
 
     name = "ssim"
+    min_frame_size = 11  # torchmetrics' Gaussian window
 
     def values(self, predictions: Tensor, target: Tensor) -> Tensor:
         b, k = predictions.shape[:2]

@@ -4,6 +4,7 @@ to run next."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import warnings
 from pathlib import Path
@@ -13,9 +14,11 @@ import pytorch_lightning as pl
 from pytorch_lightning.callbacks import RichModelSummary, RichProgressBar
 from pytorch_lightning.utilities import rank_zero_only
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from typing_extensions import override
 
+from predrnn.command_line import override_text
 from predrnn.models import api
 
 # Third-party lines a normal run doesn't need, matched precisely (verbose=true shows them all).
@@ -236,8 +239,9 @@ def print_run_summary(
     read the run's data and its test set (evaluate, predict); `sample`: a saved input of a few
     test clips and the overrides that read it (the predict command's input)."""
     console = Console(highlight=False, soft_wrap=True)  # paths and commands stay whole, to copy
+    say = functools.partial(console.print, markup=False)  # brackets in paths and overrides are text
     status, step = summary.get("status"), summary.get("global_step")
-    console.print(f"\n[bold]{status}[/] at step {step} — run folder {run_dir}")
+    console.print(f"\n[bold]{status}[/] at step {step} — run folder {escape(str(run_dir))}")
     test = summary.get("test")
     names = metric_names(test or {})
     if names:
@@ -248,7 +252,7 @@ def print_run_summary(
             f"{BASELINE_LABELS.get(b, b)}: {first.upper()} {fmt(v.get(first))}"
             for b, v in test.get("baselines", {}).items()
         )
-        console.print(f"test {', '.join(head)}" + (f" ({others})" if others else ""))
+        say(f"test {', '.join(head)}" + (f" ({others})" if others else ""))
     media = sorted((run_dir / "media").glob("test_*seq0.png")) or sorted((run_dir / "media").glob("val_*seq0.png"))
     files = {
         "strip": media[-1] if media else None,
@@ -259,19 +263,19 @@ def print_run_summary(
     }
     for label, path in files.items():
         if path is not None and path.is_file():
-            console.print(f"  {label:6} {path}")
+            say(f"  {label:6} {path}")
     for offline in sorted((run_dir / "wandb").glob("offline-run-*")):
-        console.print(f"  wandb  {offline}  (upload: wandb sync {offline})")
+        say(f"  wandb  {offline}  (upload: wandb sync {offline})")
     if resume_cmd:
-        console.print(f"resume with:  {resume_cmd}")
+        say(f"resume with:  {resume_cmd}")
     ckpt = files["best"] if files["best"] is not None and files["best"].is_file() else files["last"]
     if ckpt.is_file():
-        console.print(f"evaluate:     predrnn-eval ckpt_path={ckpt}{data_args[0]}")
+        checkpoint = override_text("ckpt_path", str(ckpt))
+        say(f"evaluate:     predrnn-eval {checkpoint}{data_args[0]}")
         if sample is not None:
-            source, read = f"{sample[0]}", sample[1]
-            console.print(f"  sample {source}  (observed frames of {SAMPLE_NOTE})")
+            source, read = override_text("input", str(sample[0])), sample[1]
+            say(f"  sample {sample[0]}  (observed frames of {SAMPLE_NOTE})")
         else:
-            source, read = "<your clips .npy>", data_args[1]
-        console.print(
-            f"predict:      predrnn-predict ckpt_path={ckpt} input={source}{read} output={run_dir / 'predictions.npy'}"
-        )
+            source, read = "input=<your clips .npy>", data_args[1]
+        output = override_text("output", str(run_dir / "predictions.npy"))
+        say(f"predict:      predrnn-predict {checkpoint} {source}{read} {output}")

@@ -125,7 +125,9 @@ class PredRNNModule(pl.LightningModule):
         self.future_frames = future_frames
         if future_frames is not None:  # every metric built once now: a bad one fails before the run starts
             for stage in ("val", "test"):
-                MetricSet(self.metric_configs, future_frames, stage, notices=[])
+                MetricSet(
+                    self.metric_configs, future_frames, stage, notices=[], frame_size=tuple(self.network.image_size)
+                )
 
     # --- model -------------------------------------------------------------------------------
     @property

@@ -13,6 +13,8 @@ from predrnn.errors import BadValue, ConfigError
 
 INTEGER_KEYS = {"max_steps": -1, "max_epochs": -1, "log_every_n_steps": 50, "num_nodes": 1,
                 "check_val_every_n_epoch": 1, "num_sanity_val_steps": 2}  # fmt: skip
+# the accelerators predrnn runs on (Lightning's others need packages it does not install)
+ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
 
 
 def build_trainer(node: DictConfig, **kwargs: Any):
@@ -24,6 +26,7 @@ def build_trainer(node: DictConfig, **kwargs: Any):
         for key, example in INTEGER_KEYS.items():
             if node.get(key) is not None:
                 checks.integer(key, node.get(key), example)
+        checks.choice("accelerator", node.get("accelerator", "auto"), ACCELERATORS, "cpu")
         devices = node.get("devices", 1)
         if isinstance(devices, int) and not isinstance(devices, bool) and (devices == 0 or devices < -1):
             raise BadValue("devices", devices, "must be a positive number of devices (or -1 / auto: all)", 1)
