@@ -89,9 +89,9 @@ def broken_compiler(folder) -> Path:
     return path
 
 
-def run_main(argv, cwd, monkeypatch, capsys) -> tuple[int, list[str]]:
+def run_main(argv, cwd, monkeypatch, capsys, stdout: bool = False):
     """A console script's real `main` (Hydra included), run in this process in `cwd`:
-    (exit code, the lines it wrote to stderr)."""
+    (exit code, the lines it wrote to stderr), and what it printed with `stdout=True`."""
     from predrnn.cli import convert, evaluate, export, predict, train
 
     mains = {"predrnn-train": train.main, "predrnn-eval": evaluate.main, "predrnn-predict": predict.main,
@@ -104,7 +104,9 @@ def run_main(argv, cwd, monkeypatch, capsys) -> tuple[int, list[str]]:
         code = 0
     except SystemExit as exit_info:
         code = exit_info.code
-    return code, capsys.readouterr().err.strip().splitlines()
+    captured = capsys.readouterr()
+    err = captured.err.strip().splitlines()
+    return (code, err, captured.out) if stdout else (code, err)
 
 
 # the model and data overrides that describe each reference checkpoint of the family

@@ -173,3 +173,32 @@ def test_errors_exit_2_with_one_line(tmp_path):
     ]
     written = {p.name for p in (tmp_path / "logs").rglob("*") if p.is_file()}
     assert not written & {"summary.json", "last.ckpt", "metrics.json"}
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["/data/radar v2/a.h5", "/data/a,b.h5", "/data/x=1.h5", "/data/run#3.npy", "/data/it's.npy", '/data/"q".npy',
+     "/data/[1].npy", "/data/é.npy", "~/a.npy", "/data/$HOME.npy", "123", "true", "null", "plain.npy"],
+)  # fmt: skip
+def test_a_printed_override_reads_back_through_the_shell_and_hydra(value):
+    import shlex
+
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from predrnn.command_line import check_syntax, override_text
+
+    (word,) = shlex.split(override_text("data.path", value))
+    check_syntax([word])  # no sweep, nothing Hydra can't read
+    assert OverridesParser.create().parse_override(word).value() == value
+
+
+def test_the_eval_command_carries_the_runs_metrics_and_baselines(tmp_path):
+    from helpers import compose
+    from predrnn.command_line import evaluation_overrides
+
+    cfg = compose("train", tmp_path, ["experiment=smoke", "metrics=nowcast", "metrics.events.thresholds=[10]"])
+    assert evaluation_overrides(cfg, "nowcast") == ["metrics=nowcast", '"metrics.events.thresholds=[10]"']
+    cfg = compose("train", tmp_path, ["experiment=smoke", "~metrics.lpips", "metrics.ssim._target_=my.SSIM",
+                                      "baselines=[zeros]"])  # fmt: skip
+    assert evaluation_overrides(cfg) == ['"~metrics.lpips"', "metrics.ssim._target_=my.SSIM", '"baselines=[zeros]"']
+    assert evaluation_overrides(compose("train", tmp_path, ["experiment=smoke"])) == []

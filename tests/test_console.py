@@ -143,3 +143,42 @@ def test_strips_name_their_rows():
     for r in range(3):  # white text in each row of the label column, on grey
         assert (labels[r * 18 : r * 18 + 16] > 160).any()
     assert (image[:16, media.LABEL_WIDTH + 2 : media.LABEL_WIDTH + 18] == 0).all()  # the first frame, after it
+
+
+def test_the_printed_eval_command_reproduces_the_run(tmp_path, monkeypatch, capsys):
+    """A run on data whose path needs quoting (a space, a comma, an `=`), with its own window
+    length, metrics and baselines: its printed eval command, split as a shell splits it, scores
+    the run's test set as the run did."""
+    import shlex
+
+    import h5py
+    import numpy as np
+
+    from helpers import run_main
+
+    folder = tmp_path / "my data,v2"
+    folder.mkdir()
+    with h5py.File(folder / "t=1.h5", "w") as f:
+        f["x"] = np.random.default_rng(0).random((6, 12, 16, 16)).astype(np.float32)
+    train_args = (
+        "predrnn-train", "trainer=cpu", "logger=csv", "model.hidden_channels=[4]", "model.patch_size=2",
+        "data=arrays", f"data.path='{folder / 't=1.h5'}'", "data.key=x", "data.input_length=4",
+        "data.total_length=8", "data.batch_size=2", "trainer.max_steps=2", "callbacks.media=null", "~metrics.ssim",
+        "+metrics.events._target_=predrnn.metrics.events.EventScores", "+metrics.events.thresholds=[0.5]",
+        "baselines=[zeros]",
+    )  # fmt: skip
+    code, err, out = run_main(train_args, tmp_path, monkeypatch, capsys, stdout=True)
+    assert code == 0, err
+    (evaluate,) = re.findall(r"^evaluate:\s+(predrnn-eval .*)$", out, re.M)
+    assert "data.total_length=8" in evaluate and "\"data.path='" in evaluate
+    code, err = run_main(tuple(shlex.split(evaluate)), tmp_path, monkeypatch, capsys)
+    assert code == 0, err
+    (run_dir,) = (tmp_path / "logs" / "train" / "runs").iterdir()
+    tested = json.loads((run_dir / "summary.json").read_text())["test"]
+    (eval_dir,) = (tmp_path / "logs" / "eval" / "runs").iterdir()
+    evaluated = json.loads((eval_dir / "metrics.json").read_text())
+    assert "ssim" not in evaluated and set(evaluated["baselines"]) == {"zeros"}
+    scores = [k for k, v in tested.items() if isinstance(v, float)]
+    assert "csi_0.5" in scores and "mse" in scores
+    for key in scores:
+        assert evaluated[key] == pytest.approx(tested[key], rel=1e-6), key
