@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers import ENV, broken_compiler, needs_cpu_compiler, run
+from helpers import ENV, broken_compiler, needs_cpu_compiler, run, run_main
 
 pytestmark = pytest.mark.slow
 
@@ -41,7 +41,7 @@ def test_train_writes_run_folder(smoke_run):
     assert 150 < base["zeros"]["mse"] < 200 and base["copy_last"]["mse"] > base["zeros"]["mse"]
 
 
-def test_eval_and_predict_on_checkpoint(smoke_run, tmp_path):
+def test_eval_and_predict_on_checkpoint(smoke_run, tmp_path, monkeypatch, capsys):
     cwd = smoke_run.parents[3]
     ckpt = smoke_run / "checkpoints" / "last.ckpt"
     proc = run(["predrnn-eval", f"ckpt_path={ckpt}", "data.test_size=6", "data.num_workers=0"], cwd)
@@ -82,24 +82,18 @@ def test_eval_and_predict_on_checkpoint(smoke_run, tmp_path):
         imageio.imwrite(tmp_path / "pngs" / f"{i:03d}.png", frame)
     np.save(tmp_path / "f.npy", clip[0, :10].astype(np.float32) / 255)
     # predictions come in the input's layout: a video or frame folder (N, K, H, W), a (T, H, W) array (K, H, W)
+    # (in this process: the console script itself ran above)
     for src, dtype, shape in (("clip.gif", np.uint8, (1, 10, 64, 64)), ("pngs", np.uint8, (1, 10, 64, 64)),
                               ("f.npy", np.float32, (10, 64, 64))):  # fmt: skip
-        run(
-            [
-                "predrnn-predict",
-                f"ckpt_path={ckpt}",
-                f"input={tmp_path / src}",
-                f"output={tmp_path / 'o.npy'}",
-                "overwrite=true",
-            ],
-            cwd,
-        )
+        argv = ("predrnn-predict", f"ckpt_path={ckpt}", f"input={tmp_path / src}", f"output={tmp_path / 'o.npy'}",
+                "overwrite=true")  # fmt: skip
+        code, err = run_main(argv, cwd, monkeypatch, capsys)
+        assert code == 0, err
         out = np.load(tmp_path / "o.npy")
         assert out.shape == shape and out.dtype == dtype
-    bad = run(
-        ["predrnn-predict", f"ckpt_path={ckpt}", f"input={tmp_path / 'f.npy'}", "module.compile=fastest"], cwd, False
-    )
-    assert bad.returncode == 2 and bad.stderr.strip().splitlines()[-1].startswith(
+    argv = ("predrnn-predict", f"ckpt_path={ckpt}", f"input={tmp_path / 'f.npy'}", "module.compile=fastest")
+    code, err = run_main(argv, cwd, monkeypatch, capsys)
+    assert code == 2 and err[-1].startswith(
         "predrnn-predict: error: module.compile='fastest' is unknown: use one of null, default,"
     )
     # compiled cells on a CPU whose C++ compiler is broken: one line before any work, no output
@@ -113,22 +107,14 @@ def test_eval_and_predict_on_checkpoint(smoke_run, tmp_path):
     ]
     assert not out.exists()
     np.save(tmp_path / "small.npy", clip[:, :, :32, :32])
-    bad = run(["predrnn-predict", f"ckpt_path={ckpt}", f"input={tmp_path / 'small.npy'}"], cwd, check=False)
-    assert bad.returncode == 2
-    assert (
-        bad.stderr.strip()
-        .splitlines()[-1]
-        .startswith(
-            f"predrnn-predict: error: input={tmp_path / 'small.npy'} frames are 32x32x1, the model was trained on 64x64x1"
-        )
+    code, err = run_main(("predrnn-predict", f"ckpt_path={ckpt}", f"input={tmp_path / 'small.npy'}"), cwd,
+                         monkeypatch, capsys)  # fmt: skip
+    assert code == 2 and err[-1].startswith(
+        f"predrnn-predict: error: input={tmp_path / 'small.npy'} frames are 32x32x1, the model was trained on 64x64x1"
     )
-    short = run(
-        ["predrnn-predict", f"ckpt_path={ckpt}", f"input={tmp_path / 'f.npy'}", "num_predictions=0"],
-        tmp_path,
-        False,
-    )
-    assert short.returncode == 2
-    assert "num_predictions=0 must be at least 1" in short.stderr
+    argv = ("predrnn-predict", f"ckpt_path={ckpt}", f"input={tmp_path / 'f.npy'}", "num_predictions=0")
+    code, err = run_main(argv, tmp_path, monkeypatch, capsys)
+    assert code == 2 and "num_predictions=0 must be at least 1" in err[-1]
 
 
 @needs_cpu_compiler

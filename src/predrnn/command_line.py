@@ -79,8 +79,8 @@ def check_syntax(args: Sequence[str]) -> None:
     multirun = any(a in ("-m", "--multirun") for a in args)
     parser = _parser()
     for arg in args:
-        if arg.startswith("-"):
-            continue
+        if arg.startswith("-") or ("=" not in arg and not arg.startswith("~")):
+            continue  # Hydra's flags and their values (--cfg job, -cn NAME): Hydra reads those
         key, sep, value = arg.partition("=")
         quoted = override_text(key, value) if sep else arg
         try:
