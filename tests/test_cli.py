@@ -188,3 +188,5 @@ def test_the_eval_command_carries_the_runs_metrics_and_baselines(tmp_path):
                                       "baselines=[zeros]"])  # fmt: skip
     assert evaluation_overrides(cfg) == ['"~metrics.lpips"', "metrics.ssim._target_=my.SSIM", '"baselines=[zeros]"']
     assert evaluation_overrides(compose("train", tmp_path, ["experiment=smoke"])) == []
+    fast = compose("train", tmp_path, ["experiment=smoke", "trainer.precision=bf16-mixed"])
+    assert evaluation_overrides(fast) == ["trainer.precision=bf16-mixed"]

@@ -117,7 +117,8 @@ def _eval_config(metrics_choice: str):
 
 def evaluation_overrides(cfg, metrics_choice: str = "default") -> list[str]:
     """The overrides that make `predrnn-eval` score what the run `cfg` scored: its metrics
-    group, each metric added, removed or changed against that group, and its baselines."""
+    group, each metric added, removed or changed against that group, its baselines and its
+    precision."""
     from omegaconf import OmegaConf
 
     reference = _eval_config(metrics_choice)
@@ -140,4 +141,7 @@ def evaluation_overrides(cfg, metrics_choice: str = "default") -> list[str]:
     baselines = list(cfg.get("baselines") or [])
     if baselines != list(reference.get("baselines") or []):
         args.append(override_text("baselines", baselines))
+    precision = cfg.get("trainer", {}).get("precision")
+    if precision is not None and str(precision) != str(reference.trainer.get("precision")):  # bf16 scores differ
+        args.append(override_text("trainer.precision", precision))
     return args
