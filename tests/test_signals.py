@@ -275,3 +275,37 @@ def test_signal_during_eval_and_predict_is_not_a_success(signum, workdir, tmp_pa
         assert not (tmp_path / "eval" / "metrics.json").exists() and not (tmp_path / "out.npy").exists()
         left = set(p.name for p in tmp_path.iterdir()) - before - {"eval", "logs"}
         assert not left, left  # no temporary file either
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("phase", ["train", "val"])
+def test_sigterm_to_the_first_rank_alone_stops_every_ddp_rank(phase, tmp_path):
+    """`kill PID` of the first of two DDP ranks (as a container's SIGTERM to its first process):
+    the other rank stops at the same step instead of waiting for it forever, last.ckpt holds
+    that step, exit 143 with one line."""
+    run = tmp_path / "run"
+    during = ("+trainer.val_check_interval=2", "trainer.check_val_every_n_epoch=null", "data.val_size=1000")
+    args = ["predrnn-train", *SMOKE, "trainer=ddp_cpu", "trainer.max_steps=400", "data.batch_size=2",
+            "data.train_size=2000", "test=false", "callbacks.media=null", "callbacks.last_checkpoint.every_n_steps=1",
+            f"hydra.run.dir={run}", *(during if phase == "val" else ())]  # fmt: skip
+    proc = _start(args, tmp_path)
+    last = run / "checkpoints" / "last.ckpt"
+    deadline = time.monotonic() + 120
+    try:
+        while not last.exists():  # step 1 is done; in "val", step 2 starts a 1000-sequence validation
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        time.sleep(2.0)
+        os.kill(proc.pid, signal.SIGTERM)  # this process only, not its group
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 143, err
+    assert "Traceback" not in err
+    stopped = [line for line in err.splitlines() if "stopped at step" in line]
+    assert len(stopped) == 1, err  # said once, by rank zero
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "interrupted" and _step(last) == summary["global_step"]
+    if phase == "val":
+        assert summary["global_step"] == 2  # the validation was cut short, not run to its end

@@ -131,6 +131,8 @@ def fit_and_test(run: Run) -> dict[str, Any]:
 
 def finish(run: Run, summary: dict[str, Any]) -> float:
     """The closing lines; exit as the signal that stopped the run did; the value a sweep optimises."""
+    from pytorch_lightning.utilities import rank_zero_only
+
     from predrnn.training.console import print_run_summary
 
     last = run.output_dir / "checkpoints" / "last.ckpt"
@@ -140,7 +142,7 @@ def finish(run: Run, summary: dict[str, Any]) -> float:
     scored = "".join(f" {arg}" for arg in evaluation_overrides(run.cfg, _choice("metrics", "default")))
     print_run_summary(summary, run.output_dir, resume, (evaluate + scored, predict), sample)
     if run.stop is not None and run.stop.received is not None and not in_multirun():
-        print(
+        rank_zero_only(print)(
             f"predrnn-train: {summary.get('signal')} received: stopped at step {summary.get('global_step')}; "
             f"{'last.ckpt saved' if last.is_file() else 'no last.ckpt'}; not written: {summary.get('not_written')}",
             file=sys.stderr,
