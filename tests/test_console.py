@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import signal
 import time
 from pathlib import Path
@@ -39,7 +40,7 @@ def test_the_preset_fits_the_machine(gpu, chosen, monkeypatch):
 
 
 @pytest.mark.slow
-def test_a_run_is_quiet_counts_steps_and_ends_with_commands_that_run(tmp_path):
+def test_a_run_is_quiet_counts_steps_and_ends_with_commands_that_run(tmp_path, monkeypatch, capsys):
     proc = run(["predrnn-train", "model.hidden_channels=[8]", "logger=[wandb]", *TINY], tmp_path)
     console = proc.stdout + proc.stderr
     for noise in NOISE:
@@ -59,13 +60,16 @@ def test_a_run_is_quiet_counts_steps_and_ends_with_commands_that_run(tmp_path):
     (predict,) = re.findall(r"^predict:\s+(predrnn-predict .*)$", console, re.M)
     assert "data.test_size=4" in evaluate and "<" not in predict
     start = time.monotonic()
-    evaluated = run(evaluate.split(), tmp_path).stdout
+    evaluated = run(shlex.split(evaluate), tmp_path).stdout
     assert "test metrics over 4 sequences" in evaluated and time.monotonic() - start < 120
     (eval_dir,) = (tmp_path / "logs" / "eval" / "runs").iterdir()
     assert json.loads((eval_dir / "metrics.json").read_text())["num_sequences"] == 4
     step = torch.load(evaluate.split("ckpt_path=")[1].split()[0], weights_only=True)["global_step"]
     assert (eval_dir / "media" / f"test_step{step:07d}_seq0.png").is_file()  # named after the checkpoint's step
-    run(predict.split(), tmp_path)
+    from helpers import run_main
+
+    code, err = run_main(tuple(shlex.split(predict)), tmp_path, monkeypatch, capsys)  # in process: no start-up
+    assert code == 0, err
     import numpy as np
 
     (output,) = re.findall(r"output=(\S+)", predict)
@@ -149,8 +153,6 @@ def test_the_printed_eval_command_reproduces_the_run(tmp_path, monkeypatch, caps
     """A run on data whose path needs quoting (a space, a comma, an `=`), with its own window
     length, metrics and baselines: its printed eval command, split as a shell splits it, scores
     the run's test set as the run did."""
-    import shlex
-
     import h5py
     import numpy as np
 

@@ -228,10 +228,12 @@ def _fingerprint(folder):
 @pytest.mark.parametrize("argv, message", REFUSED, ids=[" ".join(a[1:]) for a, _ in REFUSED])
 def test_refused_in_one_line_nothing_changed(argv, message, hostile, monkeypatch, capsys):
     before = _fingerprint(hostile)
+    runs = set((hostile / "logs").glob("*/runs/*"))
     code, err = run_main(argv, hostile, monkeypatch, capsys)
     assert code == 2 and len(err) == 1, err
     assert err[0].startswith(f"{argv[0]}: error: ") and message in err[0], err[0]
     assert _fingerprint(hostile) == before
+    assert set((hostile / "logs").glob("*/runs/*")) == runs, "a refused run left its folder behind"
 
 
 def test_data_beyond_the_training_range_is_a_warning(hostile, monkeypatch, capsys, tmp_path):
