@@ -37,12 +37,14 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed ## create .venv and install predrnn with its dev tools
 
 # tests run two at a time on 2 cores: one thread per process (the notebook's kernel too), or
-# their OpenMP threads spin against each other
+# their OpenMP threads spin against each other; files in the order tests/conftest.py gives
+# (longest first: xdist's default reorder by test count would start the one-test, three-minute
+# training last)
 test: install ## run the whole test suite (installs first)
-	OMP_NUM_THREADS=1 PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -n 2 --dist loadfile --timeout 900 --nbmake tests notebooks $(ARGS)
+	OMP_NUM_THREADS=1 PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder --timeout 900 --nbmake tests notebooks $(ARGS)
 
 test-fast: install ## run the tests not marked slow
-	OMP_NUM_THREADS=1 PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -n 2 --dist loadfile -m "not slow" tests $(ARGS)
+	OMP_NUM_THREADS=1 PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder -m "not slow" tests $(ARGS)
 
 lint: install ## ruff check and format check
 	$(BIN)/ruff check src tests
