@@ -15,7 +15,7 @@ from typing import Any
 
 from predrnn.errors import ConfigError
 
-_SHELL_SAFE_IN_DOUBLE_QUOTES = set('"$`\\!')
+_SPECIAL_IN_DOUBLE_QUOTES = set('"$`\\!')  # what the shell still expands inside double quotes
 
 
 def _parser():
@@ -61,7 +61,7 @@ def shell_word(token: str) -> str:
     (which keep Hydra's single quotes visible), else in shlex's quoting."""
     if shlex.quote(token) == token:
         return token
-    if not _SHELL_SAFE_IN_DOUBLE_QUOTES & set(token):
+    if not _SPECIAL_IN_DOUBLE_QUOTES & set(token):
         return f'"{token}"'
     return shlex.quote(token)
 
