@@ -206,11 +206,16 @@ def test_hdf5_and_zarr_readers_are_lazy(tmp_path):
 
 
 def test_readme_own_data_example_runs_as_written(tmp_path, monkeypatch, capsys):
-    """The README's "Your own data" commands, in order, with only the step counts made tiny."""
+    """The README's "Your own data" commands, in order, with only the step counts made tiny: a CF
+    netCDF radar archive with gaps and no coverage, trained, swept, evaluated with the
+    forecasters' scores and forecast to a CF file that sits on the archive's grid."""
     import re
     import runpy
     import shlex
     from pathlib import Path
+
+    import pyproj
+    import xarray as xr
 
     readme = (Path(__file__).parents[1] / "README.md").read_text()
     block = re.search(r"<!-- tested by tests/test_user_data.py -->\s*```bash\n(.*?)```", readme, re.S).group(1)
@@ -222,8 +227,6 @@ def test_readme_own_data_example_runs_as_written(tmp_path, monkeypatch, capsys):
     tiny = ["trainer=cpu", "logger=csv", "data.num_workers=0", "trainer.limit_val_batches=1", "callbacks.media=null",
             "trainer.limit_test_batches=1"]  # fmt: skip
     for line in block.splitlines():
-        if line.startswith("python -c"):
-            exec(shlex.split(line)[2], {})
         if not line.startswith("predrnn-"):
             continue
         argv = shlex.split(line.replace("$DATA", data))
@@ -234,16 +237,38 @@ def test_readme_own_data_example_runs_as_written(tmp_path, monkeypatch, capsys):
             argv += ["trainer.limit_test_batches=1", "num_media=0"]
         code, err = run_main(argv, tmp_path, monkeypatch, capsys)
         assert code == 0, (line, err)
-    forecast = np.load(tmp_path / "forecast.npy")
-    assert forecast.shape == (4, 15, 64, 64, 1) and forecast.dtype == np.float32  # as the README says
+    # what the first run used: five daily files, 5-minute step, windows that never cross the gap
+    (run_dir,) = (tmp_path / "logs" / "train" / "runs").iterdir()
+    used = json.loads((run_dir / "summary.json").read_text())["data_summary"]
+    assert {s["time_step"] for s in used.values()} == {"5min"}
+    assert sum(s["windows"] for s in used.values()) <= 58  # 1 180 scans, 20 a window, none across the gap
+    assert 0.2 < used["train"]["masked_fraction"] < 0.3  # outside the radar's range
+    assert (
+        used["train"]["last_time"] < used["val"]["first_time"] <= used["val"]["last_time"] < used["test"]["first_time"]
+    )
+    # the forecast: CF, on the archive's grid and projection, NaN outside the range, in dBZ
+    with xr.open_dataset(tmp_path / "forecast.nc") as forecast, xr.open_dataset(tmp_path / "recent.nc") as recent:
+        dbz = forecast["dbz"]
+        assert dbz.dims == ("forecast_reference_time", "forecast_period", "y", "x") and dbz.shape == (1, 15, 64, 64)
+        assert dbz.attrs["units"] == "dBZ" and forecast["forecast_reference_time"].values[0] == recent.time.values[-1]
+        assert (forecast["forecast_period"].values == np.arange(1, 16) * np.timedelta64(5, "m")).all()
+        assert np.array_equal(forecast["lat"].values, recent["lat"].values)
+        assert pyproj.CRS.from_cf(forecast["crs"].attrs) == pyproj.CRS.from_cf(recent["crs"].attrs)
+        no_data = np.isnan(recent["dbz"].values[-1])
+        assert np.isnan(dbz.values[0]).all(axis=0).tolist() == no_data.tolist()
+        assert np.nanmin(dbz.values) >= 0 and np.nanmax(dbz.values) <= 60.01  # clip=true: the training range
     assert len(list((tmp_path / "logs" / "train" / "multiruns").rglob("metrics.json"))) == 2  # the sweep's two jobs
-    # metrics=nowcast: event scores in dBZ for the model, persistence and extrapolation
+    # metrics=nowcast: event scores in dBZ for the model, persistence and extrapolation, by lead time
     (nowcast,) = [m for m in map(json.loads, map(Path.read_text, (tmp_path / "logs" / "eval").rglob("metrics.json")))
                   if "csi_35" in m]  # fmt: skip
     for name in ("csi_20", "csi_35", "csi_50", "pod_35", "far_35", "bias_35", "hss_35", "ets_35", "fss_35_s8"):
         assert f"{name}_per_frame" in nowcast and len(nowcast[f"{name}_per_frame"]) == 10, name
+    assert nowcast["lead_times_minutes"] == [5 * k for k in range(1, 11)]
     assert set(nowcast["baselines"]) == {"zeros", "copy_last", "extrapolation"}
     assert "csi_35" in nowcast["baselines"]["extrapolation"]
+    (plain,) = [m for m in map(json.loads, map(Path.read_text, (tmp_path / "logs" / "eval").rglob("metrics.json")))
+                if "csi_35" not in m]  # fmt: skip
+    assert "ssim" in plain["not_scored"] and "ssim" not in {k for k in plain if not k.startswith("not_")}
 
 
 def test_kth_experiment_trains_on_a_tree_in_kths_layout(tmp_path, monkeypatch, capsys, digits):

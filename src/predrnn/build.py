@@ -74,7 +74,7 @@ def build(cfg: DictConfig):
     normalization = datamodule.normalization.as_dict()  # fitted on the training split: travels in checkpoints
     module = instantiate_group(  # not recursive: the metric configs are built by the module, per stage
         cfg.module, "module", _recursive_=False, network=network, optim=optim, sampling=sampling,
-        normalization=normalization, **evaluation_settings(cfg, datamodule),
+        normalization=normalization, data_description=datamodule.description(), **evaluation_settings(cfg, datamodule),
     )  # fmt: skip
     return datamodule, module
 

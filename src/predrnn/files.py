@@ -1,13 +1,15 @@
 """Writing files without losing any: outputs are checked before any work (never an input, never
 an existing file unless asked), and written atomically (a temporary file in the target's own
 folder, renamed over the target, so the rename never crosses file systems and a reader never
-sees half a file)."""
+sees half a file). An output that is a folder (a Zarr store) is written the same way: a
+temporary folder beside it, renamed into place whole."""
 
 from __future__ import annotations
 
 import json
 import math
 import os
+import shutil
 import tempfile
 from collections.abc import Iterable
 from contextlib import contextmanager
@@ -28,15 +30,30 @@ def _same(a: Path, b: Path) -> bool:
 
 
 def check_output(
-    path: str | Path, suffix: str, key: str, inputs: Iterable[str | Path] = (), overwrite: bool = False
+    path: str | Path,
+    suffix: str,
+    key: str,
+    inputs: Iterable[str | Path] = (),
+    overwrite: bool = False,
+    folder_markers: tuple[str, ...] = (),
 ) -> Path:
     """The output path `path` if it is safe to write: it ends in `suffix`, is not a folder, is
-    none of `inputs` (nor a file inside an input folder), and does not exist unless `overwrite`."""
+    none of `inputs` (nor a file inside an input folder), and does not exist unless `overwrite`.
+    With `folder_markers` the output is a folder (a Zarr store: `("zarr.json", ".zgroup")`), and
+    an existing one is replaced (with `overwrite`) only if it holds one of those files, so that
+    overwrite=true never deletes a folder of something else."""
     out = Path(path).expanduser()
     if out.suffix.lower() != suffix:
         raise OutputError(f"{key}={path} must end in {suffix}: e.g. {key}={out.with_suffix(suffix).name}")
-    if out.is_dir():
+    if out.is_dir() and not folder_markers:
         raise OutputError(f"{key}={path} is a folder: give a file name ending in {suffix}")
+    if folder_markers and out.exists() and not out.is_dir():
+        raise OutputError(f"{key}={path} is a file, a {suffix} output is a folder: choose another {key}")
+    if folder_markers and out.is_dir() and overwrite and not any((out / m).exists() for m in folder_markers):
+        raise OutputError(
+            f"{key}={path} is a folder that this kind of output never writes (it holds none of "
+            f"{', '.join(folder_markers)}): nothing replaced; choose another {key}"
+        )
     for given in inputs:
         source = Path(given).expanduser()
         if _same(out, source) or (source.is_dir() and out.resolve().is_relative_to(source.resolve())):
@@ -79,6 +96,21 @@ def _temporary(path: Path) -> Path:
     return Path(tmp)
 
 
+def _temporary_folder(path: Path) -> Path:
+    """A new empty folder named as `_temporary` names files, beside `path`."""
+    tmp = tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=f".tmp{path.suffix}")
+    os.chmod(tmp, 0o777 & ~_UMASK)  # as a plain mkdir() would give, not mkdtemp's 0700
+    return Path(tmp)
+
+
+def _remove(path: Path) -> None:
+    """`path` removed, a file or a whole folder; nothing if it is not there."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -103,7 +135,7 @@ def remove_stale_temporaries(path: str | Path) -> list[Path]:
         pid = tmp.name[len(path.name) + 2 :].split(".", 1)[0]
         if pid.isdigit() and not _alive(int(pid)):
             try:
-                tmp.unlink()
+                _remove(tmp)
                 removed.append(tmp)
             except OSError:
                 pass
@@ -121,7 +153,7 @@ def remove_stale_temporaries_in(folder: str | Path) -> list[Path]:
         name = tmp.name[1:].split(".tmp", 1)[0]  # <name>.<pid>.<random>
         parts = name.rsplit(".", 2)
         if len(parts) == 3 and parts[1].isdigit() and not _alive(int(parts[1])):
-            tmp.unlink(missing_ok=True)
+            _remove(tmp)
             removed.append(tmp)
     return removed
 
@@ -145,18 +177,22 @@ def atomic_path(path: str | Path):
 
 
 @contextmanager
-def atomic_outputs(paths: Iterable[str | Path], overwrite: bool = False, key: str = "output"):
+def atomic_outputs(
+    paths: Iterable[str | Path], overwrite: bool = False, key: str = "output", folders: Iterable[str | Path] = ()
+):
     """Several outputs of one command written as one step: yields a temporary path per output
     (in order); only when the block has written them all are they renamed into place. On any
     failure no output changed. Without `overwrite` each output is created exclusively (a hard
     link that fails if the name exists), so of two processes writing the same output one
     fails instead of both reporting success; with it, the old files are kept aside until the
-    last rename succeeded."""
+    last rename succeeded. An output also named in `folders` (a Zarr store) gets an empty
+    temporary folder, renamed into place whole (an old one is replaced whole, never merged)."""
     targets = [Path(p) for p in paths]
+    as_folder = {Path(p) for p in folders}
     temps: list[Path] = []
     try:
         for target in targets:
-            temps.append(_temporary(target))
+            temps.append(_temporary_folder(target) if target in as_folder else _temporary(target))
         yield list(temps)
         _commit(targets, temps, overwrite, key)
     except OSError as err:  # a full disk, a folder that became read-only: one line, nothing changed
@@ -164,11 +200,19 @@ def atomic_outputs(paths: Iterable[str | Path], overwrite: bool = False, key: st
         raise OutputError(f"{key}: writing {names} failed ({err.strerror or err}): no output changed") from None
     finally:
         for tmp in temps:
-            tmp.unlink(missing_ok=True)
+            _remove(tmp)
 
 
 def _claim(tmp: Path, target: Path) -> None:
     """`tmp` under the name `target`, which must not exist (FileExistsError otherwise)."""
+    if tmp.is_dir():  # claim the name with an empty folder, then rename the written one over it
+        os.mkdir(target)
+        try:
+            os.replace(tmp, target)
+        except OSError:
+            os.rmdir(target)
+            raise
+        return
     try:
         os.link(tmp, target)
     except FileExistsError:
@@ -185,6 +229,8 @@ def _commit(targets: list[Path], temps: list[Path], overwrite: bool, key: str) -
         for target, tmp in zip(targets, temps, strict=True):
             if overwrite and target.exists():
                 aside = _temporary(target)
+                if target.is_dir():  # a folder is renamed to a free name, not over a file
+                    aside.unlink()
                 os.replace(target, aside)
                 kept.append((aside, target))
             try:
@@ -196,12 +242,12 @@ def _commit(targets: list[Path], temps: list[Path], overwrite: bool, key: str) -
             created.append(target)
     except BaseException:
         for target in created:
-            target.unlink(missing_ok=True)
+            _remove(target)
         for aside, target in kept:
             os.replace(aside, target)
         raise
     for aside, _ in kept:
-        aside.unlink(missing_ok=True)
+        _remove(aside)
 
 
 def write_text(path: str | Path, text: str) -> Path:

@@ -86,6 +86,7 @@ def report_errors(prog: str) -> Callable:
         @functools.wraps(task)
         def wrapper(cfg: DictConfig) -> Any:
             quiet_unless_verbose(cfg)
+            scrub_run_files(cfg)
             try:
                 return task(cfg)
             except Exception as err:
@@ -107,6 +108,29 @@ def report_errors(prog: str) -> Callable:
         return wrapper
 
     return decorate
+
+
+def scrub_run_files(cfg: DictConfig) -> None:
+    """Hydra has written the run's config and overrides (`.hydra/*.yaml`, a sweep's
+    `multirun.yaml`) before the task starts: the secrets of `data.storage_options` and the
+    passwords of URLs given as `data.path` / `input` are replaced by REDACTED there (a word that
+    keeps the YAML valid), so no credential stays in a run folder (docs/data.md, "Remote stores")."""
+    from omegaconf import OmegaConf
+
+    from predrnn.data.remote import scrub
+
+    data = cfg.get("data")
+    options = data.get("storage_options") if data is not None else None
+    secrets = {
+        "options": OmegaConf.to_container(options) if options is not None else None,
+        "urls": [str(OmegaConf.select(cfg, key, default="")) for key in ("data.path", "input")],
+    }
+    folder = _output_dir()
+    if folder is None:
+        return
+    for path in [*(folder / ".hydra").glob("*.yaml"), folder.parent / "multirun.yaml"]:
+        if path.is_file() and (text := path.read_text()) != (clean := scrub(text, secrets, "REDACTED")):
+            path.write_text(clean)
 
 
 def _output_dir() -> Path | None:

@@ -1,7 +1,10 @@
 """`predrnn-eval ckpt_path=… [data.test_file=…]`: test metrics of a checkpoint.
 
 Writes metrics.json (every configured metric, its per-frame list and the baselines'), the
-per-frame plot and media into the run folder, and prints a per-frame table.
+per-frame plot and media into the run folder, and prints a per-frame table. For data with times
+(data=xarray) metrics.json also lists each frame's lead time (`lead_times_minutes`) and the
+table labels the frames "+10 min" …; data of other variables than the checkpoint's (its
+`data_description`) is refused in one line.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ def evaluate(cfg: DictConfig) -> dict:
     net = module.network
     # the model decides the observed length, the frame shape and the units; the config the rest
     datamodule = build_data(cfg, input_length=net.input_length)
+    _check_variables(datamodule, module.hparams.get("data_description"), ckpt)
     datamodule.adopt(net, module.normalization)
     _check_kind_of_values(datamodule, module.normalization, ckpt)
     module.configure_evaluation(**evaluation_settings(cfg, datamodule))
@@ -81,6 +85,19 @@ def _check_kind_of_values(datamodule, normalization, ckpt: str) -> None:
         f"the data are {have} frames, ckpt_path={ckpt} was trained on {trained} frames: its units would not match; "
         f"give the data as {trained}, as it was trained"
     )
+
+
+def _check_variables(datamodule, trained: dict | None, ckpt: str) -> None:
+    """A checkpoint trained on other variables than the data's (t2m for a model of reflectivity)
+    would be scored in the wrong units: refused in one line naming both."""
+    from predrnn.data.series_input import check_same_variables
+
+    describe = getattr(datamodule, "description", None)
+    given = describe() if callable(describe) else None
+    if not trained or not given or trained.get("variables") is None or given.get("variables") is None:
+        return
+    where = f"data.path={given.get('path') or datamodule.hparams.get('path')}"
+    check_same_variables(list(trained["variables"]), list(given["variables"]), f"ckpt_path={ckpt}", where)
 
 
 task = report_errors("predrnn-eval")(evaluate)  # the Hydra task, for in-process use

@@ -16,6 +16,7 @@ from predrnn.cli.entry import Stopped, entry_point, report_errors
 from predrnn.command_line import evaluation_overrides, override_text, shell_word
 from predrnn.config import instantiate_group
 from predrnn.config.validation import check_against_data, in_multirun, processes_per_machine, validate_train
+from predrnn.data.remote import redact_options
 from predrnn.files import write_json
 from predrnn.provenance import record
 from predrnn.threads import share_cpus
@@ -73,8 +74,11 @@ def build_run(cfg: DictConfig, extra_callbacks: list, preset_note: str | None) -
     bar = {} if cfg.callbacks.get("progress_bar") else {"enable_progress_bar": False}  # null: no bar (not Lightning's)
     trainer: pl.Trainer = build_trainer(cfg.trainer, callbacks=callbacks, logger=loggers or False, **bar)
     module.fast.prepare(module.network, trainer.strategy.root_device)  # before the run writes anything
+    logged = OmegaConf.to_container(cfg, resolve=True)
+    if logged["data"].get("storage_options"):  # credentials never reach a logger (docs/data.md, "Remote stores")
+        logged["data"]["storage_options"] = redact_options(logged["data"]["storage_options"])
     for logger in loggers:
-        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+        logger.log_hyperparams(logged)
     stop = next((c for c in callbacks if isinstance(c, GracefulStop)), None)
     return Run(cfg, datamodule, module, trainer, loggers, ckpt_path, stop, Path(cfg.paths.output_dir))
 
@@ -86,6 +90,7 @@ def fit_and_test(run: Run) -> dict[str, Any]:
     cfg, trainer, module = run.cfg, run.trainer, run.module
     summary: dict[str, Any] = {"output_dir": str(run.output_dir), "status": "failed"}
     summary["reproduce"] = record(cfg.seed, trainer.strategy.root_device, run.datamodule.test_set_definition())
+    summary["data_summary"] = run.datamodule.data_summary()  # what each split holds (docs/data.md)
     try:
         try:
             trainer.fit(module, datamodule=run.datamodule, ckpt_path=run.ckpt_path, weights_only=True)

@@ -243,6 +243,10 @@ class ArraysDataModule(SpatiotemporalDataModule):
     def value_range(self, split: str) -> tuple[list[float], list[float]] | None:
         return self._ranges.get(split)
 
+    def data_summary(self) -> dict[str, dict[str, int]]:
+        """Per split whose windows are known: its clips and windows (recorded in summary.json)."""
+        return {s: {"clips": len(self.splits[s]), "windows": len(w)} for s, w in self._windows.items()}
+
     def test_set_definition(self) -> dict[str, Any]:
         h = self.hparams
         source = Path(h.test_path or h.path).expanduser().resolve()

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
+import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
 from typing_extensions import override
@@ -48,6 +49,10 @@ class SpatiotemporalDataModule(pl.LightningDataModule):
       (a network with `action_channels` in its constructor gets it from here, `build.py`);
     - `uint8`: the loaders ship uint8 frames.
 
+    Class attribute `no_data`: "refuse" (the default: frames hold no NaN, the data module checks
+    it) or "mask": float frames hold NaN where a pixel has no data, and `on_after_batch_transfer`
+    hands the module `{"frames", "valid"}` (docs/metrics.md, "No-coverage pixels").
+
     Provided here for the subclass to use: `check_loading`, `check_lengths`, `setup` (rank and
     world size), `train_dataloader` (the training stream), `val_dataloader`/`test_dataloader`
     (the shards of `eval_dataset`), `on_after_batch_transfer`, `_loader` and `_eval_loader`.
@@ -59,6 +64,7 @@ class SpatiotemporalDataModule(pl.LightningDataModule):
     total_length: int
     action_channels: int | None = None
     uint8: bool = True
+    no_data: str = "refuse"
 
     def __init__(self, batch_size: int, eval_batch_size: int | None) -> None:
         super().__init__()
@@ -111,6 +117,12 @@ class SpatiotemporalDataModule(pl.LightningDataModule):
         """The per-channel min and max of `split` in data units, where `check_sources` read them
         (float data); None where the units are fixed (uint8) or the split was not read. Eval
         checks them against the checkpoint's normalisation (`Normalization.check_range`)."""
+        return None
+
+    def description(self) -> dict[str, Any] | None:
+        """What the data is (variables, units, …), JSON-able, kept verbatim in the module's
+        `data_description` hyper-parameter and so in every checkpoint; None (the default) where
+        the data module knows nothing beyond its frames."""
         return None
 
     def test_set_definition(self) -> dict[str, Any]:
@@ -185,9 +197,21 @@ class SpatiotemporalDataModule(pl.LightningDataModule):
 
     @override
     def on_after_batch_transfer(self, batch: Batch, dataloader_idx: int) -> Batch:
+        if self.no_data == "mask":
+            return self.masked(batch)
         if isinstance(batch, Mapping):
             return {**batch, "frames": self.encode(batch["frames"])}
         return self.encode(batch)
+
+    def masked(self, batch: Batch) -> dict[str, Tensor]:
+        """A batch whose frames (B, T, C, H, W, data units) hold NaN where there is no data, as
+        `{"frames": model units, the NaN replaced by the data's lowest value (normalization.low)
+        first, "valid": bool (B, T, C, H, W), False there}` plus its other keys (actions)."""
+        extra, frames = (dict(batch), batch["frames"]) if isinstance(batch, Mapping) else ({}, batch)
+        valid = ~frames.isnan()
+        low = self.normalization.low.to(device=frames.device, dtype=frames.dtype)
+        filled = torch.where(valid, frames, low)
+        return {**extra, "frames": self.encode(filled), "valid": valid}
 
 
 def sha256_of(path: str | Path, chunk: int = 1 << 20) -> str:

@@ -1,33 +1,18 @@
 """A clip: a sequence of frames of one source, read on demand (docs/data.md, "Formats").
 
-A *source* is one file or folder (an array, a video, a frame folder, a TFRecord file). It yields
-clips, each read as frames (t, C, H, W) in the file's own dtype and, when the source carries
-actions, one action vector per frame (t, A) as float32. Every reader of `data=arrays`
-(`array_source.py`, `video.py`, `bair.py`) implements `Source`; `sources.py` opens them.
+A *source* is one file or folder opened by a reader of `predrnn.data.readers` (the contract is
+`readers/api.py`'s `Source`). It yields clips, each read as frames (t, C, H, W) in the file's own
+dtype and, when the source carries actions, one action vector per frame (t, A) as float32.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from predrnn.errors import DataError
-
-
-class Source(Protocol):
-    """What a clip reads from: the frame shape and dtype, frames by (clip, start, stop), and
-    (when `action_channels` is not None) the actions of the same frames."""
-
-    name: str
-    frame_shape: tuple[int, int, int]  # (C, H, W)
-    dtype: np.dtype
-    action_channels: int | None  # A, or None: the source has no actions
-
-    def clips(self) -> list[Clip]: ...
-
-    def read(self, index: int, start: int, stop: int) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,8 @@ shards, and the DataLoader around a dataset whose `__getitems__` returns a whole
 
 from __future__ import annotations
 
+import atexit
+import multiprocessing
 import signal
 from collections.abc import Callable, Iterator
 
@@ -20,6 +22,18 @@ def _worker_init(_: int) -> None:
     torch.set_num_threads(1)
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, signal.SIG_IGN)
+
+
+@atexit.register
+def _kill_leftover_workers() -> None:
+    """At exit, loader workers that are still alive are killed. A loader abandoned mid-epoch
+    (a benchmark that stops reading, an error raised in a worker) keeps its workers until it is
+    collected; multiprocessing's own exit handler, which runs after this one, would stop them
+    with SIGTERM, which they ignore (above), and then wait for them forever. Workers are
+    daemonic: nothing else of predrnn's is."""
+    for child in multiprocessing.active_children():
+        if child.daemon:
+            child.kill()
 
 
 def make_loader(dataset: Dataset, batch_sampler: Sampler, num_workers: int, pin_memory: bool) -> DataLoader:

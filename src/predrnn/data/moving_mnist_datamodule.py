@@ -153,6 +153,12 @@ class MovingMNISTDataModule(SpatiotemporalDataModule):
             "total_length": h.total_length,
         }  # fmt: skip
 
+    def data_summary(self) -> dict[str, dict]:
+        """What each split holds: fresh training sequences per epoch, the fixed val/test sets."""
+        h = self.hparams
+        test = {"sequences": h.test_size} if h.test_file is None else {"file": str(h.test_file)}
+        return {"train": {"sequences_per_epoch": h.train_size}, "val": {"sequences": h.val_size}, "test": test}
+
     def generator(self, split: str) -> MovingMNIST:
         """The generator over `train` or `test` digits with this module's settings."""
         h = self.hparams

@@ -1,34 +1,43 @@
-"""Opening a user's data as clips: which reader a path needs (docs/data.md, "Formats").
+"""Opening a user's data as clips (docs/data.md, "Formats").
 
-A path is an array file (`.npy` memory-mapped, `.npz`, HDF5, Zarr), a video file, a BAIR
-TFRecord file, or a folder searched recursively for videos, TFRecord files and folders of frame
-images. Nothing is read before a window asks for it, except the headers (and the actions of an
-array file, which are small). The readers are `array_source.py`, `video.py` and `bair.py`;
-this module only chooses among them and checks what they give against each other.
+A path is whatever a reader of `predrnn.data.readers` takes (an array file or store, a video, a
+BAIR TFRecord file, …), or a folder searched recursively for what the readers that look in
+folders take (videos, TFRecord files, folders of frame images). `readers/registry.py` picks the
+reader; this module opens the path through it and checks what the sources give against each
+other. Nothing is read before a window asks for it, except the headers (and the actions of an
+array file, which are small).
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-from predrnn.data.array_source import ArraySource
-from predrnn.data.bair import TFRECORD_SUFFIXES, BairSource
 from predrnn.data.clip import Clip
-from predrnn.data.video import FrameFolderSource, VideoSource
+from predrnn.data.readers.api import Options, Source
+from predrnn.data.readers.registry import reader_for, sources_under
 from predrnn.errors import BadValue, DataError
 
-ARRAY_SUFFIXES = (".npy", ".npz", ".h5", ".hdf5", ".he5", ".nc", ".zarr", ".zip")
-VIDEO_SUFFIXES = (".gif", ".mp4", ".avi", ".mov", ".mkv", ".webm")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 FORMS = (
     "a .npy/.npz/HDF5/Zarr array, a video (.gif, .mp4, …), BAIR .tfrecords, or a folder of videos, "
     "TFRecord files or frame-image folders"
 )
 
 
-def is_zarr_store(path: Path) -> bool:
-    return path.suffix.lower() == ".zarr" or any((path / f).exists() for f in (".zarray", ".zgroup", "zarr.json"))
+def open_sources(path: Path, options: Options) -> list[Source]:
+    """The sources at `path`: the one its reader opens, or those found in the folder."""
+    reader = reader_for(path)
+    if reader is not None and not (path.is_dir() and reader.in_folders):
+        return [reader.open(path, options)]  # a folder a walker takes is walked, to find what is below it too
+    if path.is_file():
+        raise DataError(
+            f"{options.path_key}={path} has an unknown type ({path.suffix.lower() or 'no suffix'}): give {FORMS}"
+        )
+    sources = sources_under(path, options)
+    if not sources:
+        raise DataError(
+            f"{options.path_key}={path} holds no videos, no TFRecord files and no frame images: give {FORMS}"
+        )
+    return sources
 
 
 def open_clips(
@@ -44,30 +53,8 @@ def open_clips(
     path = Path(path).expanduser()
     if not path.exists():
         raise DataError(f"{path_key}={path} not found: give {FORMS}")
-    suffix = path.suffix.lower()
-    if path.is_file() and suffix in VIDEO_SUFFIXES:
-        sources = [VideoSource(path, grey, path_key)]
-    elif path.is_file() and suffix in TFRECORD_SUFFIXES:
-        sources = [BairSource(path, key, grey, path_key, actions_key)]
-    elif path.is_file() or is_zarr_store(path):
-        if suffix not in ARRAY_SUFFIXES and path.is_file():
-            raise DataError(f"{path_key}={path} has an unknown type ({suffix or 'no suffix'}): give {FORMS}")
-        sources = [ArraySource(path, key, layout, path_key, actions_key)]
-    else:
-        sources = []
-        for folder, dirs, files in sorted(os.walk(path)):
-            dirs.sort()
-            names = sorted(files)
-            videos = [f for f in names if Path(f).suffix.lower() in VIDEO_SUFFIXES]
-            records = [f for f in names if Path(f).suffix.lower() in TFRECORD_SUFFIXES]
-            images = [f for f in names if Path(f).suffix.lower() in IMAGE_SUFFIXES]
-            sources += [VideoSource(Path(folder) / f, grey, path_key) for f in videos]
-            sources += [BairSource(Path(folder) / f, key, grey, path_key, actions_key) for f in records]
-            if images:
-                sources.append(FrameFolderSource(Path(folder), images, grey, path_key))
-        if not sources:
-            raise DataError(f"{path_key}={path} holds no videos, no TFRecord files and no frame images: give {FORMS}")
-    if key is not None and not isinstance(sources[0], (ArraySource, BairSource)):
+    sources = open_sources(path, Options(key, layout, grey, path_key, actions_key))
+    if key is not None and not sources[0].takes_key:
         raise BadValue(
             "key", key, f"names an array in an HDF5/Zarr/.npz file, but {path} holds videos or images", "null"
         ).in_group("data")
@@ -84,9 +71,11 @@ def open_clips(
     return [clip for source in sources for clip in source.clips()]
 
 
-def check_actions(sources: list, path: Path, path_key: str, actions_key: str, future_actions: int | None) -> None:
+def check_actions(
+    sources: list[Source], path: Path, path_key: str, actions_key: str, future_actions: int | None
+) -> None:
     """Every source carries actions of one length A, and enough of them for its frames."""
-    plain = next((s for s in sources if getattr(s, "action_channels", None) is None), None)
+    plain = next((s for s in sources if s.action_channels is None), None)
     if plain is not None:
         raise BadValue(
             "actions_key", actions_key, f"names actions beside the frames of an HDF5/Zarr/.npz file or BAIR TFRecords, "

@@ -14,7 +14,11 @@ A metric is a `torchmetrics.Metric` whose
 - optional class attribute `min_frame_size`: the smallest frame height and width it can score
   (a window's size: SSIM's); a metric configured for smaller frames is refused in one line;
 - optional class attribute `stages`: where it runs, ("val", "test") by default (("test",) for
-  costly ones).
+  costly ones);
+- optional class attribute `masks_nan` (False by default): True for a metric that leaves pixels
+  where the target is NaN (no coverage) out of every sum. A metric without it is not updated on
+  a batch whose target holds NaN, and the stage reports it under `not_scored` with a one-line
+  reason (its class attribute `nan_reason`, or a generic one) instead of values.
 States are sums reduced with `dist_reduce_fx="sum"`, so DDP gives the single-process value.
 """
 
@@ -46,6 +50,18 @@ def scale_of(metric: Metric) -> str:
 
 def stages_of(metric: Metric) -> tuple[str, ...]:
     return tuple(getattr(metric, "stages", STAGES))
+
+
+def masks_nan(metric: Metric) -> bool:
+    """Whether `metric` leaves no-coverage (NaN) pixels out of its sums (docs/metrics.md)."""
+    return bool(getattr(metric, "masks_nan", False))
+
+
+def nan_reason(metric: Metric) -> str:
+    """The one line `not_scored` gives for a metric that can't leave no-coverage pixels out."""
+    return getattr(metric, "nan_reason", None) or (
+        "frames have no-coverage pixels (NaN), which this metric can't leave out (it does not declare masks_nan)"
+    )
 
 
 def _number(value: Tensor | float) -> float | None:

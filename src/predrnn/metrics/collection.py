@@ -11,7 +11,7 @@ from torch import Tensor, nn
 from torchmetrics import Metric
 
 from predrnn.errors import BadValue, ConfigError
-from predrnn.metrics.api import MetricUnavailable, scale_of, stages_of, summarise
+from predrnn.metrics.api import MetricUnavailable, masks_nan, nan_reason, scale_of, stages_of, summarise
 
 
 class SequenceCount(Metric):
@@ -28,6 +28,23 @@ class SequenceCount(Metric):
 
     def compute(self) -> Tensor:
         return self.count
+
+
+class NaNBatches(Metric):
+    """How many batches had no-coverage (NaN) pixels in the target (summed over DDP ranks), so
+    that every rank leaves the same metrics unscored."""
+
+    full_state_update = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.add_state("batches", default=torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
+
+    def update(self, has_nan: bool) -> None:
+        self.batches += float(has_nan)
+
+    def compute(self) -> Tensor:
+        return self.batches
 
 
 def build_metric(key: str, config: Mapping[str, Any], num_frames: int) -> Metric:
@@ -99,9 +116,10 @@ def check_frame_size(key: str, metric: Metric, frame_size: tuple[int, int]) -> N
 
 class MetricSet(nn.Module):
     """The configured metrics that run at `stage`, plus the sequence count; a metric whose window
-    exceeds `frame_size` is refused. `update` takes
-    future frames in model units and hands each metric its scale: "unit" (the prediction
-    clipped to [0, 1]) or "data" (the data's units)."""
+    exceeds `frame_size` is refused. `update` takes future frames in data units and hands each
+    metric its scale: "unit" (the prediction clipped to [0, 1]) or "data" (the data's units).
+    Target pixels that are NaN have no coverage: a metric that `masks_nan` leaves them out, any
+    other is not updated on such a batch and `compute` lists it under `not_scored`."""
 
     def __init__(
         self, configs: Mapping[str, Any], num_frames: int, stage: str, notices: list[str] | None = None,
@@ -124,12 +142,17 @@ class MetricSet(nn.Module):
             if notices is not None and data_range is not None:
                 notices.extend(threshold_warnings(key, metric, data_range))
         self.count = SequenceCount()
+        self.nan_batches = NaNBatches()
 
     def update(self, data_pred: Tensor, data_true: Tensor, normalization) -> None:
         """data_pred, data_true: (B, K, C, H, W) future frames in data units; `normalization`
         maps them to the metric scale for the "unit" metrics."""
         unit = None
+        unmasked = [m for m in self.metrics.values() if not masks_nan(m)]
+        has_nan = bool(unmasked) and bool(data_true.isnan().any())  # one sync, only where a metric needs it
         for metric in self.metrics.values():
+            if has_nan and not masks_nan(metric):
+                continue  # can't leave the pixels out: reported under not_scored
             if scale_of(metric) == "data":
                 metric.update(data_pred, data_true)
             else:
@@ -137,19 +160,29 @@ class MetricSet(nn.Module):
                     unit = normalization.metric(data_pred).clamp(0.0, 1.0), normalization.metric(data_true)
                 metric.update(*unit)
         self.count.update(data_pred.shape[0])
+        self.nan_batches.update(has_nan)
 
     def compute(self) -> dict[str, Any]:
-        """{name: value, name_per_frame: [...], ..., num_sequences} over every metric."""
+        """{name: value, name_per_frame: [...], ..., num_sequences} over every metric, plus
+        `not_scored` ({metric key: reason}) where a batch had no-coverage pixels that a metric
+        can't leave out."""
         results: dict[str, Any] = {}
+        not_scored: dict[str, str] = {}
+        masked = float(self.nan_batches.compute()) > 0
         for key, metric in self.metrics.items():
+            if masked and not masks_nan(metric):
+                not_scored[key] = nan_reason(metric)
+                continue
             values = summarise(metric.compute())
             clash = sorted(set(values) & set(results))
             if clash:
                 raise ConfigError(f"metrics.{key} reports {clash[0]}, which another metric reports too: remove one")
             results.update(values)
         results["num_sequences"] = int(self.count.compute())
+        if not_scored:
+            results["not_scored"] = not_scored
         return results
 
     def reset(self) -> None:
-        for metric in (*self.metrics.values(), self.count):
+        for metric in (*self.metrics.values(), self.count, self.nan_batches):
             metric.reset()

@@ -66,6 +66,7 @@ class OfficialSSIM(PerFrameMean):
 
     name = "ssim_official"
     min_frame_size = WINDOW
+    nan_reason = "frames have no-coverage pixels, which SSIM's window can't leave out"
 
     def values(self, predictions: Tensor, target: Tensor) -> Tensor:
         return uniform_ssim(to_uint8(predictions), to_uint8(target), data_range=255.0)
@@ -77,6 +78,7 @@ class OfficialPSNR(PerFrameMean):
     (MSE 0) has PSNR +inf, as in the official code, and so has the mean over sequences."""
 
     name = "psnr_official"
+    nan_reason = "frames have no-coverage pixels, which the official code's PSNR of whole frames can't leave out"
 
     def values(self, predictions: Tensor, target: Tensor) -> Tensor:
         error = to_uint8(predictions).to(torch.int64) - to_uint8(target).to(torch.int64)
@@ -90,6 +92,7 @@ class OpenSTLSSIM(PerFrameMean):
 
     name = "ssim_openstl"
     min_frame_size = WINDOW
+    nan_reason = "frames have no-coverage pixels, which SSIM's window can't leave out"
     data_range = 2.0
 
     def values(self, predictions: Tensor, target: Tensor) -> Tensor:

@@ -76,11 +76,13 @@ class EventScores(Metric):
 
     Arguments: `num_frames` (K), `thresholds` (in the data's units; an event is a value
     strictly above the threshold, as in pySTEPS' det_cat_fct). Pixels where the prediction or
-    the target is NaN are left out of the counts. Channels count as separate fields.
+    the target is NaN (no coverage) are left out of the counts (`masks_nan`): the table is that
+    of the valid pixels. Channels count as separate fields.
     Names: `<score>_<threshold>` for score in csi, pod, far, bias, hss, ets (`threshold_name`)."""
 
     scale = "data"
     full_state_update = False
+    masks_nan = True
 
     def __init__(self, num_frames: int, thresholds: Iterable[float] = (20, 30, 40)) -> None:
         super().__init__()

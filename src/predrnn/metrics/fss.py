@@ -44,10 +44,12 @@ class FractionsSkillScore(Metric):
 
     Arguments: `num_frames` (K), `thresholds`, `scales` (window widths in pixels; 1 is the
     pixel itself). Names: `fss_<threshold>_s<scale>` (thresholds named as in
-    `predrnn.metrics.events.threshold_name`)."""
+    `predrnn.metrics.events.threshold_name`). A NaN pixel (no coverage) is no event in either
+    field, as in pySTEPS' fss_accum (`masks_nan`)."""
 
     scale = "data"
     full_state_update = False
+    masks_nan = True
 
     def __init__(
         self, num_frames: int, thresholds: Iterable[float] = (20, 30, 40), scales: Iterable[int] = (1, 4, 8)

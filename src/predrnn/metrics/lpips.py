@@ -14,6 +14,7 @@ from predrnn.metrics.frame import PerFrameMean
 class LPIPS(PerFrameMean):
     name = "lpips"
     stages = ("test",)  # a network pass per frame: too costly for every validation
+    nan_reason = "frames have no-coverage pixels, which LPIPS' network, seeing whole frames, can't leave out"
 
     def __init__(self, num_frames: int, net_type: str = "alex") -> None:
         super().__init__(num_frames)

@@ -9,8 +9,14 @@ from torch import Tensor
 RECONSTRUCTION_LOSSES = ("l1_l2", "mse", "l1")
 
 
-def reconstruction_loss(predictions: Tensor, target: Tensor, kind: str = "l1_l2") -> Tensor:
-    """Mean over all elements. `l1_l2` is the seed paper's L1 + L2; `mse` the official code's."""
+def reconstruction_loss(
+    predictions: Tensor, target: Tensor, kind: str = "l1_l2", valid: Tensor | None = None
+) -> Tensor:
+    """Mean over all elements. `l1_l2` is the seed paper's L1 + L2; `mse` the official code's.
+    With `valid` (bool, the target's shape; False where the data has no coverage) the mean
+    over the valid elements only (`masked_reconstruction_loss`)."""
+    if valid is not None:
+        return masked_reconstruction_loss(predictions, target, valid, kind)
     if kind == "mse":
         return F.mse_loss(predictions, target)
     if kind == "l1":
@@ -18,6 +24,24 @@ def reconstruction_loss(predictions: Tensor, target: Tensor, kind: str = "l1_l2"
     if kind == "l1_l2":
         return F.mse_loss(predictions, target) + F.l1_loss(predictions, target)
     raise ValueError(f"unknown loss {kind!r}: use one of {', '.join(RECONSTRUCTION_LOSSES)}")
+
+
+def masked_reconstruction_loss(predictions: Tensor, target: Tensor, valid: Tensor, kind: str = "l1_l2") -> Tensor:
+    """The reconstruction loss of `kind` as a mean over the elements where `valid` is True
+    (docs/metrics.md, "No-coverage pixels"). The error is zeroed before it is squared, so the
+    other elements give no gradient whatever their values (NaN included); with no valid element
+    the loss is 0 (a batch without coverage adds nothing)."""
+    if kind not in RECONSTRUCTION_LOSSES:
+        raise ValueError(f"unknown loss {kind!r}: use one of {', '.join(RECONSTRUCTION_LOSSES)}")
+    # in float32, as the unmasked losses are under autocast
+    error = torch.where(valid, predictions.float() - target.float(), 0.0)
+    count = valid.sum().clamp(min=1).to(error.dtype)
+    loss = error.new_zeros(())
+    if kind in ("mse", "l1_l2"):
+        loss = loss + error.square().sum() / count
+    if kind in ("l1", "l1_l2"):
+        loss = loss + error.abs().sum() / count
+    return loss
 
 
 def decoupling_loss(delta_c: Tensor, delta_m: Tensor) -> Tensor:

@@ -25,7 +25,7 @@ from predrnn import checks
 from predrnn.errors import TrainingStopped
 from predrnn.files import write_json
 from predrnn.training import media
-from predrnn.training.console import end_progress_bar, print_metrics_table
+from predrnn.training.console import end_progress_bar, lead_times_minutes, metric_names, print_metrics_table
 
 
 class TrainingGuard(Callback):
@@ -399,7 +399,11 @@ class PredictionMedia(Callback):
     ) -> None:
         if trainer.sanity_checking or self.num_sequences <= 0:
             return
+        valid = pl_module.valid_of(batch)  # where the data has coverage (masked data), or None
         batch = pl_module.split_batch(batch)[0]  # the frames (a batch with actions is a dict)
+        if valid is not None:  # no-coverage pixels drawn at the fill value in every row (media.to_uint8)
+            batch = batch.masked_fill(~valid, float("nan"))
+            preds = preds.masked_fill(~valid[:, 1:], float("nan"))
         j = pl_module.input_length
         step = trainer.global_step if self.step is None else self.step
         tag = f"{stage}_step{step:07d}"
@@ -435,6 +439,17 @@ class PredictionMedia(Callback):
             self._emit(trainer, pl_module, batch, outputs["predictions"], "test")
 
 
+def _add_lead_times(results: dict[str, Any], datamodule) -> None:
+    """Data with times (a data module whose `time_step` is a np.timedelta64): each future
+    frame's lead time in minutes, `lead_times_minutes`, beside the per-frame values."""
+    step = getattr(datamodule, "time_step", None)
+    if step is not None:
+        names = metric_names(results)
+        future = datamodule.eval_total_length - datamodule.input_length
+        frames = len(results[f"{names[0]}_per_frame"]) if names else future
+        results["lead_times_minutes"] = lead_times_minutes(step, frames)
+
+
 class TestReport(Callback):
     """At test end: `metrics.json`, the per-frame plot and a per-frame table on the terminal."""
 
@@ -451,6 +466,7 @@ class TestReport(Callback):
         folder = Path(self.dirpath or trainer.default_root_dir)
         folder.mkdir(parents=True, exist_ok=True)
         results.update(self.extra)
+        _add_lead_times(results, getattr(trainer, "datamodule", None))
         results["convention"] = (
             "docs/metrics.md: <name> is the whole-forecast value (or the mean over the frames where it is defined), "
             "<name>_per_frame the value per future frame; null where a value is undefined"

@@ -179,6 +179,23 @@ def fmt(value: float | None) -> str:
 COLUMNS_PER_TABLE = 6  # value columns that fit an 80-column terminal beside the frame number
 
 
+def lead_times_minutes(time_step, frames: int) -> list[int | float] | None:
+    """The lead time of each of `frames` future frames in minutes (1, 2, … steps of `time_step`,
+    a np.timedelta64), for data with times; None without a step."""
+    if time_step is None:
+        return None
+    import numpy as np
+
+    minutes = float(np.timedelta64(time_step, "ns").astype(np.int64)) / 60e9
+    return [int(m) if float(m).is_integer() else round(m, 6) for m in (minutes * np.arange(1, frames + 1))]
+
+
+def frame_label(results: dict[str, Any], index: int) -> str:
+    """Frame `index` of the table: "+10 min" where metrics.json has `lead_times_minutes`, else its number."""
+    lead = results.get("lead_times_minutes")
+    return f"+{lead[index]:g} min" if lead and index < len(lead) else str(index + 1)
+
+
 def print_metrics_table(results: dict[str, Any]) -> None:
     """Test metrics per future frame, every metric the run computed, with the baselines' value
     of the first metric (MSE by default) beside them; in tables of six columns, so that every
@@ -196,7 +213,7 @@ def print_metrics_table(results: dict[str, Any]) -> None:
         if start == 0:
             title = f"test metrics over {results.get('num_sequences', '?')} sequences (MSE, MAE: sums over pixels and channels)"
         table = Table(title=title)
-        table.add_column("frame", justify="right", no_wrap=True)
+        table.add_column("lead" if results.get("lead_times_minutes") else "frame", justify="right", no_wrap=True)
         for heading, _, _ in part:
             table.add_column(heading, justify="right", no_wrap=True)
 
@@ -208,7 +225,7 @@ def print_metrics_table(results: dict[str, Any]) -> None:
             return out
 
         for i in range(frames):
-            table.add_row(str(i + 1), *cells("_per_frame", i))
+            table.add_row(frame_label(results, i), *cells("_per_frame", i))
         table.add_row("mean", *cells("", None))
         console.print(table)
     if base and names:

@@ -2,7 +2,8 @@
 
 All functions take float frames (T, C, H, W) on the metric scale, [0, 1], and return or write
 uint8 images (loggers need uint8; GIFs are written with imageio, no moviepy): in colour for
-three channels, otherwise one chosen channel in grey.
+three channels, otherwise one chosen channel in grey. NaN (a pixel without coverage) is drawn
+at 0, the data's lowest value, where the model's input had it too.
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ from torch import Tensor
 
 
 def to_uint8(frames: Tensor | np.ndarray) -> np.ndarray:
-    """(…, H, W) float in [0, 1] (values outside are clipped) -> uint8 0-255."""
+    """(…, H, W) float in [0, 1] (values outside are clipped, NaN drawn at 0) -> uint8 0-255."""
     array = frames.detach().float().cpu().numpy() if isinstance(frames, Tensor) else np.asarray(frames)
     if array.dtype == np.uint8:
         return array
+    if np.isnan(array).any():  # no coverage: the fill value (the data's lowest); the dtype kept
+        array = np.nan_to_num(array, nan=0.0)
     return (np.clip(array, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 

@@ -27,6 +27,12 @@ from predrnn.training.optim import Optim
 from predrnn.training.sampling import ScheduledSampling
 
 DEFAULT_BASELINES = ("zeros", "copy_last")
+VALID = "valid"  # the batch key of the coverage mask (data/base.py)
+
+
+def no_coverage(frames: Tensor, hole: Tensor | None) -> Tensor:
+    """`frames` with NaN where `hole` (bool, the same shape) is True; unchanged without one."""
+    return frames if hole is None else frames.masked_fill(hole, float("nan"))
 
 
 def default_metrics() -> dict[str, Any]:
@@ -44,6 +50,13 @@ class PredRNNModule(pl.LightningModule):
     `baselines` on the same sequences. A network's auxiliary losses are added to the
     reconstruction loss, `decouple` weighted by `decouple_beta` and any other by 1.
     `compile`, `channels_last` and `cuda_graph` choose the fast path (`training/fastpath.py`).
+
+    A batch with `valid` (bool (B, T, C, H, W), from a data module with `no_data = "mask"`) has
+    no-coverage pixels: the loss is the mean over the valid target pixels only, and scoring puts
+    NaN into predictions, targets and baseline forecasts wherever the truth has no coverage, so
+    every metric and baseline sees the same mask (docs/metrics.md, "No-coverage pixels").
+    `data_description` (what the data is: variables, units, …) is kept verbatim in the
+    hyper-parameters, so it travels in every checkpoint.
     """
 
     def __init__(
@@ -61,8 +74,11 @@ class PredRNNModule(pl.LightningModule):
         channels_last: bool = False,
         cuda_graph: bool = False,
         normalization: Mapping[str, Any] | None = None,
+        data_description: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
+        if data_description is not None and not isinstance(data_description, Mapping):
+            raise TypeError(f"data_description must be a mapping or None, not {type(data_description).__name__}")
         if not isinstance(network, nn.Module):
             raise TypeError(f"network must be an nn.Module (models/api.py), not {type(network).__name__}")
         optim = optim if isinstance(optim, Optim) else Optim(**(optim or {}))
@@ -168,18 +184,28 @@ class PredRNNModule(pl.LightningModule):
             return batch["frames"], {k: batch[k] for k in self.conditioning}
         return batch, {}
 
+    @staticmethod
+    def valid_of(batch: Tensor | Mapping[str, Tensor]) -> Tensor | None:
+        """The batch's coverage mask (bool (B, T, C, H, W), False where there is no data), or
+        None for data without one."""
+        return batch.get(VALID) if isinstance(batch, Mapping) else None
+
     def compute_loss(
-        self, frames: Tensor, mask: Tensor | None, training: bool, conditioning: Mapping[str, Tensor] | None = None
-    ) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
-        """(loss, predictions, auxiliary losses) over all T-1 outputs."""
+        self, frames: Tensor, mask: Tensor | None, training: bool, conditioning: Mapping[str, Tensor] | None = None,
+        valid: Tensor | None = None,
+    ) -> tuple[Tensor, Tensor, dict[str, Tensor]]:  # fmt: skip
+        """(loss, predictions, auxiliary losses) over all T-1 outputs; with `valid`, the
+        reconstruction loss averages over the valid target pixels only."""
         conditioning = dict(conditioning or {})
         if training and self.hparams.reverse_input:
             # the official script also trains on each sequence played backwards
             frames = torch.cat([frames, frames.flip(1)])
             mask = None if mask is None else torch.cat([mask, mask])
             conditioning = {k: torch.cat([v, v.flip(1)]) for k, v in conditioning.items()}
+            valid = None if valid is None else torch.cat([valid, valid.flip(1)])
         predictions, aux = api.split_output(self(frames, mask, **conditioning))
-        loss = reconstruction_loss(predictions, frames[:, 1:], self.hparams.loss)
+        target_valid = None if valid is None else valid[:, 1:]
+        loss = reconstruction_loss(predictions, frames[:, 1:], self.hparams.loss, target_valid)
         for name, value in aux.items():
             loss = loss + (self.hparams.decouple_beta if name == "decouple" else 1.0) * value
         return loss, predictions, aux
@@ -201,10 +227,12 @@ class PredRNNModule(pl.LightningModule):
     def shared_step(self, batch: Tensor | Mapping[str, Tensor], stage: str) -> tuple[Tensor, Tensor | None]:
         """Loss and logging for any stage; metrics over the K future frames (val/test)."""
         frames, conditioning = self.split_batch(batch)
+        valid = self.valid_of(batch)
         training = stage == "train"
         mask = self.training_mask(frames) if training else None
         if training and self.graph_step is not None:  # forward, backward and Adam: one replay
-            outputs = self.optimizers().step(closure=lambda: self.graph_step(frames, mask, conditioning))
+            inputs = conditioning if valid is None else {**conditioning, VALID: valid}  # the mask rides in the graph
+            outputs = self.optimizers().step(closure=lambda: self.graph_step(frames, mask, inputs))
             scheduler = self.lr_schedulers()
             if scheduler is not None:  # fills the learning-rate tensor the next replay reads
                 scheduler.step()
@@ -212,27 +240,32 @@ class PredRNNModule(pl.LightningModule):
             loss, *aux_values = (t.detach().clone() for t in outputs)
             aux, predictions = dict(zip(self.aux_names, aux_values)), None
         else:
-            loss, predictions, aux = self.compute_loss(frames, mask, training, conditioning)
+            loss, predictions, aux = self.compute_loss(frames, mask, training, conditioning, valid)
         for name, value in aux.items():
             self.log(f"{stage}/{name}_loss", value, on_step=training, on_epoch=not training)
         self.log(f"{stage}/loss", loss, on_step=training, on_epoch=not training, prog_bar=training)
         if not training:
-            self.score(frames, predictions, stage)
+            self.score(frames, predictions, stage, valid)
         return loss, predictions
 
-    def score(self, frames: Tensor, predictions: Tensor, stage: str) -> None:
+    def score(self, frames: Tensor, predictions: Tensor, stage: str, valid: Tensor | None = None) -> None:
         """Feed the K future frames (and, at test, the baselines' forecasts) to the metrics, in
-        data units; each metric takes its own scale from there."""
+        data units; each metric takes its own scale from there. With `valid`, every forecast and
+        the target are NaN where the truth has no coverage, and the baselines observe NaN where
+        the observed frames have none."""
         j = self.input_length
         decode = self.normalization.decode
-        target, future = decode(frames[:, j:]), decode(predictions[:, j - 1 :])
+        hole = None if valid is None else ~valid[:, j:]
+        target, future = no_coverage(decode(frames[:, j:]), hole), no_coverage(decode(predictions[:, j - 1 :]), hole)
         metrics = self.val_metrics if stage == "val" else self.test_metrics
         metrics.update(future, target, self.normalization)
         if stage == "test":  # other forecasts of the same sequences
             observed = decode(frames[:, :j])
+            if valid is not None:
+                observed = no_coverage(observed, ~valid[:, :j])
             for name, baseline in self.baseline_metrics.items():
                 forecast = BASELINES[name](observed, target.shape[1], self.normalization.low)
-                baseline.update(forecast, target, self.normalization)
+                baseline.update(no_coverage(forecast, hole), target, self.normalization)
 
     @override
     def training_step(self, batch, batch_idx: int) -> Tensor:
@@ -275,6 +308,8 @@ class PredRNNModule(pl.LightningModule):
         for name, value in result.items():
             if name.endswith("_per_frame") or name == "num_sequences":
                 continue  # the progress bar shows the first validation metric (MSE by default)
+            if name == "not_scored":
+                continue  # {metric: reason}, for metrics.json
             value = float("nan") if value is None else float(value)  # logged as NaN: the guard and monitors see it
             self.log(f"{stage}/{name}", value, sync_dist=False, prog_bar=stage == "val" and name == first)
         result["scale"] = self.normalization.scale_description()
@@ -307,7 +342,9 @@ class PredRNNModule(pl.LightningModule):
         if graphed:
 
             def step_outputs(frames, mask, conditioning):
-                loss, _, aux = self.compute_loss(frames, mask, True, conditioning)
+                conditioning = dict(conditioning)
+                valid = conditioning.pop(VALID, None)  # the coverage mask, copied in on each replay
+                loss, _, aux = self.compute_loss(frames, mask, True, conditioning, valid)
                 return (loss, *(aux[name] for name in self.aux_names))
 
             self.graph_step = self.fast.train_step(step_outputs, list(self.parameters()), optimizer)

@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from predrnn.data.clip import Clip
-from predrnn.data.video import to_chw
+from predrnn.data.readers.api import Options, Source
+from predrnn.data.readers.video import to_chw
 from predrnn.errors import DataError
 
 TFRECORD_SUFFIXES = (".tfrecord", ".tfrecords")
@@ -73,9 +73,13 @@ def _kind(feature) -> str:
     return feature.WhichOneof("kind") or "empty"
 
 
-class BairSource:
+class BairSource(Source):
     """The records of one TFRecord file, one clip each: frames (t, 3, H, W) uint8 (one channel
     with `grey`) and, with `actions_key`, actions (t, A) float32."""
+
+    suffixes = TFRECORD_SUFFIXES
+    in_folders = True
+    takes_key = True  # the image stream
 
     def __init__(
         self, path: Path, key: str | None = None, grey: bool = False, path_key: str = "data.path",
@@ -85,6 +89,7 @@ class BairSource:
         self.records = scan_records(path, path_key)
         if not self.records:
             raise DataError(f"{path_key}: {path} holds no records: give BAIR's .tfrecords files as released")
+        self.num_clips = len(self.records)
         self._cache: tuple[int, Any] | None = None
         first = self._example(0).features.feature
         streams = sorted({name.split("/", 1)[1].removesuffix("/encoded") for name in first
@@ -122,11 +127,15 @@ class BairSource:
             if self.action_channels == 0:
                 raise DataError(f"data.actions_key={actions_key} of {path} holds no values: give a feature with values")
 
+    @classmethod
+    def open(cls, path: Path, options: Options) -> BairSource:
+        return cls(path, options.key, options.grey, options.path_key, options.actions_key)
+
     def __getstate__(self) -> dict:
         return {**self.__dict__, "_cache": None}  # each loader worker parses its own records
 
-    def clips(self) -> list[Clip]:
-        return [Clip(self, k, self.length, f"{self.name} record {k}") for k in range(len(self.records))]
+    def clip_name(self, index: int) -> str:
+        return f"{self.name} record {index}"
 
     def _example(self, index: int):
         """Record `index` parsed (the last one is kept: a window reads frames, then actions)."""

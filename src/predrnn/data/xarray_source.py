@@ -1,0 +1,506 @@
+"""A time series of gridded fields read through xarray: a CF netCDF file (netCDF-3 or -4), a Zarr
+store (v2 or v3), a folder or glob of them, or a URL (docs/data.md, "CF netCDF and Zarr").
+
+`open_series` opens every file lazily (no dask, nothing loaded but coordinates), finds the
+channels and the time / y / x dimensions the CF way (`cf_axes.py`), applies `data.select` as
+positions (`selection.py`), reads each file's times and puts the files in time order by its
+own index (time i of the series is time j of file k), so a folder of one file per radar scan is
+one series without concatenating anything. `Series.read(start, stop)` reads just those times:
+per file the slice of each variable, CF-decoded by xarray (scale_factor, add_offset,
+_FillValue, missing_value) plus valid_min / valid_max / valid_range here, all out-of-range
+values NaN; then `data.coarsen` as NaN-aware block means (`coarsen.py`), a coarsened time
+reading its `factor` raw times.
+
+Handles are opened per process (DataLoader workers fork), at most `OPEN_FILES` at a time; a file
+opened again must still have the times and shapes it had, or it changed while being read.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import warnings
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from predrnn.data import timeline
+from predrnn.data.cf_axes import Axes, check_dims_key, check_same_grid, find_axes, pick_variables
+from predrnn.data.coarsen import check_coarsen_key, check_size, factors, nan_block_mean
+from predrnn.data.selection import Selection, check_select_key, check_time_selection, resolve
+from predrnn.errors import BadValue, DataError
+
+OPEN_FILES = 8  # handles kept open per process; the others are reopened when a window needs them
+NETCDF3_MAGIC = (b"CDF\x01", b"CDF\x02")
+NETCDF5_MAGIC = b"CDF\x05"
+HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+FORMS = "a netCDF file (netCDF-3 or -4), a Zarr store, a folder or glob of them, or a URL (s3://, gs://, https://)"
+
+
+def open_series(
+    path, variables=None, dims=None, select=None, coarsen=None, storage_options=None, time_step=None,
+    path_key: str = "data.path",
+) -> Series:  # fmt: skip
+    """The series under `path` (see the module docstring); bad input is a DataError or a
+    BadValue of the `data` group naming the key and the fix."""
+    return Series(path, variables, dims, select, coarsen, storage_options, time_step, path_key)
+
+
+@dataclass
+class _Part:
+    """One file or store: where it is, its times (all of them, to notice a change), the positions
+    of the times kept, and its variables' shapes."""
+
+    location: str
+    name: str
+    times: np.ndarray
+    keep: np.ndarray
+    shapes: tuple
+
+
+@dataclass
+class _Opened:
+    """An open file: the dataset and each channel as a lazy DataArray of (time, y, x) or (y, x)."""
+
+    ds: Any
+    arrays: list
+    limits: list
+
+
+class Series:
+    """Times (datetime64[ns], increasing, after coarsening), the step, the channels, the frame
+    shape (C, H, W) and the grid; `read(start, stop)` gives float32 (t, C, H, W), NaN = no data."""
+
+    def __init__(
+        self, path, variables=None, dims=None, select=None, coarsen=None, storage_options=None, time_step=None,
+        path_key: str = "data.path",
+    ) -> None:  # fmt: skip
+        if not isinstance(path, (str, os.PathLike)) or not str(path):
+            raise BadValue("path", path, f"must name {FORMS}", "radar.nc").in_group("data")
+        if storage_options is not None and not isinstance(storage_options, Mapping):
+            raise BadValue("storage_options", storage_options, "must be a mapping of fsspec options",
+                           "{anon: true}").in_group("data")  # fmt: skip
+        self.path, self.path_key = str(path), path_key
+        self.storage_options = dict(storage_options) if storage_options else None
+        self.select, self.coarsen = check_select_key(select), check_coarsen_key(coarsen)
+        self._pid, self._opened = os.getpid(), OrderedDict()
+        self.remote = _is_url(self.path)
+        self.where = f"{path_key}={self._shown(self.path)}"
+        wanted = _variables_key(variables)
+        first, parts, self._all_times = None, [], []
+        for location in self._locations():
+            part, opened = self._first_open(location, wanted, check_dims_key(dims), first)
+            first = first or (opened, part)
+            self._all_times.append(part.times)
+            if len(part.keep):
+                parts.append(part)
+        self._finish(parts, first, time_step)
+
+    # --- opening ---------------------------------------------------------------------------------
+    def _shown(self, location: str) -> str:
+        return _redact(location) if self.remote else location
+
+    def _locations(self) -> list[str]:
+        if self.remote:
+            from predrnn.data import remote
+
+            return list(remote.expand(self.path, self.storage_options, self.path_key))
+        return local_locations(self.path, self.path_key)
+
+    def _open_dataset(self, location: str):
+        if self.remote:
+            from predrnn.data import remote
+
+            return remote.open_dataset(location, self.storage_options, self.path_key)
+        return open_local(Path(location), self.path_key)
+
+    def _first_open(self, location: str, wanted, dims, first) -> tuple[_Part, _Opened]:
+        """Open one file at setup: its channels, axes, selection, times and checks against the
+        first file."""
+        ds = self._open_dataset(location)
+        name = self._shown(location)
+        if first is None:
+            self.variables = pick_variables(ds, wanted, name)
+            self.axes = find_axes(ds, self.variables, dims, name)
+        else:
+            pick_variables(ds, self.variables, name)
+            fixed = {"time": self.axes.time_coord, "y": self.axes.y, "x": self.axes.x}
+            axes = find_axes(ds, self.variables, fixed, name)
+            if axes != self.axes:
+                raise DataError(f"{name} has the time dimension {axes.time}, {first[1].name} {self.axes.time}: give "
+                                "files of one layout")  # fmt: skip
+        selection = resolve(ds, self.select, self.axes, name)
+        opened = self._prepare(ds, selection, name)
+        times = _times(ds, self.axes)
+        part = _Part(location, name, times, selection.keep_times(times), _shapes(ds, self.variables))
+        if first is None:
+            self._selection, self._first_selected = selection, selection.apply(ds)
+            self.attributes = [_attributes(ds[v]) for v in self.variables]
+        else:
+            self._check_like_first(ds, opened, part, first)
+        self._remember(location, opened)
+        return part, opened
+
+    def _prepare(self, ds, selection: Selection, name: str) -> _Opened:
+        """Each channel selected and laid out as (time, y, x) (or (y, x) for a file of one time);
+        any other dimension must be fixed by data.select (or have one value)."""
+        selected = selection.apply(ds)
+        check_same_grid(selected, self.variables, self.axes, name)
+        arrays = []
+        for v in self.variables:
+            da = selected[v]
+            lost = [role for role in ("y", "x") if getattr(self.axes, role) not in da.dims]
+            if lost:
+                raise DataError(
+                    f"data.select leaves {v} of {name} without its {lost[0]} dimension: give a range [low, high] "
+                    f"for {getattr(self.axes, lost[0])}, not one value"
+                )
+            extra = [d for d in da.dims if d not in (self.axes.time, self.axes.y, self.axes.x)]
+            wide = [d for d in extra if da.sizes[d] > 1]
+            if wide:
+                d = wide[0]
+                values = ds[d].values if d in ds.coords else np.arange(ds.sizes[d])
+                raise DataError(
+                    f"{v} in {name} has the dimension {d} ({da.sizes[d]} values) beside time, y and x: pick one "
+                    f"with data.select, e.g. data.select={{{d}: {_plain(values[0])}}}"
+                )
+            da = da.isel(dict.fromkeys(extra, 0))
+            order = [d for d in (self.axes.time, self.axes.y, self.axes.x) if d is not None]
+            arrays.append(da.transpose(*order))
+        for array in arrays:
+            if 0 in array.shape[-2:]:
+                raise DataError(f"data.select leaves no pixel of {name} ({dict(array.sizes)}): widen the ranges")
+        return _Opened(ds, arrays, [valid_limits(ds[v]) for v in self.variables])
+
+    def _check_like_first(self, ds, opened: _Opened, part: _Part, first) -> None:
+        """Another file of a folder: the same frame shape, grid and units as the first."""
+        ref_opened, ref = first
+        shape, ref_shape = opened.arrays[0].shape[-2:], ref_opened.arrays[0].shape[-2:]
+        for dim in (self.axes.y, self.axes.x):
+            a = ref_opened.arrays[0][dim].values if dim in ref_opened.arrays[0].coords else None
+            b = opened.arrays[0][dim].values if dim in opened.arrays[0].coords else None
+            if shape != ref_shape or (a is not None and b is not None and not _same(a, b)):
+                raise DataError(
+                    f"{part.name} and {ref.name} are on different grids ({dim} differs; frames {shape[0]}x{shape[1]} "
+                    f"and {ref_shape[0]}x{ref_shape[1]} after data.select): give files of one grid"
+                )
+        for v, attrs, ref_attrs in zip(self.variables, [_attributes(ds[v]) for v in self.variables], self.attributes):
+            if attrs["units"] != ref_attrs["units"]:
+                raise DataError(
+                    f"{v} is in {attrs['units']!r} in {part.name} but {ref_attrs['units']!r} in {ref.name}: give "
+                    "every file the same units"
+                )
+
+    def _finish(self, parts: list[_Part], first, time_step) -> None:
+        """Times in order across files, the step, the coarsened times, the grid."""
+        if first is None:
+            raise DataError(f"{self.where} holds no netCDF file or Zarr store: give {FORMS}")
+        if not parts:
+            everything = np.sort(np.concatenate([t for t in self._all_times]))
+            check_time_selection(everything, self._selection, self.where)
+            raise DataError(f"{self.where} holds no time: give data with times")
+        del self._all_times
+        parts.sort(key=lambda p: p.times[p.keep[0]])
+        self.parts = parts
+        self._part_of = np.concatenate([np.full(len(p.keep), k, np.int32) for k, p in enumerate(parts)])
+        self._local_of = np.concatenate([p.keep for p in parts]).astype(np.int64)
+        raw = np.concatenate([p.times[p.keep] for p in parts])
+        several = len(parts) > 1
+        raw = timeline.check_times(raw, self.where, (lambda i: parts[self._part_of[i]].name) if several else None)
+        if time_step is None:
+            step = timeline.infer_step(raw)
+        else:
+            step = timeline.parse_step(time_step) if not isinstance(time_step, np.timedelta64) else time_step
+            timeline.check_step(raw, step, self.where)
+        ft, fy, fx = factors(self.coarsen, self.axes, self.where)
+        height, width = first[0].arrays[0].shape[-2:]
+        check_size(height, fy, "y")
+        check_size(width, fx, "x")
+        self.factors, self._raw_hw = (ft, fy, fx), (int(height), int(width))
+        self.raw_times, self.raw_step = raw, step
+        self._blocks = np.concatenate(
+            [np.arange(a, b - ft + 1, ft) for a, b in timeline.runs(raw, step)] or [np.zeros(0, np.int64)]
+        ).astype(np.int64)
+        if not len(self._blocks):
+            raise DataError(
+                f"data.coarsen.time={ft} needs {ft} consecutive times {timeline.step_text(step)} apart, which "
+                f"{self.where} never has: give a smaller factor"
+            )
+        self.times = raw[self._blocks] + (ft - 1) * step // 2
+        self.time_step = step * ft
+        self.frame_shape = (len(self.variables), height // fy, width // fx)
+        self.grid = _grid(self._first_selected, self.variables, self.axes, fy, fx)
+        del self._first_selected
+
+    # --- handles per process -----------------------------------------------------------------
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_opened": OrderedDict(), "_pid": None}
+
+    def _remember(self, key: str, opened: _Opened) -> None:
+        self._opened[key] = opened
+        while len(self._opened) > OPEN_FILES:
+            _, old = self._opened.popitem(last=False)
+            old.ds.close()
+
+    def _handle(self, k: int) -> _Opened:
+        """Part k open in this process: reopened in a new process (or after it was closed to keep
+        OPEN_FILES), and then checked to be the file that was opened at setup."""
+        if self._pid != os.getpid():
+            self._opened, self._pid = OrderedDict(), os.getpid()  # the parent's handles stay the parent's
+        part = self.parts[k]
+        if part.location in self._opened:
+            self._opened.move_to_end(part.location)
+            return self._opened[part.location]
+        ds = self._open_dataset(part.location)
+        try:
+            times, shapes = _times(ds, self.axes), _shapes(ds, self.variables)
+        except Exception as err:  # a variable or coordinate gone
+            raise DataError(f"{part.name} changed while being read ({err}): don't write to the data while a run "
+                            "reads it; start the run again") from None  # fmt: skip
+        if not np.array_equal(times, part.times) or shapes != part.shapes:
+            what = "its times" if not np.array_equal(times, part.times) else f"its shapes ({part.shapes} -> {shapes})"
+            raise DataError(
+                f"{part.name} changed while being read: {what} differ from when the run opened it: don't write to "
+                "the data while a run reads it; start the run again"
+            )
+        opened = self._prepare(ds, resolve(ds, self.select, self.axes, part.name), part.name)
+        self._remember(part.location, opened)
+        return opened
+
+    # --- reading ---------------------------------------------------------------------------------
+    def read(self, start: int, stop: int) -> np.ndarray:
+        """Times start … stop − 1 of `times`: float32 (t, C, H, W) in the data's units, NaN where
+        there is no data (fill values, out-of-range values, no coverage)."""
+        ft, fy, fx = self.factors
+        raw = (self._blocks[start:stop, None] + np.arange(ft)).ravel()
+        frames = nan_block_mean(self._read_raw(raw), {0: ft, 2: fy, 3: fx})  # one mean over each whole block
+        return np.ascontiguousarray(frames, dtype=np.float32)
+
+    def _read_raw(self, raw: np.ndarray) -> np.ndarray:
+        out = np.empty((len(raw), len(self.variables), *self._raw_hw), np.float32)
+        parts = self._part_of[raw]
+        edges = np.flatnonzero(np.diff(parts)) + 1
+        for group in np.split(np.arange(len(raw)), edges):
+            if not len(group):
+                continue
+            opened = self._handle(int(parts[group[0]]))
+            local = self._local_of[raw[group]]
+            lo, hi = int(local.min()), int(local.max()) + 1
+            for v, (array, limits) in enumerate(zip(opened.arrays, opened.limits)):
+                values = array.isel({self.axes.time: slice(lo, hi)}).values if self.axes.time else array.values[None]
+                out[group, v] = _masked(np.asarray(values)[local - lo], limits)
+        return out
+
+    def files(self, start: int, stop: int) -> list[str]:
+        """The files (or stores) holding times start … stop − 1, in time order."""
+        ft = self.factors[0]
+        raw = (self._blocks[start:stop, None] + np.arange(ft)).ravel()
+        return [self.parts[k].name for k in dict.fromkeys(self._part_of[raw].tolist())]
+
+    # --- what it is --------------------------------------------------------------------------------
+    def description(self) -> dict[str, Any]:
+        """JSON-able: what was read and how (the reader, variables with their units and names,
+        dimensions, select, coarsen, the step, the times)."""
+        return {
+            "reader": "xarray",
+            "path": self._shown(self.path),
+            "files": len(self.parts),
+            "variables": list(self.variables),
+            "units": [a["units"] for a in self.attributes],
+            "standard_names": [a["standard_name"] for a in self.attributes],
+            "long_names": [a["long_name"] for a in self.attributes],
+            "dims": self.axes.as_dict(),
+            "select": _json(self.select) or None,
+            "coarsen": dict(self.coarsen) or None,
+            "time_step": timeline.step_text(self.time_step),
+            "first_time": timeline.iso(self.times[0]),
+            "last_time": timeline.iso(self.times[-1]),
+            "frame_shape": list(self.frame_shape),
+        }
+
+
+# --- files ------------------------------------------------------------------------------------------
+def _is_url(path: str) -> bool:
+    if "://" not in path:
+        return False
+    try:
+        from predrnn.data import remote
+    except ImportError:
+        raise DataError(f"data.path={path} is a URL, and remote data needs predrnn.data.remote: install predrnn "
+                        "with the xarray extra (pip install 'predrnn[xarray]')") from None  # fmt: skip
+    return remote.is_url(path)
+
+
+def _redact(location: str) -> str:
+    from predrnn.data import remote
+
+    return remote.redact(location)
+
+
+def is_zarr_store(path: Path) -> bool:
+    return path.is_dir() and (
+        path.suffix.lower() == ".zarr" or any((path / f).exists() for f in ("zarr.json", ".zgroup", ".zarray"))
+    )
+
+
+def is_netcdf(path: Path) -> bool:
+    """A file whose first bytes are those of netCDF-3 (classic, 64-bit offset, CDF-5) or HDF5
+    (netCDF-4)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except OSError:
+        return False
+    return head[:4] in (*NETCDF3_MAGIC, NETCDF5_MAGIC) or head == HDF5_MAGIC
+
+
+def local_locations(path: str, path_key: str) -> list[str]:
+    """A file or store -> [it]; a folder -> its netCDF files and Zarr stores (searched
+    recursively, not inside a store), sorted; a glob -> its matches, sorted."""
+    where = Path(path).expanduser()
+    if where.is_file() or is_zarr_store(where):
+        return [str(where)]
+    if where.is_dir():
+        found = []
+        for folder, dirs, files in os.walk(where):
+            stores = [d for d in dirs if is_zarr_store(Path(folder) / d)]
+            dirs[:] = sorted(d for d in dirs if d not in stores and not d.startswith("."))
+            found += [str(Path(folder) / d) for d in stores]
+            found += [str(Path(folder) / f) for f in files if not f.startswith(".") and is_netcdf(Path(folder) / f)]
+        if not found:
+            raise DataError(f"{path_key}={path} holds no netCDF file or Zarr store: give {FORMS}")
+        return sorted(found)
+    if any(c in path for c in "*?["):
+        matches = sorted(glob.glob(str(where), recursive=True))
+        if not matches:
+            raise DataError(f"{path_key}={path} matches no file: give a pattern that matches your netCDF files")
+        return matches
+    raise DataError(f"{path_key}={path} not found: give {FORMS}")
+
+
+def open_local(path: Path, path_key: str):
+    """A local netCDF file or Zarr store as a lazy, CF-decoded xarray Dataset (no dask)."""
+    import xarray as xr
+
+    options = {"chunks": None, "cache": False, "mask_and_scale": True, "decode_times": True,
+               "decode_timedelta": False}  # fmt: skip
+    if path.is_dir():
+        engine, options = "zarr", {**options, "consolidated": None}
+    else:
+        with open(path, "rb") as f:
+            head = f.read(8)
+        if head[:4] in NETCDF3_MAGIC:
+            engine = "scipy"
+        elif head[:4] == NETCDF5_MAGIC or head == HDF5_MAGIC:
+            engine = _netcdf4_engine()
+        else:
+            raise DataError(f"{path_key}={path} is not a netCDF file (netCDF-3 or -4) or a Zarr store: give {FORMS} "
+                            "(data=arrays reads .npy, videos and images)")  # fmt: skip
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return xr.open_dataset(path, engine=engine, **options)
+    except Exception as err:  # each engine raises its own types for a damaged file
+        text = " ".join(str(err).split())[:200]
+        raise DataError(f"{path_key}={path} can't be read ({type(err).__name__}: {text}): write it again") from None
+
+
+def _netcdf4_engine() -> str:
+    try:
+        import netCDF4  # noqa: F401
+
+        return "netcdf4"
+    except ImportError:
+        return "h5netcdf"
+
+
+# --- values ---------------------------------------------------------------------------------------
+def _variables_key(variables) -> list[str] | None:
+    if variables is None:
+        return None
+    if isinstance(variables, str):
+        variables = [variables]
+    if not isinstance(variables, Sequence) or not variables or not all(isinstance(v, str) and v for v in variables):
+        raise BadValue("variables", variables, "must list variable names (null: the only data variable)",
+                       "[t2m]").in_group("data")  # fmt: skip
+    if len(set(variables)) != len(variables):
+        raise BadValue("variables", list(variables), "names a variable twice", "[t2m]").in_group("data")
+    return list(variables)
+
+
+def _times(ds, axes: Axes) -> np.ndarray:
+    return np.atleast_1d(np.asarray(ds[axes.time_coord].values)).astype("datetime64[ns]")
+
+
+def _shapes(ds, variables: Sequence[str]) -> tuple:
+    return tuple(tuple(int(s) for s in ds[v].shape) for v in variables)
+
+
+def _attributes(var) -> dict[str, str | None]:
+    return {k: (str(var.attrs[k]) if k in var.attrs else None) for k in ("units", "standard_name", "long_name")}
+
+
+def valid_limits(var) -> tuple[float, float] | None:
+    """The valid range of a variable in decoded units (CF valid_min / valid_max / valid_range),
+    or None. Limits of a packed variable given as integers are packed values, unpacked here."""
+    attrs = {**var.encoding, **var.attrs}
+    low, high = attrs.get("valid_min"), attrs.get("valid_max")
+    if "valid_range" in attrs:
+        low, high = np.ravel(attrs["valid_range"])[:2]
+    if low is None and high is None:
+        return None
+    scale, offset = var.encoding.get("scale_factor"), var.encoding.get("add_offset")
+    packed = scale is not None or offset is not None
+
+    def unpacked(v):
+        if v is None:
+            return None
+        if packed and isinstance(v, (int, np.integer)) and not isinstance(v, bool):
+            return float(v) * (1.0 if scale is None else float(scale)) + (0.0 if offset is None else float(offset))
+        return float(v)
+
+    lo, hi = unpacked(low), unpacked(high)
+    if lo is not None and hi is not None and lo > hi:  # a negative scale_factor turns the range round
+        lo, hi = hi, lo
+    return (-np.inf if lo is None else lo), (np.inf if hi is None else hi)
+
+
+def _masked(values: np.ndarray, limits) -> np.ndarray:
+    """float32 values with those outside the valid range NaN."""
+    out = values.astype(np.float32)
+    if limits is not None:
+        with np.errstate(invalid="ignore"):
+            out[(values < limits[0]) | (values > limits[1])] = np.nan
+    return out
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    if a.shape != b.shape:
+        return False
+    if a.dtype.kind in "fc" and b.dtype.kind in "fc":
+        return bool(np.allclose(a, b, equal_nan=True))
+    return bool(np.array_equal(a, b))
+
+
+def _plain(value) -> str:
+    return timeline.iso(value) if isinstance(value, np.datetime64) else str(getattr(value, "item", lambda: value)())
+
+
+def _json(value):
+    if isinstance(value, Mapping):
+        return {str(k): _json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json(v) for v in value]
+    return value
+
+
+def _grid(selected, variables: list[str], axes: Axes, fy: int, fx: int):
+    """The spatial metadata (`grid.py`), coarsened like the frames."""
+    from predrnn.data.grid import Grid
+
+    grid = Grid.from_dataset(selected, variables, axes.y, axes.x)
+    return grid.coarsened(fy, fx) if fy > 1 or fx > 1 else grid

@@ -1,0 +1,205 @@
+"""SimVP (predrnn.models.simvp) against OpenSTL's SimVP_Model outputs (tests/fixtures/simvp_parity/
+README.md: cases `simvp` = IncepU, `simvp_gsta` = gSTA, `tau`), the horizon rule, OpenSTL's two
+checkpoint forms, and the argument checks.
+
+The references were computed in float64 from the stored float32 weights and frames, then stored
+as float32: a float64 run here differs from them by their own rounding only (half an ulp, 3e-8 at
+0.7). Largest absolute differences measured on CPU (outputs' scale 0.44-0.70):
+
+    case        dtype    future   future_longer  future_shorter
+    simvp       float64  4.1e-8   4.1e-8         3.8e-8
+    simvp_gsta  float64  4.1e-8   4.1e-8         4.1e-8
+    tau         float64  2.2e-8   2.3e-8         2.2e-8
+    (float32 runs: 1.8e-7, 2.7e-7, 1.5e-7 over all three outputs)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from helpers import assert_bad_argument, assert_every_parameter_learns, assert_exports_for_inference, state_shapes
+from predrnn.checkpoints.openstl import openstl_weights
+from predrnn.models.simvp import SimVP
+
+FIXTURES = Path(__file__).parent / "fixtures" / "simvp_parity"
+CASES = ("simvp", "simvp_gsta", "tau")
+OUTPUTS = ("future", "future_longer", "future_shorter")
+TOLERANCE = {torch.float64: 1e-7, torch.float32: 1e-6}  # absolute, outputs of scale ~0.5
+
+
+def settings_of(data) -> dict:
+    """SimVP's arguments from the settings an npz records."""
+    return {
+        "in_channels": int(data["img_channel"]), "image_size": int(data["img_width"]),
+        "input_length": int(data["input_length"]), "model_type": str(data["model_type"]),
+        "hid_S": int(data["hid_S"]), "hid_T": int(data["hid_T"]), "N_S": int(data["N_S"]), "N_T": int(data["N_T"]),
+        "mlp_ratio": float(data["mlp_ratio"]), "spatio_kernel_enc": int(data["spatio_kernel_enc"]),
+        "spatio_kernel_dec": int(data["spatio_kernel_dec"]),
+    }  # fmt: skip
+
+
+@pytest.fixture(scope="module", params=CASES)
+def case(request):
+    with np.load(FIXTURES / f"{request.param}.npz", allow_pickle=False) as z:
+        data = {k: z[k] for k in z.files}
+    checkpoint = torch.load(FIXTURES / f"{request.param}.pth", map_location="cpu", weights_only=True)
+    return {
+        "name": request.param, "settings": settings_of(data), "checkpoint": checkpoint,
+        "frames": torch.from_numpy(data["frames"]).double(),
+        "lengths": {"future": int(data["input_length"]), "future_longer": int(data["future_longer_length"]),
+                    "future_shorter": int(data["future_shorter_length"])},
+        **{k: torch.from_numpy(data[k]).double() for k in OUTPUTS},
+    }  # fmt: skip
+
+
+def loaded(case, dtype=torch.float64, **changes) -> SimVP:
+    net = SimVP(**{**case["settings"], **changes})
+    net.load_state_dict(case["checkpoint"]["state_dict"])  # strict: every key, no other
+    return net.to(dtype).eval()
+
+
+def largest(a, b) -> float:
+    return (a.double() - b).abs().max().item()
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_matches_openstl_for_every_horizon(case, dtype):
+    net = loaded(case, dtype)
+    with torch.no_grad():
+        for output in OUTPUTS:
+            predicted = net.predict(case["frames"].to(dtype), case["lengths"][output])
+            assert predicted.shape == case[output].shape and predicted.dtype == dtype
+            assert largest(predicted, case[output]) <= TOLERANCE[dtype], output
+    # the fixture tells a wrong feedback apart: each chunk of the longer run differs from the first
+    j = case["lengths"]["future"]
+    assert (case["future_longer"][:, j : 2 * j] - case["future"]).abs().max() > 1e-2
+
+
+def test_the_horizon_rule(case):
+    """K = J: one chunk; K < J: its first K frames; K > J: each chunk is the next one's input, the
+    last cut to the remainder. `forward` predicts `future_frames` frames (default J)."""
+    net = loaded(case)
+    frames, j = case["frames"], case["lengths"]["future"]
+    with torch.no_grad():
+        first = net.forward_chunk(frames)
+        second = net.forward_chunk(first)
+        third = net.forward_chunk(second)
+        assert torch.equal(net.predict(frames, j), first) and torch.equal(net(frames), first)
+        assert torch.equal(net.predict(frames, 3), first[:, :3])
+        assert torch.equal(net.predict(frames, 2 * j + 3), torch.cat([first, second, third[:, :3]], dim=1))
+        assert torch.equal(loaded(case, future_frames=j + 1)(frames), torch.cat([first, second[:, :1]], dim=1))
+
+
+def test_the_lightning_checkpoint_form_loads_bare(case):
+    """OpenSTL's Lightning branch saves the same keys prefixed `model.`;
+    `predrnn.checkpoints.openstl.openstl_weights` strips the prefix."""
+    weights = case["checkpoint"]["state_dict"]
+    lightning = {"epoch": 3, "global_step": 30, "state_dict": {f"model.{k}": v for k, v in weights.items()},
+                 "hyper_parameters": {"model_type": case["settings"]["model_type"]}}  # fmt: skip
+    bare = openstl_weights(lightning)
+    assert set(bare) == set(weights)
+    assert openstl_weights(case["checkpoint"]).keys() == weights.keys()
+    net = SimVP(**case["settings"])
+    net.load_state_dict(bare)
+    with torch.no_grad():
+        assert largest(net.double().eval().forward_chunk(case["frames"]), case["future"]) <= TOLERANCE[torch.float64]
+
+
+def test_keys_are_openstls_and_it_rebuilds_from_init_args(case):
+    net = loaded(case)
+    reference = case["checkpoint"]["state_dict"]
+    assert state_shapes(net) == {k: v.shape for k, v in reference.items()}
+    assert state_shapes(SimVP(**net.init_args)) == state_shapes(net)
+    assert net.init_args["model_type"] == case["settings"]["model_type"].lower()
+    assert net.init_args["image_size"] == [32, 32] and net.init_args["future_frames"] is None
+
+
+def test_counts_its_flops(case):
+    from torch.utils.flop_counter import FlopCounterMode
+
+    net = loaded(case)
+    frames = case["frames"][:1]
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        net.predict(frames, 23)
+    assert net.forward_flops(2, 10 + 23) == 2 * counter.get_total_flops() > 0
+
+
+def test_trains_every_parameter(case):
+    # freshly initialised (the fixture's random weights leave TAU's squeeze ReLUs dead on its frames)
+    torch.manual_seed(0)
+    net = SimVP(**case["settings"]).train()
+    frames = case["frames"].float()
+    predictions = net.predict(frames, 12)
+    torch.nn.functional.mse_loss(predictions, torch.rand_like(predictions)).backward()
+    assert_every_parameter_learns(net)
+
+
+def test_model_type_is_case_insensitive():
+    small = {"image_size": 16, "input_length": 4, "hid_S": 4, "hid_T": 16, "N_S": 2, "N_T": 2}
+    for name in ("gSTA", "GSTA", "gsta"):
+        assert SimVP(model_type=name, **small).init_args["model_type"] == "gsta"
+    assert {"incepu", "tau"} == {SimVP(model_type=m, **small).model_type for m in ("IncepU", "TAU")}
+
+
+def test_openstls_stochastic_depth_rule():
+    """Block 1 drops its branches with probability 0.01 in training even at drop_path 0; the
+    rate rises linearly to drop_path at the last block."""
+    net = SimVP(image_size=16, input_length=4, hid_S=4, hid_T=16, N_S=2, N_T=3, drop_path=0.2)
+    assert [layer.block.drop_path.p for layer in net.hid.enc] == pytest.approx([0.01, 0.105, 0.2])
+    assert SimVP(image_size=16, input_length=4, hid_S=4, hid_T=16, N_S=2).hid.enc[0].block.drop_path.p == 0.01
+
+
+def test_frames_it_cannot_take():
+    net = SimVP(image_size=16, input_length=4, hid_S=4, hid_T=16, N_S=2, N_T=2)
+    with pytest.raises(ValueError, match="exactly input_length=4"):
+        net.forward_chunk(torch.rand(1, 5, 1, 16, 16))
+    with pytest.raises(ValueError, match="expects 1x16x16"):
+        net.forward_chunk(torch.rand(1, 4, 1, 16, 8))
+    with pytest.raises(ValueError, match="num_predictions"):
+        net.predict(torch.rand(1, 4, 1, 16, 16), 0)
+
+
+BAD = [
+    ({"model_type": "convlstm"}, "model_type"),
+    ({"model_type": None}, "model_type"),
+    ({"image_size": 31}, "image_size"),  # N_S 2 halves once: odd sizes fail
+    ({"image_size": [32, 34], "N_S": 4}, "image_size"),  # N_S 4 halves twice: 34 is not a multiple of 4
+    ({"N_S": 3}, "N_S"),  # the reference would build 2 layers
+    ({"N_S": 0}, "N_S"),
+    ({"N_T": 1}, "N_T"),
+    ({"hid_T": 0}, "hid_T"),
+    ({"hid_T": 17, "model_type": "incepu"}, "hid_T"),
+    ({"hid_T": 2, "model_type": "tau"}, "hid_T"),
+    ({"hid_S": 7}, "hid_S"),  # group norm of 2 groups
+    ({"hid_S": 2, "input_length": 3, "model_type": "incepu"}, "hid_S"),  # 6 channels, 8 groups
+    ({"hid_S": 2, "input_length": 1, "model_type": "tau"}, "hid_S"),
+    ({"mlp_ratio": 1.0}, "mlp_ratio"),
+    ({"drop": 1.0}, "drop"),
+    ({"drop_path": -0.1}, "drop_path"),
+    ({"spatio_kernel_enc": 4}, "spatio_kernel_enc"),
+    ({"spatio_kernel_dec": 0}, "spatio_kernel_dec"),
+    ({"future_frames": 0}, "future_frames"),
+    ({"input_length": 0}, "input_length"),
+    ({"in_channels": 0}, "in_channels"),
+]
+
+
+@pytest.mark.parametrize(("changes", "key"), BAD)
+def test_bad_arguments_are_one_line_errors(changes, key):
+    args = {"image_size": 32, "input_length": 10, "hid_S": 8, "hid_T": 16, "N_S": 2, "N_T": 2}
+    assert_bad_argument(SimVP, {**args, **changes}, key)
+
+
+@pytest.mark.parametrize("model_type", ["incepu", "gsta", "tau"])
+def test_other_sizes_and_export(model_type):
+    # J 3, C 2, a non-square frame halved twice, IncepU with ungrouped branches (hid_T/2 = 6)
+    net = SimVP(in_channels=2, image_size=[16, 8], input_length=3, model_type=model_type, hid_S=4, hid_T=12,
+                N_S=4, N_T=3, spatio_kernel_enc=5, future_frames=7).eval()  # fmt: skip
+    with torch.no_grad():
+        out = net(torch.rand(2, 3, 2, 16, 8))
+    assert out.shape == (2, 7, 2, 16, 8) and torch.isfinite(out).all()
+    assert_exports_for_inference(net, (1, 3, 2, 16, 8))

@@ -1,0 +1,288 @@
+"""The readers of `data=arrays` are a seam (docs/architecture.md, "Readers"): the registry picks
+the reader of every format by its suffix or its content, a reader module added to the package is
+found without any list being edited, and CF-packed values (netCDF-4/HDF5 or Zarr variables with
+scale_factor, _FillValue, …; netCDF-3 files) are refused in one line pointing to data=xarray,
+never read raw."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from data_files import write_formats
+from helpers import run_main
+from predrnn.data.array_source import ArraySource
+from predrnn.data.arrays_datamodule import ArraysDataModule
+from predrnn.data.readers import registry
+from predrnn.data.readers.api import Options, Source
+from predrnn.data.readers.bair import BairSource
+from predrnn.data.readers.frames import FrameFolderSource
+from predrnn.data.readers.hdf5 import Hdf5Source
+from predrnn.data.readers.netcdf3 import NetCDF3File
+from predrnn.data.readers.npy import NpySource
+from predrnn.data.readers.npz import NpzSource
+from predrnn.data.readers.video import VideoSource
+from predrnn.data.readers.zarr_store import ZarrSource
+from predrnn.data.sources import open_clips, open_sources
+from predrnn.errors import DataError
+
+# the format tests/data_files.py writes -> the reader of each of its sources
+BY_FORMAT = {"npy": NpySource, "npy_tnhw": NpySource, "npz": NpzSource, "hdf5": Hdf5Source, "zarr": ZarrSource,
+             "zarr_zip": ZarrSource, "gif": VideoSource, "png_tree": FrameFolderSource, "mp4": VideoSource}  # fmt: skip
+CF_HINT = 'read it with data=xarray, which decodes them (docs/data.md, "CF netCDF and Zarr")'
+
+
+@pytest.fixture(scope="module")
+def clips() -> np.ndarray:
+    """Three grey clips, uint8 (N, T, H, W) = (3, 12, 16, 16)."""
+    return np.random.default_rng(0).integers(0, 256, (3, 12, 16, 16), dtype=np.uint8)
+
+
+@pytest.fixture(scope="module")
+def formats(clips, tmp_path_factory) -> dict[str, dict]:
+    return write_formats(tmp_path_factory.mktemp("formats"), clips)
+
+
+def dataset(values: np.ndarray | None = None):
+    """An xarray Dataset like a reanalysis field: t2m (time, y, x) in K, 12 times of 16 x 16."""
+    import xarray as xr
+
+    rng = np.random.default_rng(1)
+    t2m = (270 + 30 * rng.random((12, 16, 16))).astype(np.float32) if values is None else values
+    coords = {"time": np.arange(12), "y": np.arange(16.0), "x": np.arange(16.0)}
+    return xr.Dataset({"t2m": (("time", "y", "x"), t2m, {"units": "K"})}, coords=coords)
+
+
+PACKED = {"t2m": {"dtype": "int16", "scale_factor": 0.01, "add_offset": 273.15, "_FillValue": -32767}}
+
+
+# --- the registry picks the reader --------------------------------------------------------
+@pytest.mark.parametrize("name", sorted(BY_FORMAT))
+def test_the_registry_picks_each_formats_reader(name, formats, clips):
+    path, reader = Path(formats[name]["path"]), BY_FORMAT[name]
+    options = Options(formats[name].get("key"), formats[name].get("layout"), formats[name].get("grey", False))
+    sources = open_sources(path, options)
+    assert {type(s) for s in sources} == {reader}
+    if path.is_file() or reader is ZarrSource:  # one source: the path's own reader
+        assert registry.reader_for(path) is reader and len(sources) == 1
+    else:  # a folder: walked, one source per video or frame folder
+        assert registry.reader_for(path) is None and len(sources) == len(clips)
+    arrays = reader in (NpySource, NpzSource, Hdf5Source, ZarrSource)
+    assert all(isinstance(s, ArraySource) == arrays and (s.layout is not None) == arrays for s in sources)
+    found = open_clips(path, **{k: v for k, v in formats[name].items() if k != "path"})
+    assert len(found) == len(clips) and all(c.length == 12 and c.source.frame_shape == (1, 16, 16) for c in found)
+    if name != "mp4":  # lossy
+        np.testing.assert_array_equal(found[1].read(3, 7)[:, 0], clips[1, 3:7])
+
+
+def test_probes_read_content_not_suffixes(tmp_path, formats):
+    """HDF5 under any name (its signature), a Zarr store without `.zarr`, netCDF-3 whatever its
+    suffix (before the HDF5 suffix `.nc`), BAIR TFRecords, and a file nothing reads."""
+    dataset().to_netcdf(tmp_path / "t2m.nc", engine="h5netcdf")
+    shutil.copy(tmp_path / "t2m.nc", tmp_path / "t2m.nc4")
+    shutil.copy(tmp_path / "t2m.nc", tmp_path / "t2m_no_suffix")
+    dataset().to_netcdf(tmp_path / "classic.nc", engine="scipy")
+    shutil.copytree(formats["zarr"]["path"], tmp_path / "store")
+    (tmp_path / "notes.txt").write_text("not data")
+    rows = {"t2m.nc": Hdf5Source, "t2m.nc4": Hdf5Source, "t2m_no_suffix": Hdf5Source, "classic.nc": NetCDF3File,
+            "store": ZarrSource, "notes.txt": None}  # fmt: skip
+    if importlib.util.find_spec("tfrecord") is not None:
+        from test_bair import bair_record, write_bair
+
+        write_bair(tmp_path / "traj.tfrecords", [bair_record(0, 3)])
+        rows["traj.tfrecords"] = BairSource
+    for name, reader in rows.items():
+        assert registry.reader_for(tmp_path / name) is reader, name
+    for name in ("t2m.nc4", "t2m_no_suffix"):
+        (clip,) = open_clips(tmp_path / name, key="t2m", layout="THW")
+        np.testing.assert_array_equal(clip.read(0, 12)[:, 0], dataset().t2m.values)
+    (store,) = open_clips(tmp_path / "store", layout="NTCHW")[:1]
+    assert store.source.frame_shape == (1, 16, 16)
+    with pytest.raises(DataError, match=r"notes.txt has an unknown type \(.txt\): give a .npy/.npz/HDF5/Zarr array"):
+        open_clips(tmp_path / "notes.txt")
+
+
+# --- readers are found, not listed ------------------------------------------------------------
+def test_discovery_walks_the_package_and_registers_every_reader_declared():
+    package = importlib.import_module("predrnn.data.readers")
+    files = sorted(p.stem for folder in package.__path__ for p in Path(folder).glob("*.py") if p.stem != "__init__")
+    assert registry.reader_modules() == [f"predrnn.data.readers.{f}" for f in files]
+    declared = []
+    for name in registry.reader_modules():
+        module = importlib.import_module(name)
+        for value in vars(module).values():
+            concrete = isinstance(value, type) and issubclass(value, Source) and not inspect.isabstract(value)
+            if concrete and value.__module__ == name and ("suffixes" in vars(value) or "probe" in vars(value)):
+                declared.append(value)  # a class of this module that says which paths it takes
+    assert sorted(declared, key=lambda c: c.__name__) == sorted(registry.readers(), key=lambda c: c.__name__)
+    assert set(registry.readers()) == {*BY_FORMAT.values(), BairSource, NetCDF3File}
+    assert ArraySource not in registry.readers() and Source not in registry.readers()  # bases, not readers
+
+
+READER = '''"""A reader written by a test: `.u8frames` files, a line "T H W" then T x H x W bytes."""
+
+import numpy as np
+
+from predrnn.data.readers.api import Source
+
+
+class U8FramesSource(Source):
+    suffixes = (".u8frames",)
+
+    def __init__(self, path):
+        with open(path, "rb") as f:
+            header = f.readline()
+        self.path, self.name, self.offset = path, str(path), len(header)
+        self.length, h, w = (int(v) for v in header.split())
+        self.frame_shape, self.dtype = (1, h, w), np.dtype(np.uint8)
+
+    @classmethod
+    def open(cls, path, options):
+        return cls(path)
+
+    def read(self, index, start, stop):
+        frames = np.memmap(self.path, np.uint8, "r", self.offset, (self.length, *self.frame_shape))
+        return np.array(frames[start:stop])
+'''
+
+
+@pytest.fixture
+def dropped_in(tmp_path, monkeypatch):
+    """`u8frames.py` as a module of predrnn.data.readers: written in a folder that joins the
+    package's `__path__` (so nothing is left in src/), forgotten afterwards."""
+    folder = tmp_path / "more_readers"
+    folder.mkdir()
+    (folder / "u8frames.py").write_text(READER)
+    package = importlib.import_module("predrnn.data.readers")
+    monkeypatch.setattr(package, "__path__", [*package.__path__, str(folder)])
+    importlib.invalidate_caches()
+    registry.readers.cache_clear()
+    yield "predrnn.data.readers.u8frames"
+    sys.modules.pop("predrnn.data.readers.u8frames", None)
+    registry.readers.cache_clear()
+
+
+def test_a_reader_module_dropped_into_the_package_is_found(tmp_path, dropped_in, clips):
+    frames = clips[0]
+    (tmp_path / "clip.u8frames").write_bytes(b"12 16 16\n" + frames.tobytes())
+    assert dropped_in in registry.reader_modules()
+    (reader,) = [r for r in registry.readers() if r.__module__ == dropped_in]
+    assert registry.reader_for(tmp_path / "clip.u8frames") is reader
+    (clip,) = open_clips(tmp_path / "clip.u8frames")
+    np.testing.assert_array_equal(clip.read(2, 9)[:, 0], frames[2:9])
+    dm = ArraysDataModule(str(tmp_path / "clip.u8frames"), input_length=2, total_length=4, batch_size=1,
+                          num_workers=0, val_fraction=0.25, test_fraction=0.25)  # fmt: skip
+    batch = next(iter(dm.train_dataloader()))
+    assert batch.shape == (1, 4, 1, 16, 16) and str(batch.dtype) == "torch.uint8"
+
+
+def test_without_the_module_the_suffix_is_unknown(tmp_path):
+    (tmp_path / "clip.u8frames").write_bytes(b"1 2 2\n\0\0\0\0")
+    assert not any(m.endswith("u8frames") for m in registry.reader_modules())
+    with pytest.raises(DataError, match=r"has an unknown type \(.u8frames\)"):
+        open_clips(tmp_path / "clip.u8frames")
+
+
+# --- CF packing is never read raw --------------------------------------------------------------
+def write_refused(folder: Path) -> dict[str, tuple[str, str]]:
+    """{name: (data.path, data.key)}: every way a packed or filled variable reaches data=arrays."""
+    import h5py
+    import zarr
+
+    ints = np.random.default_rng(2).integers(0, 3000, (12, 16, 16)).astype(np.int16)
+    with h5py.File(folder / "h5py_packed.h5", "w") as f:
+        f["x"] = ints
+        f["x"].attrs["scale_factor"] = np.float32(0.5)
+        f["x"].attrs["_FillValue"] = np.int16(-1)
+    with h5py.File(folder / "h5py_range.h5", "w") as f:
+        f["x"] = ints
+        f["x"].attrs["valid_range"] = np.array([0, 2500], np.int16)
+    with h5py.File(folder / "h5py_missing.h5", "w") as f:
+        f["x"] = ints.astype(np.float32)
+        f["x"].attrs["missing_value"] = np.float32(-999.0)
+    dataset().to_netcdf(folder / "packed.nc", encoding=PACKED)  # netCDF-4 through netCDF4
+    dataset().to_netcdf(folder / "packed_h5netcdf.nc", engine="h5netcdf", encoding=PACKED)
+    dataset().to_netcdf(folder / "classic.nc", engine="scipy", encoding=PACKED)  # netCDF-3
+    dataset().to_zarr(folder / "packed_v2.zarr", encoding=PACKED, zarr_format=2, consolidated=False)
+    dataset().to_zarr(folder / "packed_v3.zarr", encoding=PACKED, zarr_format=3, consolidated=False)
+    fill_only = {"t2m": {"dtype": "int16", "_FillValue": -32767}}  # Zarr v2 keeps it as the array's fill value
+    dataset(ints).to_zarr(folder / "filled_v2.zarr", encoding=fill_only, zarr_format=2, consolidated=False)
+    group = zarr.open_group(str(folder / "unsigned.zarr"), mode="w")
+    group.create_array("x", data=ints.astype(np.int8), attributes={"_Unsigned": "true"})
+    return {"h5py_packed": ("h5py_packed.h5", "x"), "h5py_range": ("h5py_range.h5", "x"),
+            "h5py_missing": ("h5py_missing.h5", "x"), "netcdf4": ("packed.nc", "t2m"),
+            "h5netcdf": ("packed_h5netcdf.nc", "t2m"), "netcdf3": ("classic.nc", "t2m"),
+            "zarr_v2": ("packed_v2.zarr", "t2m"), "zarr_v3": ("packed_v3.zarr", "t2m"),
+            "zarr_v2_fill": ("filled_v2.zarr", "t2m"), "zarr_unsigned": ("unsigned.zarr", "x")}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def refused(tmp_path_factory) -> tuple[Path, dict[str, tuple[str, str]]]:
+    folder = tmp_path_factory.mktemp("cf")
+    return folder, write_refused(folder)
+
+
+PACKED_ATTRS = "(scale_factor=0.01, add_offset=273.15, _FillValue=-32767)"
+REFUSALS = {
+    "h5py_packed": "variable x carries CF packing/fill attributes (scale_factor=0.5, _FillValue=-1): " + CF_HINT,
+    "h5py_range": "variable x carries CF packing/fill attributes (valid_range=[0, 2500]): " + CF_HINT,
+    "h5py_missing": "variable x carries CF packing/fill attributes (missing_value=-999): " + CF_HINT,
+    "netcdf4": f"variable t2m carries CF packing/fill attributes {PACKED_ATTRS}: {CF_HINT}",
+    "h5netcdf": f"variable t2m carries CF packing/fill attributes {PACKED_ATTRS}: {CF_HINT}",
+    "netcdf3": "is a netCDF-3 file, which data=arrays does not read: read it with data=xarray",
+    "zarr_v2": f"variable t2m carries CF packing/fill attributes {PACKED_ATTRS}: {CF_HINT}",
+    "zarr_v3": f"variable t2m carries CF packing/fill attributes {PACKED_ATTRS}: {CF_HINT}",
+    "zarr_v2_fill": "variable t2m carries CF packing/fill attributes (_FillValue=-32767): " + CF_HINT,
+    "zarr_unsigned": "variable x carries CF packing/fill attributes (_Unsigned=true): " + CF_HINT,
+}
+ARRAYS = ("predrnn-train", "trainer=cpu", "logger=csv", "model.hidden_channels=[4]", "data=arrays", "data.layout=THW",
+          "data.input_length=2", "data.total_length=4", "data.batch_size=1", "data.num_workers=0")  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(REFUSALS))
+def test_cf_packing_is_refused_in_one_line_and_nothing_trains(name, refused, monkeypatch, capsys):
+    folder, files = refused
+    path, key = files[name]
+    code, err = run_main([*ARRAYS, f"data.path={path}", f"data.key={key}"], folder, monkeypatch, capsys)
+    assert code == 2 and len(err) == 1, err
+    assert err[0] == f"predrnn-train: error: data.path={path} {REFUSALS[name]}" or (
+        name == "netcdf3" and err[0].startswith(f"predrnn-train: error: data.path={path} {REFUSALS[name]}")
+    ), err[0]
+    assert not list((folder / "logs").glob("*/runs/*")), "a refused run left its folder behind"
+
+
+def test_the_refusal_names_the_key_that_gave_the_path_and_covers_actions(refused, tmp_path):
+    import h5py
+
+    folder, _ = refused
+    with pytest.raises(DataError, match=r"^input=\S+packed.nc variable t2m carries CF packing"):
+        open_clips(folder / "packed.nc", key="t2m", layout="THW", path_key="input")  # predrnn-predict's input
+    with h5py.File(tmp_path / "actions.h5", "w") as f:
+        f["frames"] = np.zeros((2, 6, 8, 8), np.uint8)
+        f["actions"] = np.zeros((2, 6, 3), np.int16)
+        f["actions"].attrs["scale_factor"] = 0.1
+    with pytest.raises(DataError, match="variable actions carries CF packing/fill attributes \\(scale_factor=0.1\\)"):
+        open_clips(tmp_path / "actions.h5", key="frames", actions_key="actions")
+
+
+def test_unpacked_cf_files_are_read_as_xarray_decodes_them(tmp_path):
+    """xarray gives float variables a NaN _FillValue: decoding changes nothing, so data=arrays
+    reads them, and its values are xarray's decoded values."""
+    import xarray as xr
+
+    dataset().to_netcdf(tmp_path / "plain.nc")
+    dataset().to_zarr(tmp_path / "plain_v2.zarr", zarr_format=2, consolidated=False)
+    dataset().to_zarr(tmp_path / "plain_v3.zarr", zarr_format=3, consolidated=False)
+    zarr = {"engine": "zarr", "consolidated": False}
+    for name, how in (("plain.nc", {}), ("plain_v2.zarr", zarr), ("plain_v3.zarr", zarr)):
+        with xr.open_dataset(tmp_path / name, **how) as ds:
+            want = ds.t2m.values
+        (clip,) = open_clips(tmp_path / name, key="t2m", layout="THW")
+        assert clip.source.dtype == np.float32
+        np.testing.assert_array_equal(clip.read(0, 12)[:, 0], want)
