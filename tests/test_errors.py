@@ -18,6 +18,8 @@ TRAIN = ("predrnn-train", "experiment=smoke", "logger=csv")
 PREDICT = ("predrnn-predict", "ckpt_path=model.ckpt")
 ARRAYS = ("predrnn-train", "trainer=cpu", "logger=csv", "model.hidden_channels=[8]", "data=arrays")
 TINY = (*ARRAYS, "model.patch_size=2", "data.key=x", "data.input_length=4", "data.total_length=8", "data.batch_size=2")
+XARRAY = ("predrnn-train", "trainer=cpu", "logger=csv", "model.hidden_channels=[8]", "model.patch_size=2", "data=xarray",
+          "data.path=radar.nc", "data.input_length=4", "data.total_length=8", "data.batch_size=2")  # fmt: skip
 H5 = (
     *ARRAYS,
     "data.path=frames.h5",
@@ -237,6 +239,21 @@ ROWS = [
     ((*TRAIN, "data.test_file=runs#3.npy"), "must be quoted, e.g. \"data.test_file='runs#3.npy'\""),
     (("predrnn-eval", "ckpt_path=a,b.ckpt"), "e.g. \"ckpt_path='a,b.ckpt'\""),
     ((*H5, "data.path=x=1,y=2.h5"), "e.g. \"data.path='x=1,y=2.h5'\""),
+    # data=xarray (CF netCDF / Zarr): each class of bad input through the entry point; every
+    # variant of each class is a row of tests/test_xarray_data.py's BAD_INPUTS
+    ((*XARRAY, "data.variables=[rain]"), "data.variables names rain, which"),
+    ((*XARRAY, "data.dims.y=rows"), "data.dims.y=rows is not a dimension of dbz"),
+    ((*XARRAY, "data.path=shuffled.nc"), "times are not in order"),
+    ((*XARRAY, "data.time_step=7min"), "give data.time_step=5min"),
+    ((*XARRAY, "data.split_dates={val: '2020-01-01', test: '2021-06-01T16:00'}"), "is outside the record"),
+    ((*XARRAY, "data.split_dates={val: '2021-06-01T15:00', test: '2021-06-01T15:20'}"), "holds no window of 8 times"),
+    ((*XARRAY, "data.total_length=30"), "is longer than any gap-free run of the data"),
+    ((*XARRAY, "data.select={y: [0, 1000]}"), "selects nothing"),
+    ((*XARRAY, "data.no_data=refuse"), "set data.no_data=mask"),
+    ((*XARRAY, "data.path=http://127.0.0.1:9/radar.nc"), "data.path=http://127.0.0.1:9/radar.nc"),
+    ((*XARRAY, "data.path=https://user:hunter2@127.0.0.1:9/radar.nc"), "data.path=https://***@127.0.0.1:9/radar.nc"),
+    ((*ARRAYS, "data.path=packed.nc", "data.key=t2m"), "carries CF packing/fill attributes (scale_factor=0.01"),
+    ((*PREDICT, "input=packed.nc", "data.key=t2m"), "read it with data=xarray"),
 ]
 
 
@@ -254,6 +271,14 @@ def _more_files(workdir):
         with zipfile.ZipFile(path, "w") as archive:
             archive.writestr("x_train.npy", b"not npy data")
             archive.writestr("x_test.npy", b"not npy data")
+    from xarray_files import radar_dataset, radar_times, write_packed
+
+    if not (workdir / "radar.nc").exists():
+        radar_dataset(radar_times()).to_netcdf(workdir / "radar.nc")
+        shuffled = radar_times(8, 0, 8)
+        shuffled[[4, 5]] = shuffled[[5, 4]]
+        radar_dataset(shuffled).to_netcdf(workdir / "shuffled.nc")
+        write_packed(workdir / "packed.nc")
     for size in (8, 6):
         if not (workdir / f"tiny{size}.h5").exists():
             with h5py.File(workdir / f"tiny{size}.h5", "w") as f:

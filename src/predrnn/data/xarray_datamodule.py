@@ -343,7 +343,8 @@ class XarrayDataModule(SpatiotemporalDataModule):
         """The overrides predrnn-eval and predrnn-predict need to read this data: (eval, predict)."""
         h, d = self.hparams, self.series.description()
         read = {"variables": d["variables"]}
-        read.update({k: v for k, v in (("dims", h.dims), ("select", h.select), ("coarsen", h.coarsen)) if v})
+        dims = {k: v for k, v in (h.dims or {}).items() if v is not None}  # the ones named, not found
+        read.update({k: v for k, v in (("dims", dims), ("select", h.select), ("coarsen", h.coarsen)) if v})
         read["time_step"] = timeline.step_text(self.series.raw_step)
         options = _public(self.storage_options or {})
         if options:
