@@ -271,7 +271,12 @@ def test_min_valid_fraction_drops_windows_and_all_nan_windows_always_go(tmp_path
     assert dm.data_summary()["train"]["masked_fraction"] == pytest.approx(1 - np.mean(valid))
 
 
-def test_reading_is_lazy_memory_stays_far_below_the_file(tmp_path):
+def test_reading_is_lazy_memory_stays_far_below_the_file(tmp_path, monkeypatch):
+    """Memory is bounded by the windows in flight plus the decoded-block cache, whose bound is
+    set here below the file's size (by default 64 MB, more than this file)."""
+    from predrnn.data import xarray_source
+
+    monkeypatch.setattr(xarray_source, "CACHE_BYTES", 2**19)
     path = write_long(tmp_path / "long.nc", times=2000)  # 2000 × 32 × 32 float32: 8 MB
     size = 2000 * 32 * 32 * 4
     tracemalloc.start()
@@ -281,8 +286,29 @@ def test_reading_is_lazy_memory_stays_far_below_the_file(tmp_path):
         assert batch.shape == (4, 20, 1, 32, 32)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    assert peak < size / 5, f"peak {peak / 1e6:.1f} MB of a {size / 1e6:.0f} MB file"
+    bound = size / 4 + xarray_source.CACHE_BYTES  # windows in flight, the statistics pass, the cache
+    assert peak < bound, f"peak {peak / 1e6:.1f} MB of a {size / 1e6:.0f} MB file"
     assert batch[0, 0, 0, 0, 0].item() % 1 == 0  # value i + pixel / 1000: pixel 0 of some time
+    assert 0 < dm.series._cached <= 2**19 + 64 * 32 * 32 * 4  # the cache at its bound (one block more at most)
+
+
+def test_cached_blocks_read_as_the_file_holds_them(tmp_path, monkeypatch):
+    """Every window read through the decoded-block cache equals xarray's own reading of those
+    times, in any order, with blocks evicted (a small bound) and kept (the default)."""
+    import xarray as xr
+
+    from predrnn.data import xarray_source
+
+    path = write_long(tmp_path / "long.nc", times=300)
+    with xr.open_dataset(path) as ds:
+        name = next(iter(ds.data_vars))
+        want = ds[name].values.astype(np.float32)
+    for bound in (2**20 // 8, xarray_source.CACHE_BYTES):
+        monkeypatch.setattr(xarray_source, "CACHE_BYTES", bound)
+        series = xarray_source.open_series(str(path))
+        for start in np.random.default_rng(bound).integers(0, 280, 60):
+            got = series.read(int(start), int(start) + 20)[:, 0]
+            np.testing.assert_array_equal(got, want[start : start + 20])
 
 
 def _write(tmp_path, name, ds) -> str:

@@ -35,6 +35,11 @@ from predrnn.data.selection import Selection, check_select_key, check_time_selec
 from predrnn.errors import BadValue, DataError
 
 OPEN_FILES = 8  # handles kept open per process; the others are reopened when a window needs them
+# decoded blocks of times kept per process (docs/data.md, "CF netCDF and Zarr"): a block is the
+# variable's time chunk on disk (BLOCK_TIMES where it has none), so a window that reads part of
+# a chunk keeps the rest for the overlapping windows that follow, decompressed once
+CACHE_BYTES = 64 * 2**20
+BLOCK_TIMES = 16
 NETCDF3_MAGIC = (b"CDF\x01", b"CDF\x02")
 NETCDF5_MAGIC = b"CDF\x05"
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
@@ -88,6 +93,7 @@ class Series:
         self.storage_options = dict(storage_options) if storage_options else None
         self.select, self.coarsen = check_select_key(select), check_coarsen_key(coarsen)
         self._pid, self._opened = os.getpid(), OrderedDict()
+        self._cache, self._cache_pid, self._cached = OrderedDict(), os.getpid(), 0  # decoded blocks (_block)
         self.remote = _is_url(self.path)
         self.where = f"{path_key}={self._shown(self.path)}"
         wanted = _variables_key(variables)
@@ -238,7 +244,7 @@ class Series:
 
     # --- handles per process -----------------------------------------------------------------
     def __getstate__(self) -> dict:
-        return {**self.__dict__, "_opened": OrderedDict(), "_pid": None}
+        return {**self.__dict__, "_opened": OrderedDict(), "_pid": None, "_cache": OrderedDict(), "_cache_pid": None}
 
     def _remember(self, key: str, opened: _Opened) -> None:
         self._opened[key] = opened
@@ -287,13 +293,37 @@ class Series:
         for group in np.split(np.arange(len(raw)), edges):
             if not len(group):
                 continue
-            opened = self._handle(int(parts[group[0]]))
+            k = int(parts[group[0]])
+            opened = self._handle(k)
             local = self._local_of[raw[group]]
-            lo, hi = int(local.min()), int(local.max()) + 1
             for v, (array, limits) in enumerate(zip(opened.arrays, opened.limits)):
-                values = array.isel({self.axes.time: slice(lo, hi)}).values if self.axes.time else array.values[None]
-                out[group, v] = _masked(np.asarray(values)[local - lo], limits)
+                if not self.axes.time:  # a file of one time
+                    out[group, v] = _masked(np.asarray(array.values)[None], limits)[local]
+                    continue
+                size = _block_times(array, self.axes.time)
+                for b in np.unique(local // size):
+                    block = self._block(k, v, int(b), size, array, limits)
+                    inside = (local // size) == b
+                    out[group[inside], v] = block[local[inside] - int(b) * size]
         return out
+
+    def _block(self, k: int, v: int, b: int, size: int, array, limits) -> np.ndarray:
+        """Times b·size … (b + 1)·size − 1 of variable v of part k, decoded and masked: from this
+        process's cache (at most CACHE_BYTES, least recently used out first), else read."""
+        if self._cache_pid != os.getpid():
+            self._cache, self._cache_pid, self._cached = OrderedDict(), os.getpid(), 0
+        key = (k, v, b)
+        if key in self._cache:
+            self._cache.move_to_end(key)
+            return self._cache[key]
+        values = array.isel({self.axes.time: slice(b * size, (b + 1) * size)}).values
+        block = _masked(np.asarray(values), limits)
+        self._cache[key] = block
+        self._cached += block.nbytes
+        while self._cached > CACHE_BYTES and len(self._cache) > 1:
+            _, old = self._cache.popitem(last=False)
+            self._cached -= old.nbytes
+        return block
 
     def files(self, start: int, stop: int) -> list[str]:
         """The files (or stores) holding times start … stop − 1, in time order."""
@@ -321,6 +351,16 @@ class Series:
             "last_time": timeline.iso(self.times[-1]),
             "frame_shape": list(self.frame_shape),
         }
+
+
+def _block_times(array, time: str) -> int:
+    """The times of one block of `array` (lazy, (time, y, x)): its time chunk on disk (netCDF-4,
+    Zarr), BLOCK_TIMES where it has none (contiguous, netCDF-3), never more than 4 × BLOCK_TIMES."""
+    chunks = array.encoding.get("chunksizes") or array.encoding.get("chunks") or array.encoding.get("preferred_chunks")
+    if isinstance(chunks, dict):
+        chunks = [chunks.get(time)]
+    size = chunks[0] if chunks and chunks[0] else BLOCK_TIMES
+    return int(min(max(1, size), 4 * BLOCK_TIMES))
 
 
 # --- files ------------------------------------------------------------------------------------------
