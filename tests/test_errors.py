@@ -254,6 +254,151 @@ ROWS = [
     ((*XARRAY, "data.path=https://user:hunter2@127.0.0.1:9/radar.nc"), "data.path=https://***@127.0.0.1:9/radar.nc"),
     ((*ARRAYS, "data.path=packed.nc", "data.key=t2m"), "carries CF packing/fill attributes (scale_factor=0.01"),
     ((*PREDICT, "input=packed.nc", "data.key=t2m"), "read it with data=xarray"),
+    # --- rows: sevir ---
+    (
+        ("predrnn-train", "experiment=sevir", "logger=csv", "data.path=no_sevir_here"),
+        "is not a folder: SEVIR is published on the AWS open data registry (aws s3 sync --no-sign-request s3://sevir",
+    ),
+    (("predrnn-train", "experiment=sevir", "logger=csv", "data.path=."), "has no CATALOG.csv: SEVIR is published"),
+    (
+        ("predrnn-train", "experiment=sevir_lr", "logger=csv", "data.path=.", "data.val_ratio=null"),
+        "needs a val date, or val_ratio instead",
+    ),
+    # --- rows: weather ---
+    (
+        ("predrnn-train", "experiment=weatherbench_t2m", "logger=csv", "data.path=no_weather_here"),
+        "not found: give a netCDF file",
+    ),
+    (
+        ("predrnn-train", "experiment=weatherbench_t2m", "logger=csv", "data.path=no_weather_here"),
+        "; WeatherBench is published at https://github.com/pangeo-data/WeatherBench: give data.path=<root>/weather_5_625deg/",
+    ),
+    (("predrnn-train", "experiment=weatherbench_t2m", "logger=csv", "data.path=radar.nc"), "names t2m, which"),
+    (
+        ("predrnn-train", "experiment=weatherbench_t2m", "logger=csv", "data.path=radar.nc"),
+        "WeatherBench is published at",
+    ),
+    (
+        ("predrnn-train", "experiment=taxibj", "logger=csv", "data.path=no_taxibj.npz"),
+        "; TaxiBJ is published with OpenSTL",
+    ),
+    (
+        ("predrnn-train", "experiment=taxibj", "logger=csv", "data.path=not_npy_members.npz"),
+        "TaxiBJ is published with OpenSTL",
+    ),
+    (
+        ("predrnn-train", "experiment=human36m", "logger=csv", "data.path=no_human_here"),
+        "; Human3.6M is published at http://vision.imar.ro/human3.6m",
+    ),
+    ((*TRAIN, "metrics=weather"), "metrics.weather needs the data's latitudes, which MovingMNISTDataModule does not"),
+    # --- rows: firsthour ---
+    (("predrnn-eval",), "ckpt_path is required and was not given: add ckpt_path=…, e.g. predrnn-eval ckpt_path=last"),
+    (("predrnn-eval", "ckpt_path=???"), "ckpt_path is required and was not given"),
+    (("predrnn-predict", "input=clip.npy"), "ckpt_path is required and was not given"),
+    (("predrnn-export", "ckpt_path=model.ckpt"), "output is required and was not given: add output=…, e.g."),
+    (("predrnn-convert", "ckpt_path=bare.ckpt"), "add output=…, e.g. predrnn-convert output=native.ckpt"),
+    (("predrnn-convert", "output=native.ckpt"), "e.g. predrnn-convert ckpt_path=official.ckpt"),
+    (("predrnn-eval", "ckpt_path=model.ckpt", "num_media=abc"), "num_media='abc' must be an integer: e.g. num_media=2"),
+    ((*TRAIN, "paths.log_dir=/tmp/" + "a" * 300), "path is longer than this system allows"),
+    ((*TRAIN, "paths.log_dir=/tmp/" + "abcdefgh/" * 600), "set PREDRNN_ROOT=DIR (or paths.log_dir=DIR) to a shorter"),
+    (("predrnn-convert", "ckpt_path=nope.ckpt", "output=n.ckpt"), "not found: give the path of the official"),
+    # --- rows: inputs ---
+    # a run folder that holds files (a user's, an earlier run's) is refused unless overwrite=true, on every entry point
+    ((*TRAIN, "hydra.run.dir=."), "hydra.run.dir=. already holds files ("),
+    ((*TRAIN, "hydra.run.dir=trained/run"), "hydra.run.dir=trained/run already holds files ("),
+    (("predrnn-eval", "ckpt_path=model.ckpt", "hydra.run.dir=trained/run"), "set overwrite=true to write into it"),
+    ((*PREDICT, "input=clip.npy", "output=p.npy", "hydra.run.dir=."), "hydra.run.dir=. already holds files"),
+    (("predrnn-export", "ckpt_path=model.ckpt", "output=m.onnx", "hydra.run.dir=trained/run"), "already holds files"),
+    (("predrnn-convert", "ckpt_path=bare.ckpt", "output=n.ckpt", "hydra.run.dir=."), "already holds files"),
+    # an own metric whose compute() breaks the contract: one line naming it and what it returned
+    (
+        (*TRAIN, "+metrics.bad._target_=plugin_metrics.ReturnsTensor"),
+        "metrics.bad (plugin_metrics.ReturnsTensor).compute() returned a tensor of shape (10,), not {name: 10 per-frame",
+    ),
+    (
+        (*TRAIN, "+metrics.bad._target_=plugin_metrics.ExtraFrames"),
+        "metrics.bad (plugin_metrics.ExtraFrames).compute() returned 13 per-frame values for 'err', not 10",
+    ),
+    ((*TRAIN, "+metrics.bad._target_=plugin_metrics.VectorWhole"), "a whole-forecast value of 10 numbers for 'err'"),
+    ((*TRAIN, "+metrics.bad._target_=plugin_metrics.ReturnsList"), "compute() returned a list, not {name: 10"),
+    (
+        ("predrnn-eval", "ckpt_path=model.ckpt", "+metrics.bad._target_=plugin_metrics.ExtraFrames"),
+        "metrics.bad (plugin_metrics.ExtraFrames).compute() returned 13 per-frame values",
+    ),
+    # --- rows: family ---
+    (
+        (*TRAIN, "model._target_=broken_networks.OneFrameShort"),
+        "model._target_=broken_networks.OneFrameShort returned shape (1, 18, 1, 64, 64) for 20 frames where frames "
+        "1..T-1 are (1, 19, 1, 64, 64)",
+    ),
+    (
+        (*TRAIN, "model._target_=broken_networks.NotAModule"),
+        "model._target_=broken_networks.NotAModule built a NotAModule, not a torch nn.Module",
+    ),
+    (
+        (*TRAIN, "model._target_=broken_networks.NoDataArguments"),
+        "model._target_=broken_networks.NoDataArguments has no in_channels, image_size, input_length: its "
+        "constructor takes in_channels, image_size and input_length",
+    ),
+    (
+        ("predrnn-train", "logger=csv", "model=simvp", "model.model_type=convlstm"),
+        "model.model_type='convlstm' is unknown: use one of incepu, gsta, tau (any case)",
+    ),
+    (
+        ("predrnn-train", "logger=csv", "model=simvp", "model.N_S=14"),
+        "data.image_size=[64, 64] must be a multiple of 128 in height and width (N_S=14 halves the frame 7×; or a "
+        "smaller model.N_S)",
+    ),
+    (
+        (
+            "predrnn-predict",
+            f"ckpt_path={Path(__file__).parent}/fixtures/simvp_parity/simvp.pth",
+            "model=predrnn",
+            "input=clip.npy",
+        ),
+        "openstl weight enc.enc.0.conv.conv.weight has no place in this model: set model=simvp",
+    ),
+    # --- rows: weights ---
+    # a learning rate or weight decay that is not finite is refused before anything runs
+    ((*TRAIN, "optim.lr=inf"), "optim.lr=inf must be finite: e.g. optim.lr=0.001"),
+    ((*TRAIN, "optim.lr=1e400"), "optim.lr=inf must be finite"),
+    ((*TRAIN, "optim.weight_decay=inf"), "optim.weight_decay=inf must be finite: e.g. optim.weight_decay=0.0"),
+    # predict runs in the precisions it can (an autocast dtype, or none), as train and eval refuse others
+    ((*PREDICT, "input=clip.npy", "precision=8-true"), "precision='8-true' is unknown: use one of 32-true"),
+    ((*PREDICT, "input=clip.npy", "precision=bf16-true"), "e.g. precision=bf16-mixed"),
+    ((*PREDICT, "input=clip.npy", "precision=16"), "precision='16' is unknown"),
+    # sizes bounded by the memory they need before anything is allocated
+    ((*PREDICT, "input=clip.npy", "num_predictions=1000000000"), "num_predictions=1000000000: predicting them needs"),
+    (
+        ("predrnn-export", "ckpt_path=model.ckpt", "output=m.onnx", "num_predictions=10000000"),
+        "num_predictions=10000000: exporting them (the graph unrolls one step per frame) needs at least",
+    ),
+    (
+        (
+            "predrnn-export",
+            "ckpt_path=model.ckpt",
+            "format=exported-program",
+            "output=m.pt2",
+            "num_predictions=1000000000",
+        ),
+        "exporting them (the graph unrolls one step per frame) needs at least",
+    ),
+    # a suggested override is one the command accepts: E3D-LSTM's kernel is [t, h, w]
+    (
+        (
+            "predrnn-convert",
+            f"ckpt_path={Path(__file__).parent / 'fixtures' / 'family_parity' / 'e3dlstm.pth'}",
+            "output=n.ckpt",
+            "model=e3dlstm",
+            "model.hidden_channels=[8,8]",
+            "model.patch_size=4",
+            "model.kernel_size=[2,3,3]",
+            "data.image_size=32",
+            "data.input_length=10",
+            "data.total_length=20",
+        ),
+        "set model.kernel_size=[2,5,5]",
+    ),
 ]
 
 

@@ -20,9 +20,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from helpers import assert_bad_argument, assert_every_parameter_learns, assert_exports_for_inference, state_shapes
 from predrnn.checkpoints.openstl import openstl_weights
+from predrnn.errors import BadValue
 from predrnn.models.simvp import SimVP
 
 FIXTURES = Path(__file__).parent / "fixtures" / "simvp_parity"
@@ -191,7 +193,15 @@ BAD = [
 @pytest.mark.parametrize(("changes", "key"), BAD)
 def test_bad_arguments_are_one_line_errors(changes, key):
     args = {"image_size": 32, "input_length": 10, "hid_S": 8, "hid_T": 16, "N_S": 2, "N_T": 2}
-    assert_bad_argument(SimVP, {**args, **changes}, key)
+    if key != "image_size":
+        assert_bad_argument(SimVP, {**args, **changes}, key)
+        return
+    with pytest.raises(BadValue) as error:  # the frame size is the data's: named data.image_size
+        SimVP(**{**args, **changes})
+    message = str(error.value)
+    assert "\n" not in message and message.startswith("data.image_size=") and "or a smaller model.N_S" in message
+    fit = yaml.safe_load(message.rpartition("e.g. data.image_size=")[2])
+    SimVP(**{**args, **changes, "image_size": fit})
 
 
 @pytest.mark.parametrize("model_type", ["incepu", "gsta", "tau"])
@@ -203,3 +213,79 @@ def test_other_sizes_and_export(model_type):
         out = net(torch.rand(2, 3, 2, 16, 8))
     assert out.shape == (2, 7, 2, 16, 8) and torch.isfinite(out).all()
     assert_exports_for_inference(net, (1, 3, 2, 16, 8))
+
+
+# --- OpenSTL's checkpoints through the entry points, described by model=simvp overrides ----------
+
+
+def described_by(case) -> list[str]:
+    """The model and data overrides that describe a fixture's checkpoint."""
+    s = case["settings"]
+    return ["model=simvp", f"model.model_type={s['model_type']}", f"model.hid_S={s['hid_S']}",
+            f"model.hid_T={s['hid_T']}", f"model.N_S={s['N_S']}", f"model.N_T={s['N_T']}",
+            f"data.image_size={s['image_size']}", f"data.input_length={s['input_length']}",
+            f"data.total_length={2 * s['input_length']}"]  # fmt: skip
+
+
+def as_saved(weights: dict) -> dict:
+    """The fixture's weights as OpenSTL saves them: batch-norm counters are int64 there (the
+    fixture stores every tensor as float32)."""
+    return {k: v.long() if k.endswith("num_batches_tracked") else v for k, v in weights.items()}
+
+
+def openstl_file(case, folder, lightning: bool = False) -> Path:
+    """The checkpoint as OpenSTL's training loop saves it (keys bare), or as its Lightning branch
+    does (keys prefixed `model.`)."""
+    weights = as_saved(case["checkpoint"]["state_dict"])
+    path = folder / f"{case['name']}{'_lightning.ckpt' if lightning else '.pth'}"
+    if lightning:
+        state = {"state_dict": {f"model.{k}": v for k, v in weights.items()}, "epoch": 3, "global_step": 30,
+                 "pytorch-lightning_version": "2.0.0", "hyper_parameters": {"method": "SimVP"}}  # fmt: skip
+    else:
+        state = {**case["checkpoint"], "state_dict": weights}
+    torch.save(state, path)
+    return path
+
+
+@pytest.mark.parametrize("form", ["openstl", "lightning"])
+def test_predict_reads_openstls_checkpoints_for_longer_and_shorter_horizons(case, form, tmp_path, monkeypatch, capsys):
+    """predrnn-predict with OpenSTL's training checkpoint (K = 2J + 3: chunks fed back) and its
+    Lightning branch's (K = J − 2) gives the fixture's outputs."""
+    from helpers import run_main
+
+    path = openstl_file(case, tmp_path, lightning=form == "lightning")
+    output = "future_longer" if form == "openstl" else "future_shorter"
+    np.save(tmp_path / "clip.npy", case["frames"][:, :, 0].float().numpy())
+    argv = ["predrnn-predict", f"ckpt_path={path}", "input=clip.npy", "output=pred.npy",
+            f"num_predictions={case['lengths'][output]}", *described_by(case)]  # fmt: skip
+    code, err = run_main(argv, tmp_path, monkeypatch, capsys)
+    assert code == 0, err
+    want = case[output][:, :, 0].clamp(0, 1).numpy()
+    np.testing.assert_allclose(np.load(tmp_path / "pred.npy"), want, rtol=0, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_convert_export_and_fine_tune_from_an_openstl_checkpoint(tmp_path, monkeypatch, capsys):
+    from helpers import run_main
+
+    with np.load(FIXTURES / "tau.npz", allow_pickle=False) as z:
+        case = {"name": "tau", "settings": settings_of(z),
+                "checkpoint": torch.load(FIXTURES / "tau.pth", weights_only=True)}  # fmt: skip
+    common = described_by(case)
+    pth = openstl_file(case, tmp_path)
+    code, err = run_main(["predrnn-convert", f"ckpt_path={pth}", "output=native.ckpt", *common],
+                         tmp_path, monkeypatch, capsys)  # fmt: skip
+    assert code == 0, err
+    native = torch.load(tmp_path / "native.ckpt", weights_only=True)
+    assert native["hyper_parameters"]["network"]["model_type"] == "tau"
+    for key, value in as_saved(case["checkpoint"]["state_dict"]).items():
+        assert torch.equal(native["state_dict"][f"network.{key}"], value), key
+    code, err = run_main(["predrnn-export", f"ckpt_path={pth}", "output=tau.onnx", "num_predictions=13",
+                          *common], tmp_path, monkeypatch, capsys)  # fmt: skip
+    assert code == 0 and (tmp_path / "tau.onnx").exists(), err
+    argv = ["predrnn-train", f"ckpt_path={pth}", *common, "trainer=cpu", "trainer.max_steps=2",
+            "logger=csv", "test=false", "callbacks.media=null", "data.train_size=8", "data.val_size=4",
+            "data.batch_size=4", "data.num_workers=0", "sampling=none"]  # fmt: skip
+    code, err = run_main(argv, tmp_path, monkeypatch, capsys)
+    assert code == 0, err
+    assert any("fine-tuning from the OpenSTL checkpoint" in line and "step 0" in line for line in err), err

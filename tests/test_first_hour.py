@@ -8,9 +8,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -278,3 +280,148 @@ def test_predict_clips_to_the_training_range_only_when_asked(workdir, tmp_path, 
     assert (clipped >= low - 1e-6).all() and (clipped <= high + 1e-6).all()
     inside = (raw >= clipped.min(axis=(0, 1, 2, 3))) & (raw <= clipped.max(axis=(0, 1, 2, 3)))
     np.testing.assert_array_equal(clipped[inside], raw[inside])  # only values outside the range change
+
+
+# --- round three (issue 30; issue 29's entry-point items) -------------------------------------
+OUTSIDE = {**ENV, "PATH": "/usr/bin:/bin"}  # a newcomer's shell: the environment not activated
+
+
+def test_version_help_and_info_answer(monkeypatch, capsys, tmp_path):
+    from helpers import run_main
+    from predrnn.cli import help as cli_help
+
+    code, _, out = run_main(("predrnn-train", "--version"), tmp_path, monkeypatch, capsys, stdout=True)
+    assert code == 0 and out.strip() == cli_help.version_line("predrnn-train") and "predrnn 0." in out
+    code, _, out = run_main(("predrnn-train", "--help"), tmp_path, monkeypatch, capsys, stdout=True)
+    assert code == 0 and "what runs here with experiment=" in out  # the preset this machine gets
+    for group in ("experiment", "model", "metrics"):  # every option with its one line, read from its file
+        for name, line in cli_help.options(group):
+            assert line, f"conf/{group}/{name}.yaml has no one-line description (its first comment line)"
+            assert re.search(rf"^  {re.escape(name)} +{re.escape(line[:20])}", out, re.M), (group, name)
+    for name, line in cli_help.baselines():
+        assert line and re.search(rf"^  {name} +{re.escape(line[:20])}", out, re.M), name
+    code, _, out = run_main(("predrnn-eval", "--help"), tmp_path, monkeypatch, capsys, stdout=True)
+    assert code == 0 and "ckpt_path=(required)" in out and "metric sets (metrics=NAME)" in out
+    code, _, out = run_main(("predrnn-train", "--info"), tmp_path, monkeypatch, capsys, stdout=True)
+    assert code == 0 and "Config search path" in out  # the preset's override no longer reads as --info's value
+    assert not (tmp_path / "logs").exists()
+
+
+@pytest.mark.parametrize(
+    "argv, line",
+    [
+        (["predrnn-train", "model.kernel_sze=3"], "model.kernel_sze is not a key of this config"),
+        (["predrnn-train", "model=nope"], "model=nope is unknown: use one of"),
+        (["predrnn-eval"], "ckpt_path is required and was not given"),
+        (["predrnn-train", "trainer.max_steps=[1"], "is not an override Hydra can read"),
+    ],
+)
+def test_a_config_error_answers_before_torch_is_imported(argv, line, tmp_path):
+    module = {"predrnn-train": "train", "predrnn-eval": "evaluate"}[argv[0]]
+    code = (f"import sys; sys.argv = {argv!r}\nfrom predrnn.cli.{module} import main\n"
+            "try:\n    main()\nexcept SystemExit as e:\n"
+            "    print('exit', e.code, 'torch' in sys.modules, 'pytorch_lightning' in sys.modules)")  # fmt: skip
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=ENV, capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    assert proc.stdout.strip() == "exit 2 False False", proc.stdout + proc.stderr
+    assert proc.stderr.strip().splitlines() == [proc.stderr.strip()] and line in proc.stderr
+
+
+def test_printed_commands_name_the_script_where_path_lacks_it(monkeypatch):
+    from predrnn.command_line import script_command
+
+    local = Path(sys.executable).parent / "predrnn-eval"
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    assert script_command("predrnn-eval") == (str(local) if local.is_file() else "predrnn-eval")
+    monkeypatch.setenv("PATH", f"{local.parent}:/usr/bin:/bin")
+    assert script_command("predrnn-eval") == "predrnn-eval"
+
+
+def test_printed_commands_carry_the_search_path_and_model_of_an_own_network(tmp_path):
+    from helpers import compose
+    from predrnn.command_line import network_overrides
+
+    conf = tmp_path / "my conf" / "model"
+    conf.mkdir(parents=True)
+    (conf / "mine.yaml").write_text("# my network\n_target_: predrnn.models.PredRNN\nhidden_channels: [4]\n")
+    search = f"hydra.searchpath=[file://{conf.parent}]"
+    compose("train", tmp_path, [search, "model=mine", "experiment=smoke"])
+    words = network_overrides()
+    assert [shlex.split(w)[0] for w in words] == [search, "model=mine"]
+    compose("train", tmp_path, ["experiment=smoke"])
+    assert network_overrides() == []  # predrnn's own networks need nothing
+
+
+def test_the_closing_lines_set_every_metric_beside_the_baselines_and_say_when_the_model_loses():
+    from predrnn.training.console import beside_baselines
+
+    test = {"mse": 150.0, "mse_per_frame": [150.0], "mae": 264.0, "mae_per_frame": [264.0], "ssim": 0.509,
+            "ssim_per_frame": [0.509], "csi_35": None, "csi_35_per_frame": [None], "num_sequences": 200,
+            "higher_is_better": {"mse": False, "mae": False, "ssim": True},
+            "baselines": {"zeros": {"mse": 174.0, "mae": 201.0, "ssim": 0.801, "csi_35": None},
+                          "copy_last": {"mse": 286.0, "mae": 300.0, "ssim": 0.7, "csi_35": None}}}  # fmt: skip
+    lines = beside_baselines(test)
+    assert lines[0] == "test over 200 sequences: the model beside black frames, copying the last frame"
+    assert [line.split()[0] for line in lines[2:6]] == ["mse", "mae", "ssim", "csi_35"]
+    assert lines[4].split() == ["ssim", "0.5090", "0.8010", "0.7000"]
+    assert lines[6] == (
+        "the model LOSES to black frames on mae (264.00 vs 201.00, lower is better), "
+        "ssim (0.5090 vs 0.8010, higher is better); to copying the last frame on ssim (0.5090 vs 0.7000, "
+        "higher is better)"
+    )
+    assert lines[7].startswith("– (undefined): csi_35; an event score is undefined where no pixel")
+
+
+def test_metric_tables_print_every_heading_whole(capsys):
+    from predrnn.training.console import print_metrics_table
+
+    names = ["mse", "csi_35", "far_35", "pod_35", "hss_35", "ets_35", "bias_35", "fss_35_s8", "fss_35_s16"]
+    results = {n: 0.5 for n in names} | {f"{n}_per_frame": [0.5] * 3 for n in names} | {"num_sequences": 4}
+    results["baselines"] = {"zeros": dict(results), "copy_last": dict(results), "extrapolation": dict(results)}
+    capsys.readouterr()
+    print_metrics_table(results)
+    out = capsys.readouterr().out
+    assert "…" not in out and all(len(line) <= 80 for line in out.splitlines())
+    for heading in [n.upper() for n in names] + ["MSE zeros", "MSE copy-last", "MSE extrapolation"]:
+        assert heading in out, heading
+
+
+@pytest.mark.slow
+def test_a_newcomers_shell_runs_what_a_run_prints(tmp_path):
+    """Issue 30 end to end, with PATH lacking the environment: progress reaches a file as plain
+    lines, the closing lines judge the model against the baselines, the printed evaluate and
+    predict commands run as printed, `predrnn-eval ckpt_path=last` (make eval) scores the run's
+    own test set, and a resume says one true line instead of Lightning's warning."""
+    tiny = ["experiment=smoke", "data.val_size=4", "data.test_size=4", "callbacks.media=null",
+            "callbacks.progress_bar={_target_:predrnn.training.console.StepProgressBar}"]  # fmt: skip
+
+    def console_script(args: list[str]) -> str:
+        proc = subprocess.run([script(args[0]), *args[1:]], cwd=tmp_path, env=OUTSIDE, capture_output=True,
+                              text=True, timeout=300)  # fmt: skip
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        return proc.stdout + proc.stderr
+
+    console = console_script(["predrnn-train", *tiny, "trainer.max_steps=6"])
+    assert re.search(r"^train 6/6 \(100 %\), 0:00:\d\d spent, loss [\d.]+", console, re.M)  # not a terminal: lines
+    assert re.search(r"^test over 4 sequences: the model beside black frames, copying the last frame$", console, re.M)
+    for name in ("mse", "mae", "ssim", "psnr"):
+        assert re.search(rf"^  {name} +[\d.]+ +[\d.]+ +[\d.]+$", console, re.M), name
+    assert re.search(r"^the model (LOSES to|beats)", console, re.M)
+    (evaluate,) = re.findall(r"^evaluate:\s+(.*)$", console, re.M)
+    (predict,) = re.findall(r"^predict:\s+(.*)$", console, re.M)
+    assert evaluate.startswith(str(Path(script("predrnn-eval")))) or shutil.which("predrnn-eval", path="/usr/bin:/bin")
+    for command in (evaluate, predict):
+        proc = subprocess.run(["bash", "-c", command], cwd=tmp_path, env=OUTSIDE, capture_output=True, text=True,
+                              timeout=300)  # fmt: skip
+        assert proc.returncode == 0, command + proc.stderr[-2000:]
+    (run_dir,) = (tmp_path / "logs" / "train" / "runs").iterdir()
+    tested = json.loads((run_dir / "metrics.json").read_text())
+    made_eval = console_script(["predrnn-eval", "ckpt_path=last", "num_media=0"])  # what make eval runs
+    assert "the data, metrics, baselines settings of its training run" in made_eval
+    (newest,) = sorted((tmp_path / "logs" / "eval" / "runs").iterdir())[-1:]
+    evaluated = json.loads((newest / "metrics.json").read_text())
+    assert evaluated["num_sequences"] == tested["num_sequences"] == 4  # the run's test set, not 10 000
+    resumed = console_script(["predrnn-train", *tiny, "trainer.max_steps=10", "ckpt_path=last"])
+    assert "predrnn-train: resuming at step 6: the run continues exactly" in resumed
+    assert "not resumable" not in resumed and "weights_only` was not set" not in resumed
+    assert 'ckpt_path="best")` is called' not in resumed

@@ -181,7 +181,7 @@ def test_without_nan_the_module_scores_with_and_without_valid_identically():
     torch.manual_seed(0)
     module = tiny_module(baselines=("zeros", "copy_last"))
     frames = module.normalization.encode(fields((2, 6, 1, SIZE, SIZE), 7))
-    predictions = module(frames)
+    predictions = module(frames)[:, module.input_length - 1 :]  # the K future frames score takes
     results = []
     for valid in (None, torch.ones_like(frames, dtype=torch.bool)):
         module.on_test_epoch_start()
@@ -207,11 +207,11 @@ def test_scores_do_not_depend_on_what_fills_the_no_coverage_pixels(pysteps):
     datamodule = CoverageDataModule(raw.numpy())
     batch = datamodule.on_after_batch_transfer(raw, 0)
     valid = batch["valid"]
-    predictions = module(batch["frames"]).detach()
+    predictions = module(batch["frames"]).detach()[:, module.input_length - 1 :]  # the K future frames
     results = []
     for fill in (0.0, 57.0):  # the NaNs of the raw data filled by two different values
         frames = datamodule.encode(torch.where(valid, raw, fill))
-        garbage = predictions.masked_fill(~valid[:, 1:], fill / 10)
+        garbage = predictions.masked_fill(~valid[:, module.input_length :], fill / 10)
         module.on_test_epoch_start()
         module.score(frames, garbage, "test", valid)
         module.on_test_epoch_end()
@@ -272,7 +272,7 @@ def test_a_batch_without_coverage_adds_nothing_and_stays_finite():
     valid = torch.zeros_like(frames, dtype=torch.bool)
     loss, predictions, _ = module.compute_loss(frames, None, True, {}, valid)
     loss.backward()
-    assert float(loss) == 0.0 and predictions.shape == (2, 5, 1, SIZE, SIZE)
+    assert float(loss) == 0.0 and predictions.shape == (2, 3, 1, SIZE, SIZE)  # the K = T - J future frames
     assert all(
         p.grad is None or bool(torch.isfinite(p.grad).all() and (p.grad == 0).all()) for p in module.parameters()
     )

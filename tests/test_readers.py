@@ -24,9 +24,11 @@ from predrnn.data.readers.api import Options, Source
 from predrnn.data.readers.bair import BairSource
 from predrnn.data.readers.frames import FrameFolderSource
 from predrnn.data.readers.hdf5 import Hdf5Source
+from predrnn.data.readers.human36m import Human36MSource
 from predrnn.data.readers.netcdf3 import NetCDF3File
 from predrnn.data.readers.npy import NpySource
 from predrnn.data.readers.npz import NpzSource
+from predrnn.data.readers.taxibj import TaxiBJSource
 from predrnn.data.readers.video import VideoSource
 from predrnn.data.readers.zarr_store import ZarrSource
 from predrnn.data.sources import open_clips, open_sources
@@ -121,7 +123,7 @@ def test_discovery_walks_the_package_and_registers_every_reader_declared():
             if concrete and value.__module__ == name and ("suffixes" in vars(value) or "probe" in vars(value)):
                 declared.append(value)  # a class of this module that says which paths it takes
     assert sorted(declared, key=lambda c: c.__name__) == sorted(registry.readers(), key=lambda c: c.__name__)
-    assert set(registry.readers()) == {*BY_FORMAT.values(), BairSource, NetCDF3File}
+    assert set(registry.readers()) == {*BY_FORMAT.values(), BairSource, NetCDF3File, TaxiBJSource, Human36MSource}
     assert ArraySource not in registry.readers() and Source not in registry.readers()  # bases, not readers
 
 
@@ -286,3 +288,220 @@ def test_unpacked_cf_files_are_read_as_xarray_decodes_them(tmp_path):
         (clip,) = open_clips(tmp_path / name, key="t2m", layout="THW")
         assert clip.source.dtype == np.float32
         np.testing.assert_array_equal(clip.read(0, 12)[:, 0], want)
+
+
+# --- frames that are not what they seem: kept at their depth, or refused in one line --------
+def _png16(path: Path, frame: np.ndarray) -> bool:
+    """`frame` (H, W) or (H, W, 3) as a 16-bit PNG (Pillow can't write 16-bit colour); True."""
+    import struct
+    import zlib
+
+    frame = np.asarray(frame, dtype=">u2")
+    rows = b"".join(b"\x00" + row.tobytes() for row in frame)
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", frame.shape[1], frame.shape[0], 16, 0 if frame.ndim == 2 else 2, 0, 0, 0)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+    )
+    return True
+
+
+def _encoded(frame: np.ndarray, fmt: str = "PNG") -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.fromarray(frame).save(out, format=fmt)
+    return out.getvalue()
+
+
+def _bomb_png(side: int = 30_000) -> bytes:
+    """A PNG whose header claims side x side pixels (900 M: a decompression bomb) over a few bytes."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+        + chunk(b"IEND", b"")
+    )
+
+
+def _frames(folder: Path, count: int = 4, write=None) -> Path:
+    """A frame folder of `count` 8-bit grey 16 x 16 PNGs (`write(path, j)` for other ones)."""
+    import imageio.v3 as iio
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for j in range(count):
+        path = folder / f"frame{j}.png"
+        if write is None or not write(path, j):
+            iio.imwrite(path, rng.integers(0, 256, (16, 16), dtype=np.uint8))
+    return folder
+
+
+def _bair(path: Path, records: int = 2, frames: int = 3, encode=None) -> Path:
+    """A BAIR-like TFRecord file of 64 x 64 RGB frames (raw bytes, or `encode(record, j, frame)`)."""
+    from tfrecord.writer import TFRecordWriter
+
+    rng = np.random.default_rng(0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    writer = TFRecordWriter(str(path))
+    for r in range(records):
+        example = {}
+        for j in range(frames):
+            frame = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
+            data = frame.tobytes() if encode is None else encode(r, j, frame)
+            example[f"{j}/image_aux1/encoded"] = (data, "byte")
+        writer.write(example)
+    writer.close()
+    return path
+
+
+def _corrupt_record(path: Path, record: int) -> Path:
+    """One byte of record `record`'s data changed (its CRC no longer matches): what a bad disk does."""
+    from predrnn.data.readers.bair import scan_records
+
+    offset, length = scan_records(path)[record]
+    data = bytearray(path.read_bytes())
+    data[offset + length // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    return path
+
+
+def _link_out(folder: Path) -> Path:
+    _frames(folder.parent / "elsewhere", 1)
+    _frames(folder, 3)
+    (folder / "frame3.png").symlink_to(folder.parent / "elsewhere" / "frame0.png")
+    return folder
+
+
+def _truncated_jpeg(keep: float):
+    """Frame folder writer: JPEGs, the third cut to `keep` of its bytes (in its header, or its data)."""
+
+    def write(path: Path, j: int) -> bool:
+        data = _encoded(np.random.default_rng(j).integers(0, 256, (16, 16), dtype=np.uint8), "JPEG")
+        path.with_suffix(".jpg").write_bytes(data[: int(len(data) * keep)] if j == 2 else data)
+        return True
+
+    return write
+
+
+def _bomb_frame(r: int, j: int, frame: np.ndarray) -> bytes:
+    return _bomb_png(10_000) if (r, j) == (1, 1) else _encoded(frame)  # under Pillow's own limit
+
+
+def _broken_frame(at: tuple[int, int]):
+    def encode(r: int, j: int, frame: np.ndarray) -> bytes:
+        data = _encoded(frame)
+        return data[: len(data) // 2] if (r, j) == at else data
+
+    return encode
+
+
+# (the data, where it fails: "open" or "read" (a window of clip 1), what the one line says)
+BAD_FRAMES = {
+    "16-bit colour PNG": (
+        lambda d: _frames(d / "f", 4, lambda p, j: _png16(p, np.full((16, 16, 3), 40000 + j))),
+        "open",
+        "is 16-bit colour (RGB), which is read only as 8 bits",
+    ),
+    "16-bit colour beside 8-bit": (
+        lambda d: _frames(d / "f", 4, lambda p, j: j == 3 and _png16(p, np.ones((16, 16, 3)))),
+        "open",
+        "frame3.png is 16-bit colour",
+    ),
+    "8-bit and 16-bit grey mixed": (
+        lambda d: _frames(d / "f", 4, lambda p, j: j == 2 and _png16(p, np.ones((16, 16)))),
+        "open",
+        "mixes bit depths (frame0.png is uint8, frame2.png is uint16)",
+    ),
+    "link out of the folder": (lambda d: _link_out(d / "f"), "open", "outside the folder"),
+    "decompression bomb": (
+        lambda d: _frames(d / "f", 3, lambda p, j: j == 1 and p.write_bytes(_bomb_png())),
+        "open",
+        "frame1.png can't be read (Image size (900000000 pixels) exceeds limit",
+    ),
+    "JPEG cut in its header": (lambda d: _frames(d / "f", 4, _truncated_jpeg(0.3)), "open", "frame2.jpg can't be read"),
+    "JPEG cut in its data": (
+        lambda d: _frames(d / "f", 4, _truncated_jpeg(0.9)),
+        "read",
+        "frame2.jpg can't be decoded",
+    ),
+    "BAIR record 0 corrupt": (
+        lambda d: _corrupt_record(_bair(d / "t.tfrecords"), 0),
+        "open",
+        "record 0 of",
+    ),
+    "BAIR record 1 corrupt": (
+        lambda d: _corrupt_record(_bair(d / "t.tfrecords"), 1),
+        "read",
+        "t.tfrecords fails its CRC check (its bytes are corrupt): download the file again",
+    ),
+    "BAIR frame undecodable at open": (
+        lambda d: _bair(d / "t.tfrecords", encode=_broken_frame((0, 0))),
+        "open",
+        "record 0 of",
+    ),
+    "BAIR frame undecodable": (
+        lambda d: _bair(d / "t.tfrecords", encode=_broken_frame((1, 2))),
+        "read",
+        "frame 2 (image_aux1) can't be decoded",
+    ),
+    "BAIR decompression bomb": (
+        lambda d: _bair(d / "t.tfrecords", encode=_bomb_frame),
+        "read",
+        "frame 1 (image_aux1) is 10000x10000, the first frame 64x64",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(BAD_FRAMES))
+def test_frames_that_are_not_what_they_seem_are_one_line(name, tmp_path):
+    make, where, message = BAD_FRAMES[name]
+    if name.startswith("BAIR") and importlib.util.find_spec("tfrecord") is None:
+        pytest.skip("needs the tfrecord package")
+    path = make(tmp_path)
+    if where == "open":
+        with pytest.raises(DataError, match=message.replace("(", r"\(").replace(")", r"\)")) as caught:
+            open_clips(path)
+    else:
+        clips = open_clips(path)
+        with pytest.raises(DataError, match=message.replace("(", r"\(").replace(")", r"\)")) as caught:
+            clips[-1].read(0, clips[-1].length)
+    assert "\n" not in str(caught.value) and str(path) in str(caught.value)
+    if name.startswith("BAIR") and where == "open":
+        assert "fails its CRC check" in str(caught.value) or "can't be decoded" in str(caught.value)
+
+
+def test_16_bit_grey_frames_keep_their_values(tmp_path):
+    """16-bit grey PNGs are read as stored (uint16, float data in their units), not cut to {0, 255}."""
+    values = (np.arange(4 * 16 * 16).reshape(4, 16, 16) * 60).astype(np.uint16)
+    folder = _frames(tmp_path / "f", 4, lambda p, j: _png16(p, values[j]))
+    (clip,) = open_clips(folder)
+    assert clip.source.dtype == np.uint16 and clip.source.frame_shape == (1, 16, 16)
+    np.testing.assert_array_equal(clip.read(0, 4)[:, 0], values)
+
+
+def test_a_corrupt_record_met_in_training_is_one_line(tmp_path, monkeypatch, capsys):
+    """A BAIR record whose CRC fails, met by a loader worker mid-training: one line naming it, exit 2."""
+    if importlib.util.find_spec("tfrecord") is None:
+        pytest.skip("needs the tfrecord package")
+    for name in ("a", "b"):
+        _bair(tmp_path / "data" / f"{name}.tfrecords", records=3, frames=8)
+    _corrupt_record(tmp_path / "data" / "b.tfrecords", 2)
+    argv = ["predrnn-train", "trainer=cpu", "logger=csv", "data=arrays", "data.path=data", "model.hidden_channels=[4]",
+            "model.patch_size=4", "data.input_length=4", "data.total_length=8", "data.batch_size=2",
+            "data.num_workers=1", "data.val_fraction=0.4", "trainer.max_steps=4", "test=false", "callbacks.media=null"]  # fmt: skip
+    code, err = run_main(argv, tmp_path, monkeypatch, capsys)
+    assert code == 2 and len(err) == 1, err
+    assert err[0].startswith("predrnn-train: error: data.path: record 2 of ") and "fails its CRC check" in err[0]

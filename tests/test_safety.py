@@ -190,7 +190,7 @@ REFUSED = [
             "data.layout=NTHW",
             "data.total_length=12",
         ),
-        "the data are float frames, ckpt_path=",
+        "was trained on other data (uint8 frames; these are float frames, so its units would not match)",
     ),
     # ... a model trained on float dBZ given data in other units, as uint8, or beyond float32
     (
@@ -199,7 +199,7 @@ REFUSED = [
         "trained on, [0.",
     ),
     ((*EVAL_DBZ, "data.path=negative.h5"), "holds values in [-300, -230], far outside the range"),
-    ((*EVAL_DBZ, "data.path=dbz_u8.h5"), "the data are uint8 frames, ckpt_path="),
+    ((*EVAL_DBZ, "data.path=dbz_u8.h5"), "was trained on other data (float frames; these are uint8 frames"),
     ((*EVAL_DBZ, "data.path=over.h5"), "holds 1e+39 at frame 2, beyond float32's range"),
     ((*PREDICT_DBZ, "input=kelvin.npy"), "input=kelvin.npy holds values in [200, 270], far outside the range"),
     ((*PREDICT_DBZ, "input=negative.npy"), "far outside the range the model was trained on"),
@@ -215,6 +215,58 @@ REFUSED = [
         ("predrnn-train", *DBZ, "data.path=dbz.h5", "data.normalize=standard", "ckpt_path=dbz.ckpt"),
         "this data gives float data normalised by standard",
     ),
+    # --- rows: weights ---
+    # a weight is a real floating tensor, finite in the dtype it runs in (float32); a view larger
+    # than its storage is checked through its storage (_weights_files below makes these files)
+    (("predrnn-eval", "ckpt_path=int_weights.ckpt"), "weight network.cells.0.conv_x.weight is int32, not a floating"),
+    (("predrnn-predict", "ckpt_path=bool_weights.ckpt", "input=clip.npy"), "is bool, not a floating-point tensor"),
+    (("predrnn-export", "ckpt_path=complex_weights.ckpt", "output=c.onnx"), "is complex64, not a floating-point"),
+    (("predrnn-eval", "ckpt_path=complex_nan.ckpt"), "is complex64, not a floating-point tensor"),
+    (("predrnn-eval", "ckpt_path=f64_overflow.ckpt"), "holds values beyond float32's range (±3.4e+38), inf once cast"),
+    (("predrnn-predict", "ckpt_path=f64_overflow.ckpt", "input=clip.npy"), "holds values beyond float32's range"),
+    (("predrnn-export", "ckpt_path=f64_overflow.ckpt", "format=torchscript", "output=f.pt"), "beyond float32's"),
+    (("predrnn-train", "experiment=smoke", "logger=csv", "ckpt_path=f64_overflow.ckpt"), "beyond float32's range"),
+    (("predrnn-eval", "ckpt_path=strided_nan.ckpt"), "strided_nan.ckpt holds NaN/inf weights (1 tensors, first"),
+    (
+        ("predrnn-eval", "ckpt_path=strided.ckpt"),
+        "strided.ckpt does not fit the model (network.cells.0.conv_x.weight is",
+    ),
+    (
+        ("predrnn-convert", "ckpt_path=official_overflow.ckpt", "output=o.ckpt", *OFFICIAL_OVERRIDES["predrnn_ln0"]),
+        "official_overflow.ckpt: weight cells.0.conv_x.weight holds values beyond float32's range",
+    ),
+    (
+        ("predrnn-convert", "ckpt_path=official_int.ckpt", "output=o.ckpt", *OFFICIAL_OVERRIDES["predrnn_ln0"]),
+        "official_int.ckpt: weight conv_out.weight is int64, not a floating-point tensor",
+    ),
+    (
+        (
+            "predrnn-train",
+            "experiment=smoke",
+            "logger=csv",
+            "ckpt_path=official_overflow.ckpt",
+            *OFFICIAL_OVERRIDES["predrnn_ln0"],
+        ),
+        "holds values beyond float32's range",
+    ),
+    # a normalisation scale is positive and large enough for the data's range
+    (
+        ("predrnn-eval", "ckpt_path=scale_tiny.ckpt"),
+        "normalization.scale[0] is 1e-30, too small for the data's range 1",
+    ),
+    (("predrnn-predict", "ckpt_path=scale_negative.ckpt", "input=clip.npy"), "normalization.scale[0] is -1, negative"),
+    (("predrnn-export", "ckpt_path=scale_tiny.ckpt", "output=s.onnx"), "too small for the data's range"),
+    (("predrnn-eval", "ckpt_path=dbz_scale_tiny.ckpt"), "normalization.scale[0] is 1e-09, too small for the data's"),
+    # a checkpoint whose data and network disagree on the observed frames
+    (("predrnn-eval", "ckpt_path=input_length.ckpt"), "its data's input_length=5, its network's input_length=10"),
+    (("predrnn-predict", "ckpt_path=input_length.ckpt", "input=clip.npy"), "input_length.ckpt is inconsistent"),
+    # sizes a checkpoint claims are bounded by the memory they need, before anything is allocated
+    (
+        ("predrnn-predict", "ckpt_path=total_length.ckpt", "input=clip.npy"),
+        "total_length.ckpt's total_length (K = 999999990): predicting them needs at least",
+    ),
+    (("predrnn-export", "ckpt_path=total_length.ckpt", "output=t.onnx"), "(K = 999999990): exporting them"),
+    (("predrnn-predict", "ckpt_path=lengths_text.ckpt", "input=clip.npy"), "holds input_length=10, total_length=abc"),
 ]
 
 
@@ -374,3 +426,105 @@ def test_report_is_not_replaced_without_overwrite(tmp_path, capsys):
     assert (sweep / "report.csv").read_bytes() == first
     report.main([str(sweep), "overwrite=true"])
     assert not [p for p in sweep.iterdir() if ".tmp" in p.name]
+
+
+# --- weights: files for the rows above, fine-tuning that overflows, exports onto a full disk ---
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _weights_files(hostile):
+    """Checkpoints whose weights, normalisation or lengths are not what they seem."""
+    from helpers import OFFICIAL
+
+    workdir = hostile
+    if (workdir / "lengths_text.ckpt").exists():
+        return
+    state = torch.load(workdir / "model.ckpt", weights_only=True)
+    weights = state["state_dict"]
+    first = "network.cells.0.conv_x.weight"
+    value = weights[first]
+    changed = {
+        "int_weights": value.to(torch.int32),
+        "bool_weights": value > 0,
+        "complex_weights": value.to(torch.complex64),
+        "complex_nan": torch.complex(value, torch.full_like(value, float("nan"))),
+        "f64_overflow": value.double() * 1e300,
+        # 400 GB as float32 from a file of a few hundred kB: a finiteness check that materialised
+        # the view would allocate it all
+        "strided_nan": torch.full((1,), float("nan")).expand(10**11),
+        "strided": torch.zeros(1).expand(10**11),
+    }
+    for name, new in changed.items():
+        torch.save({**state, "state_dict": {**weights, first: new}}, workdir / f"{name}.ckpt")
+    hp = state["hyper_parameters"]
+    for name, scale in (("scale_tiny", 1e-30), ("scale_negative", -1.0)):
+        norm = {**hp["normalization"], "scale": [scale]}
+        torch.save({**state, "hyper_parameters": {**hp, "normalization": norm}}, workdir / f"{name}.ckpt")
+    dbz = torch.load(hostile / "dbz.ckpt", weights_only=True)  # float data in [0, 70]: 7e10 model units wide
+    hp_dbz = dbz["hyper_parameters"]
+    norm = {**hp_dbz["normalization"], "scale": [1e-9]}
+    torch.save({**dbz, "hyper_parameters": {**hp_dbz, "normalization": norm}}, workdir / "dbz_scale_tiny.ckpt")
+    data = state["datamodule_hyper_parameters"]
+    for name, change in (("input_length", {"input_length": 5}), ("total_length", {"total_length": 10**9}),
+                         ("lengths_text", {"total_length": "abc"})):  # fmt: skip
+        torch.save({**state, "datamodule_hyper_parameters": {**data, **change}}, workdir / f"{name}.ckpt")
+    official = torch.load(OFFICIAL / "predrnn_ln0.ckpt", weights_only=True)["net_param"]
+    name = "cell_list.0.conv_x.0.weight" if "cell_list.0.conv_x.0.weight" in official else "cell_list.0.conv_x.weight"
+    torch.save({"net_param": {**official, name: official[name].double() * 1e300}}, workdir / "official_overflow.ckpt")
+    torch.save({"net_param": {**official, "conv_last.weight": official["conv_last.weight"].long()}},
+               workdir / "official_int.ckpt")  # fmt: skip
+    # finite in float32, but the output overflows: the loss is inf from the first step
+    torch.save({"net_param": {**official, "conv_last.weight": official["conv_last.weight"] * 1e37}},
+               workdir / "official_overflows.ckpt")  # fmt: skip
+
+
+def test_the_huge_view_is_small_on_disk(workdir):
+    """The strided checkpoints claim 400 GB of float32 in a file smaller than the model's."""
+    state = torch.load(workdir / "strided_nan.ckpt", weights_only=True)
+    view = state["state_dict"]["network.cells.0.conv_x.weight"]
+    assert view.numel() * view.element_size() == 4 * 10**11
+    assert (workdir / "strided_nan.ckpt").stat().st_size < 2 * (workdir / "model.ckpt").stat().st_size
+
+
+def test_fine_tuning_a_checkpoint_that_overflows_is_not_blamed_on_the_learning_rate(workdir, monkeypatch, capsys):
+    """Weights finite in float32 whose predictions overflow give an inf loss at the first step,
+    before any update: the line names the checkpoint and the data, not optim.lr."""
+    argv = ("predrnn-train", "experiment=smoke", "logger=csv", "ckpt_path=official_overflows.ckpt",
+            "trainer.max_steps=1", "test=false", "callbacks.media=null", "data.val_size=4",
+            "hydra.run.dir=trained/overflows", *OFFICIAL_OVERRIDES["predrnn_ln0"])  # fmt: skip
+    code, err = run_main(argv, workdir, monkeypatch, capsys)
+    errors = [line for line in err if line.startswith("predrnn-train: error: ")]
+    assert code == 2 and len(errors) == 1, err  # after the fine-tuning note
+    assert "before any update" in errors[0] and "not optim.lr" in errors[0], errors[0]
+    assert "lower optim.lr" not in errors[0], errors[0]
+
+
+def _mount_full_disk(folder):
+    """A 64 kB tmpfs at `folder` (root only): a disk that fills during an export."""
+    import subprocess
+
+    folder.mkdir(exist_ok=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(folder)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"a tmpfs can't be mounted here ({done.stderr.decode().strip()[:80]})")
+
+
+@pytest.mark.parametrize(
+    "fmt, suffix",
+    [("torchscript", "pt"), ("exported-program", "pt2"), pytest.param("onnx", "onnx", marks=pytest.mark.slow)],
+)  # ONNX's exporter takes ~18 s here, and its writer raised an OSError already
+def test_an_export_onto_a_full_disk_is_one_line(fmt, suffix, workdir, tmp_path, monkeypatch, capsys):
+    """torch's C++ writer aborts the interpreter on a full disk (exit 134, temporary files left):
+    the artefact is written from Python, so it is one line, exit 2, and nothing is left."""
+    import subprocess
+
+    full = tmp_path / "full"
+    _mount_full_disk(full)
+    try:
+        argv = ("predrnn-export", "ckpt_path=model.ckpt", f"format={fmt}", f"output={full}/m.{suffix}")
+        code, err = run_main(argv, workdir, monkeypatch, capsys)
+        assert code == 2 and len(err) == 1, err
+        assert "No space left on device" in err[0] and "no output changed" in err[0], err[0]
+        assert list(full.iterdir()) == []
+    finally:
+        subprocess.run(["umount", str(full)], check=False)

@@ -264,7 +264,10 @@ def test_signal_during_eval_and_predict_is_not_a_success(signum, workdir, tmp_pa
         while not list(tmp_path.glob("eval/.hydra" if name == "predrnn-eval" else "logs/**/.hydra")):
             assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[1]
             time.sleep(0.1)  # until Hydra has started the job (its handlers are in place)
-        time.sleep(3.0)  # the checkpoint opened, the work under way
+        for line in proc.stdout:  # torch imported, the checkpoint opened (its line printed) …
+            if ": checkpoint " in line:
+                break
+        time.sleep(1.0)  # … and the work under way
         assert proc.poll() is None, proc.communicate()[1]
         proc.send_signal(signum)
         _, err = proc.communicate(timeout=120)
@@ -309,3 +312,17 @@ def test_sigterm_to_the_first_rank_alone_stops_every_ddp_rank(phase, tmp_path):
     assert summary["status"] == "interrupted" and _step(last) == summary["global_step"]
     if phase == "val":
         assert summary["global_step"] == 2  # the validation was cut short, not run to its end
+
+
+@pytest.mark.parametrize("signum", [signal.SIGHUP, signal.SIGUSR1], ids=["sighup", "sigusr1"])
+def test_a_closed_terminal_or_sigusr1_ends_the_run_with_its_summary(signum, tmp_path, capsys):
+    """SIGHUP (the terminal closed) and SIGUSR1 (a scheduler's notice) stop a run as SIGTERM
+    does: the step reached saved, summary.json saying which signal, one line, 128 + signal."""
+    quick = (*SMOKE, "trainer.max_steps=4", "test=false", "callbacks.media=null", "logger=csv", "data.batch_size=2")
+    code, summary = _train(tmp_path, quick, [SignalAt(signum, 1, "train")])
+    assert code == 128 + signum
+    assert summary["status"] == "interrupted" and summary["signal"] == signal.Signals(signum).name
+    assert summary["exit_code"] == code and summary["global_step"] == 1
+    assert _step(tmp_path / "run" / "checkpoints" / "last.ckpt") == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "not written" in err[-1] and "Traceback" not in "\n".join(err)

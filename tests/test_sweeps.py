@@ -140,3 +140,145 @@ def test_optuna_two_trials_with_sqlite(tmp_path):
         states = [s for (s,) in con.execute("select state from trials")]
         values = [v for (v,) in con.execute("select value from trial_values")]
     assert states == ["COMPLETE", "COMPLETE"] and all(0 < v < 1000 for v in values)
+
+
+def _report(sweep: Path, capsys) -> tuple[list[str], list[str], dict]:
+    """predrnn-report in this process: the table's lines, stderr's lines, the CSV's rows by config."""
+    from predrnn.cli import report
+
+    capsys.readouterr()
+    report.main([str(sweep)])
+    captured = capsys.readouterr()
+    table = [line for line in captured.out.splitlines() if line.startswith("|")]
+    rows = list(csv.DictReader((sweep / "report.csv").read_text().splitlines()))
+    return table, captured.err.strip().splitlines(), rows
+
+
+def test_report_counts_a_repeated_seed_once_and_one_spelling_of_a_value(tmp_path, capsys):
+    """`seed=1,1` is one seed, not two with zero spread; `[8,8]` and `[8, 8]` are one value."""
+    import statistics
+
+    sweep = tmp_path / "sweep"
+    done = {"status": "finished", "best_val_mse": 1.0, "global_step": 8}
+    for job, (width, seed, mse) in enumerate([("[8,8]", 1, 60.0), ("[8, 8]", 1, 60.0), ("[8, 8]", 2, 64.0),
+                                              ("[16]", 1, 70.0)]):  # fmt: skip
+        _fake_job(sweep, job, [f"model.hidden_channels={width}", f"seed={seed}"], done, {"mse": mse,
+                  "mse_per_frame": [mse, mse]})  # fmt: skip
+    table, err, rows = _report(sweep, capsys)
+    assert len(rows) == 2 and not err and sum("| [8,8] |" in line for line in table) == 1
+    by_width = {r["model.hidden_channels"]: r for r in rows}
+    assert set(by_width) == {"[8,8]", "[16]"}
+    eight = by_width["[8,8]"]
+    assert eight["seeds"] == "2" and "job 1 repeated (seed 1 again, as job 0: counted once)" in eight["status"]
+    assert float(eight["test_mse_std"]) == pytest.approx(statistics.stdev([60.0, 64.0]))
+
+
+def test_report_leaves_out_linked_jobs_and_copes_with_odd_names_and_deep_files(tmp_path, capsys):
+    """A job folder linked to another run is not tabulated (one note); a job folder named with
+    bytes that are not UTF-8 or with a non-ASCII digit, and a summary.json nested too deeply
+    to parse, are reported, not tracebacks."""
+    import os
+
+    sweep, other = tmp_path / "sweep", tmp_path / "unrelated"
+    done = {"status": "finished", "best_val_mse": 1.0, "global_step": 8}
+    _fake_job(sweep, 0, ["sampling=linear"], done, {"mse": 50.0, "mse_per_frame": [50.0]})
+    _fake_job(other, 0, ["sampling=linear"], done, {"mse": 999.0, "mse_per_frame": [999.0]})
+    (sweep / "1").symlink_to(other / "0")
+    for name in ("²", os.fsdecode(b"job\xff")):
+        (sweep / name / ".hydra").mkdir(parents=True)
+        (sweep / name / ".hydra" / "overrides.yaml").write_text("- sampling=reverse\n")
+        (sweep / name / "summary.json").write_text(json.dumps(done))
+    _fake_job(sweep, 2, ["sampling=exponential"], None)
+    (sweep / "2" / "summary.json").write_text("[" * 100_000)
+    table, err, rows = _report(sweep, capsys)
+    assert not any("999" in line for line in table)  # the linked run's score is not tabulated
+    assert len(err) == 1 and "1 is a link to another folder, not a job of this sweep: left out" in err[0]
+    by_sampling = {r["sampling"]: r for r in rows}
+    assert by_sampling["linear"]["seeds"] == "1" and float(by_sampling["linear"]["test_mse_mean"]) == 50.0
+    assert by_sampling["reverse"]["seeds"] == "2" and "job\ufffd" in by_sampling["reverse"]["jobs"]
+    assert "job 2 unfinished" in by_sampling["exponential"]["status"]
+
+
+def test_sigterm_during_the_report_leaves_nothing(tmp_path):
+    """SIGTERM while the report writes (its plot of many configurations): one line, exit 143,
+    no temporary file and no report left."""
+    import signal
+    import subprocess
+    import time
+
+    from helpers import script
+
+    sweep = tmp_path / "sweep"
+    done = {"status": "finished", "best_val_mse": 1.0, "global_step": 8}
+    for job in range(300):
+        _fake_job(sweep, job, [f"optim.lr={job + 1}e-4"], done, {"mse": job, "mse_per_frame": [job] * 10})
+    proc = subprocess.Popen([script("predrnn-report"), str(sweep)], env=ENV, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while not list(sweep.glob(".report*.tmp*")):
+            assert proc.poll() is None and time.monotonic() < deadline, "the report ended before it was signalled"
+            time.sleep(0.005)
+        proc.send_signal(signal.SIGTERM)
+        err = proc.communicate(timeout=60)[1].strip().splitlines()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert err == ["predrnn-report: SIGTERM received: stopped; no report written or changed"]
+    assert sorted(p.name for p in sweep.iterdir() if not p.name.isdigit()) == []
+
+
+def test_a_job_folder_that_holds_files_is_refused_the_others_run(tmp_path):
+    """hydra.sweep.dir at a folder whose job folder 0 holds a user's files: that job is refused in
+    one line and its files are kept; job 1 runs. overwrite=true writes into it."""
+    sweep = tmp_path / "sweep"
+    (sweep / "0" / "checkpoints").mkdir(parents=True)
+    (sweep / "0" / "metrics.json").write_text('{"mine": 1}')
+    (sweep / "0" / "checkpoints" / "last.ckpt").write_bytes(b"precious")
+    args = ["predrnn-train", "-m", *FAST, "trainer.max_steps=2", "test=false", "logger=csv", f"hydra.sweep.dir={sweep}",
+            "seed=1,2"]  # fmt: skip
+    proc = run(args, tmp_path, check=False)
+    lines = [line for line in proc.stderr.splitlines() if ": error: " in line]
+    assert lines == [f"predrnn-train: error: hydra.sweep.dir={sweep / '0'} already holds files (checkpoints, metrics.json) "
+                     "that a run would replace: choose another folder, or set overwrite=true to write into it"]  # fmt: skip
+    assert (sweep / "0" / "metrics.json").read_text() == '{"mine": 1}'
+    assert (sweep / "0" / "checkpoints" / "last.ckpt").read_bytes() == b"precious"
+    assert json.loads((sweep / "1" / "summary.json").read_text())["status"] == "finished"
+    assert "already holds files" in (sweep / "0" / "error.txt").read_text()
+    run([*args[:-1], "seed=1", "overwrite=true"], tmp_path)  # the user asked: job 0 is written, its old error goes
+    assert json.loads((sweep / "0" / "summary.json").read_text())["status"] == "finished"
+    assert not (sweep / "0" / "error.txt").exists()
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (a device that is always full)")
+def test_a_job_that_fills_the_disk_ends_with_its_line(tmp_path, monkeypatch, capsys):
+    """A job whose write fails with ENOSPC (a full disk) is one line in a sweep, not a
+    traceback that ends the sweep: the other jobs run."""
+    import sys
+
+    import hydra
+
+    from predrnn.cli.entry import report_errors
+    from predrnn.config import CONF_DIR
+
+    done = []
+
+    def task(cfg):
+        if cfg.seed == 1:
+            with open("/dev/full", "w") as f:  # writes to it fail as on a full disk
+                f.write("a run's output")
+        done.append(cfg.seed)
+        return 0.0
+
+    main = hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")(
+        report_errors("predrnn-train")(task)
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["predrnn-train", "-m", f"hydra.sweep.dir={tmp_path / 'sweep'}", "seed=1,2"])
+    main()
+    err = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert err == ["predrnn-train: error: the disk is full (No space left on device): free space, or set "
+                   "paths.log_dir=DIR (or PREDRNN_ROOT=DIR) to a folder on another disk"]  # fmt: skip
+    assert done == [2]
+    assert (tmp_path / "sweep" / "0" / "error.txt").read_text().strip() == err[0]

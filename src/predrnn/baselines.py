@@ -22,16 +22,19 @@ def filled(forecast: Tensor, low: Tensor) -> Tensor:
 
 
 def zeros(observed: Tensor, num_frames: int, low: Tensor) -> Tensor:
+    """Black frames (the data's minimum): what a collapsed model scores."""
     b, _, c, h, w = observed.shape
     return low.to(observed.dtype).expand(b, num_frames, c, h, w)
 
 
 def copy_last(observed: Tensor, num_frames: int, low: Tensor) -> Tensor:
+    """Persistence: the last observed frame, repeated."""
     b, _, c, h, w = observed.shape
     return filled(observed[:, -1:], low).expand(b, num_frames, c, h, w)
 
 
 def extrapolation(observed: Tensor, num_frames: int, low: Tensor) -> Tensor:
+    """Optical-flow nowcast (pySTEPS Lucas-Kanade + advection; pip install 'predrnn[nowcast]')."""
     from predrnn.extrapolation import extrapolate
 
     return filled(extrapolate(observed, num_frames).to(observed.dtype), low)

@@ -47,6 +47,9 @@ def build_network(cfg: DictConfig, datamodule):
             "name them with data.actions_key=NAME (data=arrays)"
         )
     network = instantiate_group(cfg.model, "model", **given)
+    from predrnn.models.api import check_network
+
+    check_network(network)  # an nn.Module keeping the data's arguments (models/api.py), in one line if not
     if not hasattr(network, "init_args"):
         own = OmegaConf.to_container(cfg.model, resolve=True)
         network.init_args = {**{k: v for k, v in own.items() if k != "_target_"}, **given}
@@ -58,10 +61,27 @@ def evaluation_settings(cfg: DictConfig, datamodule) -> dict:
     and the number of future frames the data's evaluation windows hold."""
     metrics = OmegaConf.to_container(cfg.metrics, resolve=True) if cfg.get("metrics") is not None else {}
     baselines = list(cfg.get("baselines") or [])
+    for key, config in metrics.items():  # what a metric takes from the data (`from_data`, docs/metrics.md)
+        for name in _from_data(config):
+            value = (getattr(datamodule, "metric_inputs", dict)() or {}).get(name)
+            if value is None:
+                raise ConfigError(f"metrics.{key} needs the data's {name}, which {type(datamodule).__name__} does not "
+                                  f"give: use data=xarray on a latitude/longitude grid, or remove it with ~metrics.{key}")  # fmt: skip
+            config.setdefault(name, value)
     return {
         "metrics": metrics, "baselines": baselines,
         "future_frames": datamodule.eval_total_length - datamodule.input_length,
     }  # fmt: skip
+
+
+def _from_data(config) -> tuple[str, ...]:
+    """The constructor arguments a metric class fills from the data (its `from_data`)."""
+    from hydra.utils import get_class
+
+    try:
+        return tuple(getattr(get_class(config["_target_"]), "from_data", ()))
+    except Exception:  # no class or a bad one: build_metric names the problem
+        return ()
 
 
 def build(cfg: DictConfig):

@@ -145,3 +145,38 @@ def evaluation_overrides(cfg, metrics_choice: str = "default") -> list[str]:
     if precision is not None and str(precision) != str(reference.trainer.get("precision")):  # bf16 scores differ
         args.append(override_text("trainer.precision", precision))
     return args
+
+
+def script_command(prog: str) -> str:
+    """A console script (`predrnn-eval`, …) as the user's shell can run it: its name where PATH
+    finds this environment's script, else the script's absolute path (the environment is not
+    activated: `make train` runs `.venv/bin/predrnn-train`), so a printed command runs as printed."""
+    import shutil
+    import sys
+    from pathlib import Path
+
+    local = Path(sys.executable).parent / prog
+    if not local.is_file():
+        return prog
+    found = shutil.which(prog)
+    if found is not None and Path(found).resolve() == local.resolve():
+        return prog
+    return shell_word(str(local))
+
+
+def network_overrides() -> list[str]:
+    """What a printed eval / predict / export command needs to read a checkpoint of the user's
+    own network again (README, "Your own network"): the run's `hydra.searchpath` and its
+    `model=` choice (a `model._target_=` override too); nothing for predrnn's own networks."""
+    from hydra.core.hydra_config import HydraConfig
+
+    try:
+        hydra_cfg = HydraConfig.get()
+    except ValueError:
+        return []
+    given = [*hydra_cfg.overrides.hydra, *hydra_cfg.overrides.task]
+    searchpath = [o for o in given if o.lstrip("+").startswith("hydra.searchpath=")]
+    model = [o for o in hydra_cfg.overrides.task if o.lstrip("+~").split("=")[0] in ("model", "model._target_")]
+    if not searchpath and not any(o.lstrip("+").startswith("model._target_=") for o in model):
+        return []
+    return [shell_word(o) for o in (*searchpath, *model)]

@@ -24,12 +24,15 @@ from torch import Tensor, nn
 from predrnn.data.normalization import Normalization
 from predrnn.errors import ConfigError
 from predrnn.files import atomic_outputs
+from predrnn.models import api
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt", "exported-program": ".pt2"}
 
 
 class Rollout(nn.Module):
-    """`network` predicting `num_predictions` frames from `input_length` observed ones, in data
+    """`network` predicting `num_predictions` frames from `input_length` observed ones
+    (`models/api.py`'s `predict_future`: a next-frame network runs free, a fixed-horizon one
+    is fed its own chunks beyond its horizon), in data
     units through `normalization` (default: frames in [0, 1]); 8-bit data's predictions are
     clipped to [0, 1] as predrnn-predict clips them. A network that reads actions (its
     `conditioning` has "actions") gets `actions` (N, J + K − 1, A), the frame after the last
@@ -50,8 +53,6 @@ class Rollout(nn.Module):
 
     def forward(self, observed: Tensor, actions: Tensor | None = None) -> Tensor:
         x = self.normalization.encode(observed)
-        future = x.new_zeros(x.shape[0], self.num_predictions, *x.shape[2:])
-        frames = torch.cat([x, future], dim=1)  # the future is never read
         if self.reads_actions:
             steps = self.action_steps
             if actions is None or actions.ndim != 3 or actions.shape[1] < steps:
@@ -59,10 +60,10 @@ class Rollout(nn.Module):
                 raise ValueError(f"the network reads actions: pass (N, {steps}, A), J + K - 1 of them; got {got}")
             given = actions[:, :steps].to(x.dtype)
             unread = given.new_zeros(given.shape[0], 1, given.shape[2])
-            predictions = self.network(frames, None, actions=torch.cat([given, unread], dim=1))
+            future, _ = api.predict_future(self.network, x, self.num_predictions, actions=torch.cat([given, unread], 1))
         else:
-            predictions = self.network(frames)
-        out = self.normalization.decode(predictions[:, self.input_length - 1 :])
+            future, _ = api.predict_future(self.network, x, self.num_predictions)
+        out = self.normalization.decode(future)
         return out.clamp(0.0, 1.0) if self.normalization.uint8 else out
 
 
@@ -132,12 +133,24 @@ def _write_artefact(rollout: Rollout, fmt: str, example: tuple, dynamic: tuple, 
         _onnx(rollout, example, dynamic, tmp, info)
     elif fmt == "torchscript":  # the trace bakes in the shapes it saw: a scripted guard checks them
         traced = torch.jit.trace(rollout, example, check_trace=False)
-        torch.jit.save(torch.jit.script(_guarded(traced, rollout)), str(tmp))
+        _write_bytes(tmp, lambda buffer: torch.jit.save(torch.jit.script(_guarded(traced, rollout)), buffer))
     elif fmt == "exported-program":
         program = torch.export.export(rollout, example, dynamic_shapes=dynamic)
-        torch.export.save(program, str(tmp))
+        _write_bytes(tmp, lambda buffer: torch.export.save(program, buffer))
     else:
         raise ConfigError(f"format={fmt} is unknown: use one of {', '.join(FORMATS)}")
+
+
+def _write_bytes(path: Path, save) -> None:
+    """`save(buffer)` into memory, then the bytes to `path` from Python: torch's C++ file writer
+    aborts the interpreter on a full disk (exit 134), where Python's write raises an OSError
+    that `atomic_outputs` turns into one line, removing the temporary file."""
+    import io
+
+    buffer = io.BytesIO()
+    save(buffer)
+    with open(path, "wb") as f:
+        f.write(buffer.getbuffer())
 
 
 def _shape_problem(x: Tensor, name: str, shape: list[int]) -> str:

@@ -72,6 +72,38 @@ def check_output(
     return out
 
 
+HYDRA_OWN = ".hydra"  # the config Hydra writes into every run folder (and `<job>.log` beside it)
+
+
+def check_run_folder(folder: str | Path, overwrite: bool, key: str = "hydra.run.dir") -> None:
+    """A run folder (`hydra.run.dir`, a sweep's job folder) that already holds files is refused
+    unless `overwrite`, as every other output is: a run writes `metrics.json`, `summary.json` and
+    `checkpoints/` there, which would replace what is in it. Hydra's own files (`.hydra/`, the
+    job's `.log`) don't count: Hydra writes them into the folder it has just made. Only the
+    first process of a run checks: the others (the DDP ranks Lightning starts again with the
+    same folder, a multi-task SLURM job's tasks) write into the folder the first one made."""
+    folder = Path(folder).expanduser()
+    if overwrite or _later_rank() or not folder.is_dir():
+        return
+    try:
+        held = sorted(
+            p.name for p in folder.iterdir() if p.name != HYDRA_OWN and not (p.suffix == ".log" and p.is_file())
+        )
+    except OSError:
+        return
+    if held:
+        shown = ", ".join(held[:3]) + (f" and {len(held) - 3} more" if len(held) > 3 else "")
+        raise OutputError(
+            f"{key}={folder} already holds files ({shown}) that a run would replace: choose another folder, "
+            "or set overwrite=true to write into it"
+        )
+
+
+def _later_rank() -> bool:
+    """Whether this process is a rank of a distributed run other than the first."""
+    return any(os.environ.get(key, "0") not in ("", "0") for key in ("LOCAL_RANK", "RANK", "NODE_RANK", "SLURM_PROCID"))
+
+
 def not_writable(folder: str | Path) -> Path | None:
     """The nearest existing folder at or above `folder` when no file can be created in it (a
     read-only file system or folder), else None. Tried with a temporary file that is removed at

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import os
 
-import torch
-
 
 def available_cpus() -> int:
     """CPUs this process may run on (a SLURM job or container may allow fewer than the machine has)."""
@@ -22,6 +20,8 @@ def share_cpus(processes: int) -> int:
     """Limit this process to its share of the CPUs it may run on (at least one thread); a
     lower thread count set before (torch.set_num_threads, OMP_NUM_THREADS) stays. Returns the
     thread count."""
+    import torch  # here: the config checks use available_cpus before torch is imported (cli/entry.py)
+
     threads = min(torch.get_num_threads(), max(1, available_cpus() // max(1, processes)))
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)

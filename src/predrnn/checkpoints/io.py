@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import math
 import pickle
 import re
 import zipfile
@@ -51,49 +50,87 @@ def read_checkpoint(path: str | Path, key: str = "ckpt_path", mmap: bool = False
     return state
 
 
+def _flat_storage(value: torch.Tensor) -> torch.Tensor:
+    """The elements a tensor can read, without materialising it: the tensor itself, or, for a
+    view larger than its storage (a zero-stride `expand` of a 330 KB file claiming 400 GB), its
+    storage as one flat tensor (every element the view reads is one of them)."""
+    storage = value.untyped_storage()
+    if value.numel() * value.element_size() <= storage.nbytes():
+        return value
+    return torch.empty(0, dtype=value.dtype).set_(storage)
+
+
+def weight_problem(value: Any, dtype: torch.dtype = torch.float32) -> str | None:
+    """What makes `value` unusable as a weight that runs in `dtype` (None: nothing): a weight is
+    a real floating tensor (not integer, bool or complex) whose values are finite once cast to
+    `dtype` (a float64 1e300 is inf in float32). A view larger than its storage is checked
+    through the storage, so the check never allocates more than the file holds."""
+    if not isinstance(value, torch.Tensor):
+        return f"is a {type(value).__name__}, not a tensor"
+    if not value.dtype.is_floating_point:
+        return f"is {str(value.dtype).removeprefix('torch.')}, not a floating-point tensor"
+    flat = _flat_storage(value)
+    if not torch.isfinite(flat).all():
+        return "holds NaN/inf"
+    if torch.finfo(value.dtype).max > torch.finfo(dtype).max and not torch.isfinite(flat.to(dtype)).all():
+        return f"holds values beyond {str(dtype).removeprefix('torch.')}'s range (±{torch.finfo(dtype).max:.3g}), inf once cast"
+    return None
+
+
 def nonfinite_weights(state_dict: dict[str, Any]) -> list[str]:
-    """Names of the floating-point tensors of `state_dict` that hold NaN or inf."""
+    """Names of the floating-point tensors of `state_dict` that hold NaN or inf (the save-time
+    check of training, whose weights are the module's own, of its own dtype)."""
     bad = []
     for name, value in state_dict.items():
-        if isinstance(value, torch.Tensor) and value.is_floating_point() and not torch.isfinite(value).all():
+        if (
+            isinstance(value, torch.Tensor)
+            and value.is_floating_point()
+            and not torch.isfinite(_flat_storage(value)).all()
+        ):
             bad.append(name)
     return bad
 
 
-def check_finite(weights: dict[str, Any], path: str | Path, key: str = "ckpt_path") -> None:
-    """NaN or inf weights are never used: one line naming the first bad tensor."""
-    bad = nonfinite_weights(dict(weights))
-    if bad:
+def check_finite(
+    weights: dict[str, Any], path: str | Path, key: str = "ckpt_path", own: dict[str, Any] | None = None
+) -> None:
+    """Weights that are not what they seem are never used (docs/checkpoints.md): each must be a
+    real floating tensor, finite in the dtype it will run in (the module's tensor of that name in
+    `own`, float32 where not known). A tensor the module holds as an integer (a counter) must be
+    an integer tensor. One line naming the first bad tensor."""
+    nonfinite, other = [], None
+    for name, value in dict(weights).items():
+        mine = None if own is None else own.get(name)
+        if isinstance(mine, torch.Tensor) and not mine.dtype.is_floating_point:
+            if not isinstance(value, torch.Tensor) or value.dtype.is_floating_point or value.dtype.is_complex:
+                other = other or (name, f"is {getattr(value, 'dtype', type(value).__name__)}, the model's {mine.dtype}")
+            continue
+        problem = weight_problem(value, mine.dtype if isinstance(mine, torch.Tensor) else torch.float32)
+        if problem == "holds NaN/inf":
+            nonfinite.append(name)
+        elif problem is not None:
+            other = other or (name, problem)
+    if nonfinite:
         raise CheckpointError(
-            f"{key}={path} holds NaN/inf weights ({len(bad)} tensors, first {bad[0]}): use an earlier checkpoint"
+            f"{key}={path} holds NaN/inf weights ({len(nonfinite)} tensors, first {nonfinite[0]}): use an earlier checkpoint"
+        )
+    if other is not None:
+        raise CheckpointError(
+            f"{key}={path}: weight {other[0]} {other[1]}: a checkpoint holds real floating-point weights, finite in "
+            "float32; use another checkpoint"
         )
 
 
 def check_normalization(hparams: dict[str, Any], path: str | Path, key: str = "ckpt_path") -> None:
-    """A normalisation whose statistics are not finite, whose scale is 0 or whose metric range
-    is empty would turn every prediction into NaN/inf: one line naming the first bad entry."""
+    """A normalisation whose statistics are not finite, whose scale is not positive or too small
+    for the data's range, or whose metric range is empty would turn predictions into NaN/inf or
+    noise (`normalization.statistics_problem`): one line naming the first bad entry."""
+    from predrnn.data.normalization import statistics_problem
+
     norm = hparams.get("normalization") if isinstance(hparams, dict) else None
     if not isinstance(norm, dict):
         return
-    problem = None
-    for name in ("shift", "scale", "low", "high"):
-        values = norm.get(name)
-        if values is None:
-            continue
-        for i, v in enumerate(values if isinstance(values, (list, tuple)) else [values]):
-            if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v):
-                problem = f"normalization.{name}[{i}] is {v}"
-            elif name == "scale" and v == 0:
-                problem = f"normalization.scale[{i}] is 0"
-            if problem:
-                break
-        if problem:
-            break
-    low, high = norm.get("low"), norm.get("high")
-    if problem is None and isinstance(low, list) and isinstance(high, list):
-        same = next((i for i, (a, b) in enumerate(zip(low, high)) if a == b), None)
-        if same is not None:
-            problem = f"normalization.low[{same}] equals normalization.high[{same}] ({low[same]})"
+    problem = statistics_problem(norm)
     if problem:
         raise CheckpointError(
             f"{key}={path} holds an unusable normalisation ({problem}): its predictions would be NaN/inf; "

@@ -34,7 +34,42 @@ class Checkpoint:
         """How many frames its model was trained to predict: from its saved data settings, or
         (a weights-only file) from the `data` config that describes it."""
         saved = self.state.get("datamodule_hyper_parameters") or data
-        return int(saved["total_length"]) - int(saved["input_length"])
+        where = f"ckpt_path={self.path}" if self.state.get("datamodule_hyper_parameters") else "data"
+        lengths = [saved.get(k) if isinstance(saved, Mapping) else None for k in ("input_length", "total_length")]
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in lengths) or not 1 <= lengths[0] < lengths[1]:
+            raise CheckpointError(
+                f"{where} holds input_length={lengths[0]}, total_length={lengths[1]}: not two integers "
+                "1 <= input_length < total_length; give the frames to predict, e.g. num_predictions=10"
+            )
+        return lengths[1] - lengths[0]
+
+    def future_frames(
+        self, given: Any, data: Mapping[str, Any], *, clips: int = 1, accelerator: str = "auto",
+        per_step: int = 0, what: str = "predicting them",
+    ) -> int:  # fmt: skip
+        """K, the frames to predict: `given` (num_predictions) or what the model was trained for,
+        bounded by the memory a rollout of K needs, refused before anything is allocated. The
+        estimate is a lower bound (as for training's sizes, `config.validation.check_fits_memory`):
+        `clips` rollouts of J + K frames, their J + K − 1 predictions (float32), plus `per_step`
+        bytes per step (an export's graph grows by one step's operations per frame)."""
+        from predrnn.config.validation import _size, memory_limit
+
+        k = self.trained_future_frames(data) if given is None else int(given)
+        network = self.module.network
+        c, (h, w) = network.in_channels, tuple(network.image_size)
+        steps = int(network.input_length) + k
+        per_frame = 4 * clips * c * h * w * 2 + per_step  # bytes per step of the rollout
+        need = per_frame * steps
+        limit = memory_limit({"accelerator": accelerator})
+        if limit is not None and need > limit[0]:
+            fits = max(1, (limit[0] // per_frame - int(network.input_length)) // 2)
+            key = "num_predictions" if given is not None else f"ckpt_path={self.path}'s total_length"
+            shown = f"num_predictions={k}" if given is not None else f"{key} (K = {k})"
+            raise CheckpointError(
+                f"{shown}: {what} needs at least {_size(need)}, more than {limit[1]} {_size(limit[0])}: "
+                f"predict fewer frames, e.g. num_predictions={min(fits, k - 1)}"
+            )
+        return k
 
     def describe(self) -> str:
         """`<path> (<what it is>)`, for the line every entry point prints."""
@@ -77,6 +112,19 @@ def _refuse_model_overrides(path: str, stored: str, cfg, key: str) -> None:
             )
 
 
+def _check_input_length(state: Mapping, network: nn.Module, path: str, key: str) -> None:
+    """A predrnn checkpoint stores its data's input_length beside its network's: two that differ
+    would observe one number of frames and predict from another without a word."""
+    saved = state.get("datamodule_hyper_parameters")
+    stored = saved.get("input_length") if isinstance(saved, Mapping) else None
+    runs = getattr(network, "input_length", None)
+    if stored is not None and runs is not None and stored != runs:
+        raise CheckpointError(
+            f"{key}={path} is inconsistent: its data's input_length={stored}, its network's input_length={runs}; "
+            "it was not written by predrnn-train or predrnn-convert: use another checkpoint"
+        )
+
+
 def open_checkpoint(
     path: str | Path, cfg=None, *, key: str = "ckpt_path", compile: str | None = None, channels_last: bool = False,
     describe: Callable[[], nn.Module] | None = None, **module_args: Any,
@@ -108,7 +156,7 @@ def open_checkpoint(
             )
         network = describe()
         weights, ignored = reference_weights(reference, network, path, key, kind, never_called(network))
-        check_finite(weights, path, key)
+        check_finite(weights, path, key, network.state_dict())
         network.load_state_dict(weights)
         if ignored:
             print(
@@ -125,6 +173,7 @@ def open_checkpoint(
     if cfg is not None:
         _refuse_model_overrides(path, spec.get("_target_"), cfg, key)
     network = build_network(spec, _user_target(cfg), path, key)
+    _check_input_length(state, network, path, key)
     accepted = inspect.signature(PredRNNModule).parameters
     settings = {k: v for k, v in hparams.items() if k in accepted and k != "network"}
     try:
@@ -134,7 +183,7 @@ def open_checkpoint(
     weights = state["state_dict"]
     if "_target_" not in state["hyper_parameters"]["network"]:  # written before networks were named
         weights = legacy_weights(weights, module)
-    check_finite(weights, path, key)
+    check_finite(weights, path, key, module.state_dict())
     load_weights(module, weights, path, key)
     return Checkpoint(module, state, "predrnn", path)
 

@@ -81,15 +81,45 @@ def reference_weights(
 
 
 def _hint(name: str, params: Mapping[str, Tensor], network: nn.Module) -> str:
-    if name.startswith("adapter"):
-        return "model=action_predrnn_v2" if getattr(network, "conditioning", ()) else "model=predrnn_v2"
     layers = len({n.split(".")[1] for n in params if n.startswith("cell_list.")})
     cells = getattr(network, "cells", getattr(network, "cell_list", None))
     if name.startswith("cell_list.") and cells is not None and int(name.split(".")[1]) >= len(cells):
-        return f"model.hidden_channels with {layers} layers"
+        return f"model.hidden_channels with {layers} layers"  # this network, deeper
+    other = _config_holding(name, network)
+    if other is not None and not name.startswith("adapter"):
+        return f"model={other} (and the overrides it was trained with): these weights are another network's"
+    if name.startswith("adapter"):
+        return "model=action_predrnn_v2" if getattr(network, "conditioning", ()) else "model=predrnn_v2"
     if ".1." in name:
         return "model.layer_norm=elementwise"
     return "the model=… it was trained with and its overrides"
+
+
+def _config_holding(name: str, network: nn.Module) -> str | None:
+    """The `conf/model/<name>.yaml` (found from the folder) whose network, built with its own
+    defaults for this network's frames, has the weight `name`, where `network` is another class."""
+    from hydra.utils import get_class
+    from omegaconf import OmegaConf
+
+    from predrnn.config import CONF_DIR
+
+    data = {"in_channels": network.in_channels, "image_size": list(network.image_size),
+            "input_length": network.input_length}  # fmt: skip
+    for path in sorted((CONF_DIR / "model").glob("*.yaml")):
+        own = OmegaConf.to_container(OmegaConf.load(path))
+        target = own.pop("_target_", None) if isinstance(own, dict) else None
+        if target is None:
+            continue  # a config built on another one (its base is found by itself)
+        try:
+            cls = get_class(target)
+            if isinstance(network, cls):
+                continue
+            args = {k: v for k, v in own.items() if k != "defaults"}
+            if name in cls(**args, **data).state_dict():
+                return path.stem
+        except Exception:  # a network these frames or defaults don't suit (or that reads actions)
+            continue
+    return None
 
 
 def _our_name(name: str, own: Mapping[str, Tensor]) -> str | None:
@@ -116,6 +146,8 @@ def _our_name(name: str, own: Mapping[str, Tensor]) -> str | None:
 def _shape_hint(name: str, theirs: torch.Size, ours: torch.Size) -> str:
     if name.endswith(".1.weight") or name.endswith(".1.bias"):
         return "set data.image_size and model.patch_size to the ones it was trained with"
+    if len(theirs) >= 5 and tuple(theirs[-3:]) != tuple(ours[-3:]):  # a 3-D kernel (E3D-LSTM): [t, h, w]
+        return f"set model.kernel_size=[{','.join(str(int(n)) for n in theirs[-3:])}]"
     if len(theirs) >= 4 and theirs[-1] != ours[-1]:
         return f"set model.kernel_size={theirs[-1]}"
     first_layer_input = name in ("cells.0.conv_x.weight", "cells.0.conv_x.0.weight") and theirs[0] == ours[0]

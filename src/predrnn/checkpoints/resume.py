@@ -78,7 +78,7 @@ def start_from(ckpt_path: str, module) -> str | None:
         kind = "official" if is_official(state) else "OpenSTL"
         network = module.network
         weights, _ = reference_weights(reference, network, ckpt_path, "ckpt_path", kind.lower(), never_called(network))
-        check_finite(weights, ckpt_path)
+        check_finite(weights, ckpt_path, own=network.state_dict())
         network.load_state_dict(weights)
         note(f"fine-tuning from the {kind} checkpoint {ckpt_path}: its weights, a fresh optimiser, step 0")
         return None
@@ -95,7 +95,7 @@ def start_from(ckpt_path: str, module) -> str | None:
     weights = state["state_dict"]
     if "_target_" not in state["hyper_parameters"]["network"]:
         weights = legacy_weights(weights, module)
-    check_finite(weights, ckpt_path)
+    check_finite(weights, ckpt_path, own=module.state_dict())
     if "optimizer_states" not in state or "loops" not in state:
         load_weights(module, weights, ckpt_path)
         note(f"fine-tuning from {ckpt_path} (weights only): a fresh optimiser, step 0")

@@ -11,6 +11,7 @@ from omegaconf import DictConfig
 from predrnn import checks
 from predrnn.build import build_data, build_network
 from predrnn.checkpoints import open_checkpoint
+from predrnn.checkpoints.io import check_finite
 from predrnn.cli.entry import entry_point, report_errors
 from predrnn.errors import CheckpointError
 from predrnn.files import atomic_path, check_output
@@ -23,6 +24,8 @@ def convert(cfg: DictConfig) -> Path:
     checks.boolean("overwrite", cfg.overwrite)
     if cfg.ckpt_path == "last":
         raise CheckpointError("ckpt_path=last: give the official checkpoint's path")
+    if not Path(str(cfg.ckpt_path)).expanduser().exists():  # io's message offers `last`, which convert takes not
+        raise CheckpointError(f"ckpt_path={cfg.ckpt_path} not found: give the path of the official checkpoint file")
     out = check_output(cfg.output, ".ckpt", "output", inputs=[cfg.ckpt_path], overwrite=cfg.overwrite)
     datamodule = build_data(cfg)
     opened = open_checkpoint(cfg.ckpt_path, cfg, describe=lambda: build_network(cfg, datamodule))
@@ -41,6 +44,7 @@ def convert(cfg: DictConfig) -> Path:
         "global_step": 0,
         "converted_from": str(Path(cfg.ckpt_path).expanduser().resolve()),
     }
+    check_finite(native["state_dict"], cfg.ckpt_path, own=module.state_dict())  # never writes inf weights
     with atomic_path(out) as tmp:
         torch.save(native, tmp)
     print(f"converted {cfg.ckpt_path} -> {out.resolve()}")

@@ -7,6 +7,7 @@ and the Hydra main.
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
 import shutil
@@ -22,12 +23,19 @@ from omegaconf import DictConfig
 from predrnn.command_line import check_syntax
 from predrnn.config import CONF_DIR
 from predrnn.config.validation import check_group_overrides, in_multirun
-from predrnn.errors import OutputError, PredRNNError
-from predrnn.files import not_writable
+from predrnn.errors import ConfigError, OutputError, PredRNNError
+from predrnn.files import check_run_folder, not_writable
+
+# the signals that stop a run with its summary (GracefulStop, `Stopped`): Ctrl-C, SIGTERM, a
+# closed terminal (SIGHUP) and SIGUSR1 (a scheduler's warning before the end of a job)
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1)
 
 
 def one_line(err: BaseException) -> str:
-    return " ".join(str(err).split())
+    text = str(err)
+    if "\nOriginal Traceback" in text:  # raised in a DataLoader worker: torch put the worker's traceback first
+        text = text.strip().splitlines()[-1].split(": ", 1)[-1]
+    return " ".join(text.split())
 
 
 def user_error(err: BaseException) -> BaseException | None:
@@ -39,7 +47,26 @@ def user_error(err: BaseException) -> BaseException | None:
         root = root.__cause__
     if isinstance(root, (PredRNNError, ValueError, FileNotFoundError, MisconfigurationException)):
         return root
+    missing = next((e for e in _chain(err) if type(e).__name__ == "MissingMandatoryValue"), None)
+    if missing is not None:  # a `???` key read in a job (sweeps; single runs: _precompose says it first)
+        return ConfigError(missing_value_line(str(getattr(missing, "full_key", "") or "?"), ""))
+    full = next((e for e in _chain(err) if isinstance(e, OSError) and e.errno in _DISK_FULL), None)
+    if full is not None:  # a full disk (a sweep's later jobs, a long run): one line, not a traceback
+        where = f" writing {full.filename}" if full.filename else ""
+        return OutputError(f"the disk is full ({full.strerror or full}{where}): free space, or set paths.log_dir=DIR "
+                           "(or PREDRNN_ROOT=DIR) to a folder on another disk")  # fmt: skip
     return None
+
+
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def _chain(err: BaseException):
+    seen = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        yield err
+        err = err.__cause__ or err.__context__
 
 
 class Stopped(BaseException):
@@ -87,7 +114,12 @@ def report_errors(prog: str) -> Callable:
         def wrapper(cfg: DictConfig) -> Any:
             quiet_unless_verbose(cfg)
             scrub_run_files(cfg)
+            overwrite = cfg.get("overwrite") is True
             try:
+                if (folder := _output_dir()) is not None:  # a sweep's job folder too (_precompose: single runs)
+                    check_run_folder(folder, overwrite, "hydra.sweep.dir" if in_multirun() else "hydra.run.dir")
+                    if overwrite and in_multirun():
+                        (folder / "error.txt").unlink(missing_ok=True)  # an earlier failure of this job
                 return task(cfg)
             except Exception as err:
                 root = user_error(err)
@@ -97,9 +129,12 @@ def report_errors(prog: str) -> Callable:
                 print(message, file=sys.stderr)
                 folder = _output_dir()
                 if in_multirun():
-                    if folder is not None:
-                        folder.mkdir(parents=True, exist_ok=True)
-                        (folder / "error.txt").write_text(message + "\n")
+                    if folder is not None and not (folder / "error.txt").exists():  # never a file of the user's
+                        try:
+                            folder.mkdir(parents=True, exist_ok=True)
+                            (folder / "error.txt").write_text(message + "\n")
+                        except OSError:  # a full disk: the line above is the record
+                            pass
                     return float("nan")
                 if folder is not None:
                     _drop_empty_run_folder(folder)
@@ -156,6 +191,8 @@ def _precompose(config_name: str, args: list[str]) -> None:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
             cfg = compose(config_name, overrides=overrides, return_hydra_config=True)
             run_dir = str(cfg.hydra.run.dir)
+            overwrite = cfg.get("overwrite") is True
+            missing = [k for k in _missing_keys(cfg) if not k.startswith("hydra.")]
     except Exception as err:  # Hydra's own errors: ConfigCompositionException, OverrideParseException, …
         message = one_line(err).split(" Set the environment variable")[0]
         if "multirun" in message.lower() or "sweep" in message.lower():
@@ -166,17 +203,71 @@ def _precompose(config_name: str, args: list[str]) -> None:
         raise PredRNNError(message) from None
     finally:
         GlobalHydra.instance().clear()
-    blocked = not_writable(run_dir)
-    if blocked is not None:  # Hydra would fail to make the run folder with a traceback
+    if missing:  # a `???` value nobody gave: one line naming it, not OmegaConf's traceback in the task
+        raise ConfigError(missing_value_line(missing[0], config_name))
+    try:
+        blocked = not_writable(run_dir)
+        if blocked is not None:  # Hydra would fail to make the run folder with a traceback
+            raise OutputError(
+                f"the run folder {run_dir} can't be made: nothing can be written in {blocked} (read-only): "
+                "set paths.log_dir=DIR (or PREDRNN_ROOT=DIR) to a writable folder"
+            )
+        check_run_folder(run_dir, overwrite)  # before Hydra writes its files into it
+    except OSError as err:
+        if err.errno != errno.ENAMETOOLONG:
+            raise
+        shown = run_dir if len(run_dir) <= 80 else f"{run_dir[:40]}…{run_dir[-30:]}"
         raise OutputError(
-            f"the run folder {run_dir} can't be made: nothing can be written in {blocked} (read-only): "
-            "set paths.log_dir=DIR (or PREDRNN_ROOT=DIR) to a writable folder"
-        )
+            f"the run folder's path is longer than this system allows ({len(run_dir)} characters: {shown}): "
+            "set PREDRNN_ROOT=DIR (or paths.log_dir=DIR) to a shorter folder"
+        ) from None
 
 
-def entry_point(config_name: str, prog: str, task: Callable[[DictConfig], Any]) -> Callable[[], None]:
-    """The console-script `main` of a Hydra task: overrides pre-checked (one line instead of
-    Hydra's multi-line message), user errors reported by `report_errors`."""
+# an example value of each mandatory (`???`) key, per entry point's config
+MANDATORY_EXAMPLES = {
+    "ckpt_path": {"convert": "official.ckpt", "": "last"},
+    "output": {"export": "model.onnx", "convert": "native.ckpt", "": "predictions.npy"},
+    "input": {"": "clips.npy"},
+}
+PROGS = {"train": "predrnn-train", "eval": "predrnn-eval", "predict": "predrnn-predict", "export": "predrnn-export",
+         "convert": "predrnn-convert"}  # fmt: skip
+
+
+def missing_value_line(key: str, config_name: str) -> str:
+    """The one line for a mandatory value (`???` in conf/<config_name>.yaml) that was not given."""
+    examples = MANDATORY_EXAMPLES.get(key, {})
+    value = examples.get(config_name, examples.get("", "VALUE"))
+    prog = PROGS.get(config_name)
+    example = f"{prog} {key}={value}" if prog else f"{key}={value}"
+    return f"{key} is required and was not given: add {key}=…, e.g. {example}"
+
+
+def _missing_keys(cfg, prefix: str = "") -> list[str]:
+    """The keys whose value is `???`, read without resolving anything (Hydra's own config holds
+    interpolations that only resolve inside a run)."""
+    from omegaconf import DictConfig, OmegaConf
+
+    found = []
+    for key in cfg:
+        if OmegaConf.is_missing(cfg, key):
+            found.append(f"{prefix}{key}")
+            continue
+        node = cfg._get_node(key)
+        if isinstance(node, DictConfig) and not node._is_none() and not node._is_interpolation():
+            found += _missing_keys(node, f"{prefix}{key}.")
+    return found
+
+
+def entry_point(
+    config_name: str,
+    prog: str,
+    task: Callable[[DictConfig], Any],
+    prepare: Callable[[list[str]], list[str]] | None = None,
+) -> Callable[[], None]:
+    """The console-script `main` of a Hydra task: `--version` and `--help` answered by predrnn
+    (predrnn/cli/help.py), overrides pre-checked (one line instead of Hydra's multi-line
+    message, before torch and Lightning are imported), then `prepare(args)` (train: the preset
+    that fits the machine), user errors reported by `report_errors`."""
     import hydra
 
     hydra_main = hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name=config_name)(
@@ -184,17 +275,30 @@ def entry_point(config_name: str, prog: str, task: Callable[[DictConfig], Any]) 
     )
 
     def main() -> None:
+        from predrnn.cli import help as cli_help
+
         args = sys.argv[1:]
-        if os.environ.get("HYDRA_FULL_ERROR") != "1":
+        if "--version" in args or "-V" in args:
+            print(cli_help.version_line(prog))
+            sys.exit(0)
+        asks_help = "--help" in args or "-h" in args
+        if os.environ.get("HYDRA_FULL_ERROR") != "1" or asks_help:
             try:
                 check_syntax(args)
                 check_group_overrides([a for a in args if not a.startswith("-")], CONF_DIR)
-                _precompose(config_name, args)
+                if not asks_help:
+                    _precompose(config_name, args)
             except PredRNNError as err:
                 print(f"{prog}: error: {one_line(err)}", file=sys.stderr)
                 sys.exit(2)
+        if prepare is not None:
+            args = prepare(args)
+        if asks_help:
+            print(cli_help.help_text(config_name, prog, [a for a in args if a not in ("--help", "-h")]))
+            sys.exit(0)
+        sys.argv[1:] = cli_help.overrides_first(args)  # `--info` takes an optional value: no override after it
         if threading.current_thread() is threading.main_thread():
-            for signum in (signal.SIGINT, signal.SIGTERM):
+            for signum in STOP_SIGNALS:
                 signal.signal(signum, _stop)
         try:
             hydra_main()

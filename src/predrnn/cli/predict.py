@@ -52,6 +52,7 @@ from predrnn.errors import BadValue, DataError, OutputError
 from predrnn.files import atomic_outputs, check_output
 from predrnn.threads import share_cpus
 
+PRECISIONS = ("32-true", "32", "bf16-mixed", "16-mixed")
 OUTPUTS = {".npy": "a NumPy array", ".nc": "a CF netCDF-4 forecast", ".zarr": "a CF forecast as a Zarr store"}
 
 
@@ -249,6 +250,8 @@ def predict(cfg: DictConfig) -> Path:
         checks.integer("num_predictions", cfg.num_predictions, 10, minimum=1)
     checks.boolean("overwrite", cfg.overwrite)
     clip = checks.boolean("clip", cfg.get("clip", False))
+    # the precisions a prediction runs in (an autocast dtype, or none): any other would be ignored
+    checks.choice("precision", str(cfg.precision), PRECISIONS, "bf16-mixed")
     out, gif = check_outputs(cfg)
     device = _device(cfg.accelerator)
     ckpt = resolve_checkpoint(cfg.ckpt_path, single_run_checkpoints(cfg.paths.log_dir), "under logs/train")
@@ -259,7 +262,7 @@ def predict(cfg: DictConfig) -> Path:
     print(f"predrnn-predict: checkpoint {opened.describe()}")
     module = opened.module
     net, norm = module.network, module.normalization
-    k = cfg.num_predictions or opened.trained_future_frames(cfg.data)
+    k = opened.future_frames(cfg.num_predictions, cfg.data, accelerator=cfg.accelerator)  # bounded by memory
     observed = observe(cfg, opened, k)
     series = observed.series
     if out.suffix.lower() != ".npy" and series is None:

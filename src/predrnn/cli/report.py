@@ -15,8 +15,10 @@ import argparse
 import csv
 import json
 import math
+import signal
 import statistics
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +28,44 @@ BEST = "best_val_mse"  # the checkpoint callback's best validation value (summar
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
-    """The JSON object at `path`; None if it is missing, unreadable or not an object."""
+    """The JSON object at `path`; None if it is missing, unreadable, not a plain file (a FIFO
+    would block), nested too deeply to parse, or not an object."""
     try:
+        if not path.is_file():
+            return None
         value = json.loads(path.read_text())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None
     return value if isinstance(value, dict) else None
+
+
+def _read_yaml(path: Path) -> Any:
+    """The YAML document at `path` (safe: plain data only); None as `_read_json` says."""
+    try:
+        return yaml.safe_load(path.read_text()) if path.is_file() else None
+    except (OSError, ValueError, RecursionError, yaml.YAMLError):
+        return None
+
+
+def _shown(name: str) -> str:
+    """A file name as it can be printed and written to the CSV: bytes that are not UTF-8 (kept
+    by Python as surrogates) become U+FFFD."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def _canonical(override: str) -> tuple[str, str] | None:
+    """(key, value) of an override as Hydra reads it, the value in one spelling (`[8,8]` and
+    `[8, 8]` are one value); None for something that is not an override."""
+    key, sep, value = override.partition("=")
+    if not sep:
+        return None
+    try:
+        from hydra.core.override_parser.overrides_parser import OverridesParser
+
+        parsed = OverridesParser.create().parse_overrides([override])[0]
+        return parsed.get_key_element(), parsed.get_value_element_as_str()
+    except Exception:  # Hydra's grammar errors: the text as written
+        return key.strip(), value.strip()
 
 
 def _dict(value: Any) -> dict[str, Any]:
@@ -47,11 +81,7 @@ def _scalars(results: dict[str, Any], prefix: str) -> dict[str, Any]:
 def _optimised(job: Path) -> tuple[str | None, str]:
     """The column a job's sweep optimised (`optimized_metric`, e.g. val/mse -> best_val_mse) and
     its direction (the sweeper's, minimize by default)."""
-    try:
-        config = yaml.safe_load((job / ".hydra" / "config.yaml").read_text()) or {}
-        hydra = yaml.safe_load((job / ".hydra" / "hydra.yaml").read_text()) or {}
-    except (OSError, yaml.YAMLError):
-        return None, "minimize"
+    config, hydra = _dict(_read_yaml(job / ".hydra" / "config.yaml")), _dict(_read_yaml(job / ".hydra" / "hydra.yaml"))
     metric = config.get("optimized_metric")
     direction = str(((hydra.get("hydra") or {}).get("sweeper") or {}).get("direction") or "minimize").lower()
     if not isinstance(metric, str) or "/" not in metric:
@@ -61,16 +91,25 @@ def _optimised(job: Path) -> tuple[str | None, str]:
     return column, "maximize" if direction.startswith("max") else "minimize"
 
 
-def collect(folder: Path) -> list[dict[str, Any]]:
-    """One record per job folder (a folder with `.hydra/overrides.yaml`)."""
+def _linked(job: Path) -> bool:
+    """A job folder that is a link, or whose `.hydra` is: another run's, not a job of this sweep."""
+    return job.is_symlink() or (job / ".hydra").is_symlink()
+
+
+def collect(folder: Path, notes: list[str] | None = None) -> list[dict[str, Any]]:
+    """One record per job folder (a folder with `.hydra/overrides.yaml`); a job folder that is
+    a link is left out (with a note), as it is not a job of this sweep."""
     jobs = []
     for job in sorted((p for p in folder.iterdir() if (p / ".hydra").is_dir()), key=_job_key):
-        try:
-            overrides = yaml.safe_load((job / ".hydra" / "overrides.yaml").read_text()) or []
-        except (OSError, yaml.YAMLError):
-            overrides = []
+        if _linked(job):
+            if notes is not None:
+                notes.append(f"{_shown(str(job))} is a link to another folder, not a job of this sweep: left out")
+            continue
+        overrides = _read_yaml(job / ".hydra" / "overrides.yaml") or []
         if not isinstance(overrides, list):
             overrides = []
+        pairs = [_canonical(o) for o in overrides if isinstance(o, str)]
+        seed = _dict(_read_yaml(job / ".hydra" / "config.yaml")).get("seed")
         summary = _read_json(job / "summary.json") or {}
         metrics = _read_json(job / "metrics.json") or _dict(summary.get("test"))
         if (job / "error.txt").is_file():
@@ -81,10 +120,11 @@ def collect(folder: Path) -> list[dict[str, Any]]:
         curves = {k: v for k, v in metrics.items() if k.endswith("_per_frame") and isinstance(v, list)}
         baselines = {b: {k: v for k, v in _dict(r).items() if k.endswith("_per_frame")}
                      for b, r in _dict(metrics.get("baselines")).items()}  # fmt: skip
+        overrides = dict(p for p in pairs if p is not None)
         jobs.append(
             {
-                "job": job.name, "status": status, "note": note, "steps": summary.get("global_step"),
-                "overrides": dict(o.split("=", 1) for o in overrides if isinstance(o, str) and "=" in o),
+                "job": _shown(job.name), "status": status, "note": note, "steps": summary.get("global_step"),
+                "overrides": overrides, "seed": overrides.get("seed", None if seed is None else str(seed)),
                 "values": values, "curves": curves, "baselines": baselines, "optimised": _optimised(job),
             }
         )  # fmt: skip
@@ -97,7 +137,9 @@ def columns(jobs: list[dict[str, Any]]) -> list[str]:
 
 
 def _job_key(path: Path) -> tuple[int, str]:
-    return (int(path.name), "") if path.name.isdigit() else (sys.maxsize, path.name)
+    """Hydra's job folders (0, 1, …) in number order, any other name after them."""
+    name = path.name
+    return (int(name), "") if name.isascii() and name.isdigit() else (sys.maxsize, _shown(name))
 
 
 def varying(jobs: list[dict[str, Any]]) -> list[str]:
@@ -137,7 +179,13 @@ def group(jobs: list[dict[str, Any]], keys: list[str]) -> list[dict[str, Any]]:
         groups.setdefault(tuple(job["overrides"].get(k, "") for k in config_keys), []).append(job)
     records = []
     for values, members in groups.items():
-        done = [j for j in members if j["status"] == "finished"]
+        done, seen = [], {}
+        for j in members:  # a seed given twice (seed=1,1) is one seed: the repeat is not counted again
+            if j["status"] == "finished" and j["seed"] is not None and j["seed"] in seen:
+                j["status"], j["note"] = "repeated", f"seed {j['seed']} again, as job {seen[j['seed']]}: counted once"
+            elif j["status"] == "finished":
+                seen[j["seed"]] = j["job"]
+                done.append(j)
         record: dict[str, Any] = {"config": dict(zip(config_keys, values, strict=True)), "seeds": len(done),
                                   "jobs": [j["job"] for j in members]}  # fmt: skip
         others = [j for j in members if j["status"] != "finished"]
@@ -201,7 +249,10 @@ def report(folder: Path, overwrite: bool = False) -> tuple[str, Path, Path | Non
     from predrnn.files import atomic_outputs, check_output
     from predrnn.training.media import plot_per_frame
 
-    jobs = collect(folder)
+    notes: list[str] = []
+    jobs = collect(folder, notes)
+    for note in notes:
+        print(f"predrnn-report: note: {note}", file=sys.stderr)
     if not jobs:
         raise FileNotFoundError(f"no job folders (with .hydra/) in {folder}: give a multirun folder")
     records = group(jobs, varying(jobs))
@@ -235,13 +286,21 @@ def main(argv: list[str] | None = None) -> None:
     if not args.folder.is_dir():
         print(f"predrnn-report: error: {args.folder} is not a folder: give a multirun folder", file=sys.stderr)
         sys.exit(2)
+    from predrnn.cli.entry import STOP_SIGNALS, Stopped, _stop
+
+    if threading.current_thread() is threading.main_thread():
+        for signum in STOP_SIGNALS:  # a signal unwinds the writes: their temporary files go, nothing changed
+            signal.signal(signum, _stop)
     try:
         table, csv_path, plot = report(args.folder, overwrite=args.overwrite == "overwrite=true")
     except (FileNotFoundError, PredRNNError) as err:
         print(f"predrnn-report: error: {' '.join(str(err).split())}", file=sys.stderr)
         sys.exit(2)
+    except Stopped as stop:
+        print(f"predrnn-report: {stop} received: stopped; no report written or changed", file=sys.stderr)
+        sys.exit(128 + stop.signum)
     print(table)
-    print(f"\nCSV: {csv_path}" + (f"\nplot: {plot}" if plot else ""))
+    print(f"\nCSV: {_shown(str(csv_path))}" + (f"\nplot: {_shown(str(plot))}" if plot else ""))
 
 
 if __name__ == "__main__":

@@ -10,16 +10,12 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from predrnn.build import build
-from predrnn.checkpoints import resolve_checkpoint, same_experiment, start_from
 from predrnn.cli.entry import Stopped, entry_point, report_errors
-from predrnn.command_line import evaluation_overrides, override_text, shell_word
+from predrnn.command_line import evaluation_overrides, override_text, script_command, shell_word
 from predrnn.config import instantiate_group
 from predrnn.config.validation import check_against_data, in_multirun, processes_per_machine, validate_train
 from predrnn.data.remote import redact_options
 from predrnn.files import write_json
-from predrnn.provenance import record
-from predrnn.threads import share_cpus
 
 
 @dataclass
@@ -48,6 +44,9 @@ def build_run(cfg: DictConfig, extra_callbacks: list, preset_note: str | None) -
     run starts from; every user error is raised here, before the run folder gets a file."""
     import pytorch_lightning as pl
 
+    from predrnn.build import build  # torch and Lightning: after the config's checks (entry.py)
+    from predrnn.checkpoints import resolve_checkpoint, start_from
+    from predrnn.threads import share_cpus
     from predrnn.training.callbacks import GracefulStop
     from predrnn.training.console import quiet_console
     from predrnn.training.trainer import build_trainer
@@ -86,6 +85,8 @@ def build_run(cfg: DictConfig, extra_callbacks: list, preset_note: str | None) -
 def fit_and_test(run: Run) -> dict[str, Any]:
     """Fit, then test the best checkpoint; `summary.json` is written whatever happens."""
     from pytorch_lightning.utilities.exceptions import SIGTERMException
+
+    from predrnn.provenance import record
 
     cfg, trainer, module = run.cfg, run.trainer, run.module
     summary: dict[str, Any] = {"output_dir": str(run.output_dir), "status": "failed"}
@@ -197,10 +198,13 @@ def resume_command(last: Path) -> str:
     from hydra.core.hydra_config import HydraConfig
 
     try:
-        overrides = [o for o in HydraConfig.get().overrides.task if not o.startswith("ckpt_path=")]
+        hydra_cfg = HydraConfig.get()
+        overrides = [o for o in hydra_cfg.overrides.task if not o.startswith("ckpt_path=")]
+        overrides = [o for o in hydra_cfg.overrides.hydra if o.startswith("hydra.searchpath=")] + overrides
     except ValueError:
         overrides = []
-    return " ".join(["predrnn-train", *map(shell_word, overrides), override_text("ckpt_path", str(last))])
+    command = script_command("predrnn-train")  # the absolute path where the environment is not on PATH
+    return " ".join([command, *map(shell_word, overrides), override_text("ckpt_path", str(last))])
 
 
 def _choice(group: str, default: str) -> str:
@@ -216,6 +220,8 @@ def _choice(group: str, default: str) -> str:
 def earlier_runs(cfg: DictConfig) -> list[Path]:
     """The `last.ckpt` files of earlier training runs of this experiment (`ckpt_path=last`)."""
     from hydra.core.hydra_config import HydraConfig
+
+    from predrnn.checkpoints import same_experiment
 
     try:
         current = HydraConfig.get().runtime.choices.get("experiment")
@@ -242,7 +248,7 @@ def choose_experiment(args: list[str]) -> tuple[list[str], str | None]:
     explicit experiment is always obeyed, and a run on other data (`data=arrays`) or with another
     network (`model=…`) gets none: the presets are PredRNN Moving MNIST benchmarks."""
     groups = {a.lstrip("+~").split("=")[0] for a in args}
-    if {"experiment", "data", "model"} & groups or "--help" in args or "-h" in args:
+    if {"experiment", "data", "model"} & groups:
         return args, None
     import torch
 
@@ -265,13 +271,16 @@ task = report_errors("predrnn-train")(train)  # the Hydra task, for in-process u
 
 
 def main() -> None:
-    args, note = choose_experiment(sys.argv[1:])
-    sys.argv[1:] = args
+    note: list[str | None] = [None]
+
+    def prepare(args: list[str]) -> list[str]:  # after the config's checks, which need no torch
+        args, note[0] = choose_experiment(args)
+        return args
 
     def train_with_note(cfg: DictConfig) -> float:
-        return train(cfg, preset_note=note)
+        return train(cfg, preset_note=note[0])
 
-    entry_point("train", "predrnn-train", train_with_note)()
+    entry_point("train", "predrnn-train", train_with_note, prepare=prepare)()
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ stored in the module's hyper-parameters, and so travel in every checkpoint.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -30,6 +31,46 @@ KINDS = ("none", "minmax", "standard")
 # data beyond the training range by more than this fraction of it get a warning line; by more
 # than the whole range, an error (docs/data.md, "Data a checkpoint was not trained on")
 RANGE_WARNING = 0.1
+
+
+# the widest the data's range may be in model units, (high − low) / scale: a fit gives about 1
+# (minmax) up to √N (standard, N pixels); far beyond, float32 keeps nothing of the data's
+# detail and the squared errors of a batch near its overflow (1e-30 for data in [0, 70] is 7e31)
+MAX_SPAN = 1e9
+FLOAT32_TINY = float(np.finfo(np.float32).tiny)
+
+
+def statistics_problem(norm: dict[str, Any]) -> str | None:
+    """What makes a stored normalisation (`as_dict()`'s keys) unusable, or None: a statistic
+    that is not a finite number, a scale that is not positive or too small for the data's range
+    (`(high − low) / scale` above MAX_SPAN, or below float32's smallest normal number), an
+    empty metric range. The one rule for checkpoints' normalisations (docs/data.md)."""
+    values = {}
+    for name in ("shift", "scale", "low", "high"):
+        given = norm.get(name)
+        if given is None:
+            continue
+        values[name] = list(given) if isinstance(given, (list, tuple)) else [given]
+        for i, v in enumerate(values[name]):
+            if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v):
+                return f"normalization.{name}[{i}] is {v}"
+            if name == "scale" and v == 0:
+                return f"normalization.scale[{i}] is 0"
+            if name == "scale" and v < 0:
+                return f"normalization.scale[{i}] is {v:.4g}, negative"
+    low, high = values.get("low"), values.get("high")
+    if low is not None and high is not None:
+        same = next((i for i, (a, b) in enumerate(zip(low, high)) if a == b), None)
+        if same is not None:
+            return f"normalization.low[{same}] equals normalization.high[{same}] ({low[same]})"
+    for i, scale in enumerate(values.get("scale", [])):
+        span = abs(high[i] - low[i]) if low is not None and high is not None and i < min(len(low), len(high)) else 1.0
+        if scale < FLOAT32_TINY or span / scale > MAX_SPAN:
+            return (
+                f"normalization.scale[{i}] is {scale:.4g}, too small for the data's range {span:.4g} "
+                f"(at least {max(span / MAX_SPAN, FLOAT32_TINY):.3g})"
+            )
+    return None
 
 
 class Normalization(nn.Module):

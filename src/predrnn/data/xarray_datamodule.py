@@ -36,6 +36,7 @@ from predrnn.errors import BadValue, DataError
 
 NO_DATA = ("mask", "refuse")
 BLOCK = 64  # times read at once by the pass over a split
+_NORTH = ("degrees_north", "degree_north", "degrees_n", "degree_n")
 _SECRET = ("key", "secret", "token", "pass", "pwd", "credential", "sig", "auth", "sas", "header")
 
 
@@ -69,7 +70,7 @@ class XarrayDataModule(SpatiotemporalDataModule):
 
     def __init__(
         self,
-        path: str,
+        path: str | list[str],
         variables: list[str] | None = None,
         select: Mapping | None = None,
         coarsen: Mapping | None = None,
@@ -77,6 +78,7 @@ class XarrayDataModule(SpatiotemporalDataModule):
         storage_options: Mapping | None = None,
         time_step: str | None = None,
         stride: int | None = None,
+        eval_stride: int | None = None,
         split_dates: Mapping | None = None,
         val_fraction: float = 0.1,
         test_fraction: float = 0.1,
@@ -91,6 +93,7 @@ class XarrayDataModule(SpatiotemporalDataModule):
         num_workers: int = 2,
         seed: int = 0,
         pin_memory: bool = True,
+        published: str | None = None,
     ) -> None:
         super().__init__(batch_size, eval_batch_size)
         checks.choice("normalize", normalize, KINDS, "minmax")
@@ -108,6 +111,8 @@ class XarrayDataModule(SpatiotemporalDataModule):
             checks.integer("eval_total_length", eval_total_length, 30, minimum=2)
         if stride is not None:
             checks.integer("stride", stride, total_length, minimum=1)
+        if eval_stride is not None:
+            checks.integer("eval_stride", eval_stride, 1, minimum=1)
         dates = _split_dates_key(split_dates)
         self.save_hyperparameters(ignore=["storage_options"])  # credentials never go into a checkpoint
         self.storage_options = storage_options
@@ -115,7 +120,10 @@ class XarrayDataModule(SpatiotemporalDataModule):
         self.total_length = total_length
         self.stride = stride or total_length
         self.set_input_length(input_length)
-        self.series = open_series(path, variables, dims, select, coarsen, storage_options, time_step)
+        try:
+            self.series = open_series(path, variables, dims, select, coarsen, storage_options, time_step)
+        except DataError as err:  # a benchmark's experiment says where the set is published and its layout
+            raise (DataError(f"{err}; {published}") if published else err) from None
         self.channels, height, width = self.series.frame_shape
         self.image_size = (height, width)
         times, step = self.series.times, self.series.time_step
@@ -171,7 +179,7 @@ class XarrayDataModule(SpatiotemporalDataModule):
         if split not in self._windows:
             times, length = self.series.times, self.window_length(split)
             key = "data.total_length" if split == "train" else "data.eval_total_length"
-            stride = self.stride if split == "train" else length
+            stride = self.stride if split == "train" else (self.hparams.eval_stride or length)
             starts = timeline.window_starts(self._parts[split], length, stride)
             if not len(starts):
                 timeline.check_runs(times, self._spans, length, self.time_step, key)
@@ -311,6 +319,15 @@ class XarrayDataModule(SpatiotemporalDataModule):
         return {**self.series.description(), "no_data": self.no_data,
                 "min_valid_fraction": self.hparams.min_valid_fraction}  # fmt: skip
 
+    def metric_inputs(self) -> dict[str, Any]:
+        """What a metric may take from the data (its `from_data`, docs/metrics.md): `latitudes`,
+        the degrees of each frame row where y is a latitude coordinate (else absent)."""
+        grid = self.series.grid
+        attrs = {k: str(v).lower() for k, v in grid.y_attrs.items()}
+        if attrs.get("standard_name") == "latitude" or attrs.get("units") in _NORTH or grid.y in ("lat", "latitude"):
+            return {"latitudes": [float(v) for v in np.asarray(grid.y_values, np.float64)]}
+        return {}
+
     def test_set_definition(self) -> dict[str, Any]:
         h, d = self.hparams, self.series.description()
         definition: dict[str, Any] = {
@@ -319,11 +336,13 @@ class XarrayDataModule(SpatiotemporalDataModule):
             "total_length": self.eval_total_length, "no_data": self.no_data,
             "min_valid_fraction": h.min_valid_fraction,
         }  # fmt: skip
+        if h.get("eval_stride") is not None:
+            definition["eval_stride"] = h.eval_stride
         if self._split_how == "split_dates":
             definition["split_dates"] = {k: timeline.iso(v) for k, v in self._dates.items()}
         else:
             definition.update(val_fraction=h.val_fraction, test_fraction=h.test_fraction)
-        local = Path(definition["path"]) if not self.series.remote else None
+        local = Path(definition["path"]) if not self.series.remote and isinstance(definition["path"], str) else None
         if local is not None and local.is_file():
             definition["sha256"] = sha256_of(local)
         if "test" in self._windows:
@@ -332,12 +351,13 @@ class XarrayDataModule(SpatiotemporalDataModule):
             definition["files"] = self.series.files(int(starts[0]), int(starts[-1]) + self.eval_total_length)[:1000]
         return definition
 
-    def _path_text(self) -> str:
-        return (
-            self.series.where.split("=", 1)[1]
-            if self.series.remote
-            else str(Path(self.hparams.path).expanduser().resolve())
-        )
+    def _path_text(self) -> str | list[str]:
+        if self.series.remote:
+            return self.series.where.split("=", 1)[1]
+        path = self.hparams.path
+        if not isinstance(path, str):  # several folders, one variable each (xarray_source.JoinedSeries)
+            return [str(Path(p).expanduser().resolve()) for p in path]
+        return str(Path(path).expanduser().resolve())
 
     def command_arguments(self) -> tuple[str, str]:
         """The overrides predrnn-eval and predrnn-predict need to read this data: (eval, predict)."""
@@ -361,6 +381,8 @@ class XarrayDataModule(SpatiotemporalDataModule):
             given["total_length"] = h.total_length
         else:
             given["eval_total_length"] = h.eval_total_length
+        if h.get("eval_stride") is not None:
+            given["eval_stride"] = h.eval_stride
         text = "".join(f" {override_text(f'data.{k}', v)}" for k, v in read.items())
         split = "".join(f" {override_text(f'data.{k}', v)}" for k, v in given.items())
         return f" data=xarray {override_text('data.path', self._path_text())}{text}{split}", f" data=xarray{text}"

@@ -51,7 +51,11 @@ def open_series(
     path_key: str = "data.path",
 ) -> Series:  # fmt: skip
     """The series under `path` (see the module docstring); bad input is a DataError or a
-    BadValue of the `data` group naming the key and the fix."""
+    BadValue of the `data` group naming the key and the fix. A list of paths is one series of
+    their variables side by side (`JoinedSeries`: path i gives variable i, WeatherBench's one
+    folder per variable)."""
+    if isinstance(path, Sequence) and not isinstance(path, (str, bytes)):
+        return JoinedSeries(path, variables, dims, select, coarsen, storage_options, time_step, path_key)
     return Series(path, variables, dims, select, coarsen, storage_options, time_step, path_key)
 
 
@@ -544,3 +548,61 @@ def _grid(selected, variables: list[str], axes: Axes, fy: int, fx: int):
 
     grid = Grid.from_dataset(selected, variables, axes.y, axes.x)
     return grid.coarsened(fy, fx) if fy > 1 or fx > 1 else grid
+
+
+class JoinedSeries:
+    """Several series read side by side as one (docs/data.md, "CF netCDF and Zarr"): `paths[i]`
+    (a file, folder or glob) gives the channel `variables[i]`, all with the same times (after
+    `data.select`), step and grid; `read` stacks their channels in that order. WeatherBench
+    keeps one folder of yearly files per variable: `data.path=[<root>/10m_u_component_of_wind,
+    <root>/10m_v_component_of_wind] data.variables=[u10,v10]`."""
+
+    def __init__(
+        self, paths, variables=None, dims=None, select=None, coarsen=None, storage_options=None, time_step=None,
+        path_key: str = "data.path",
+    ) -> None:  # fmt: skip
+        paths = [str(p) for p in paths]
+        names = _variables_key(variables)
+        if len(paths) < 2 or names is None or len(names) != len(paths):
+            raise BadValue("variables", names, f"must name one variable per path of {path_key} ({len(paths)} paths)",
+                           "[u10,v10]").in_group("data")  # fmt: skip
+        self.members = [
+            Series(p, [v], dims, select, coarsen, storage_options, time_step, f"{path_key}[{i}]")
+            for i, (p, v) in enumerate(zip(paths, names))
+        ]
+        first = self.members[0]
+        for member in self.members[1:]:
+            if not np.array_equal(member.times, first.times) or member.time_step != first.time_step:
+                raise DataError(
+                    f"{member.where} has {len(member.times)} times ({timeline.span_text(member.times)}), {first.where} "
+                    f"{len(first.times)} ({timeline.span_text(first.times)}): give folders of the same times"
+                )
+            if member.frame_shape[1:] != first.frame_shape[1:] or not _same(member.grid.y_values, first.grid.y_values) \
+                    or not _same(member.grid.x_values, first.grid.x_values):  # fmt: skip
+                raise DataError(f"{member.where} and {first.where} are on different grids: give folders of one grid")
+        self.path, self.path_key, self.remote = paths, path_key, first.remote
+        self.where = f"{path_key}=[{', '.join(m.where.split('=', 1)[1] for m in self.members)}]"
+        self.variables = [v for m in self.members for v in m.variables]
+        self.attributes = [a for m in self.members for a in m.attributes]
+        self.times, self.time_step = first.times, first.time_step
+        self.raw_times, self.raw_step = first.raw_times, first.raw_step
+        self.factors, self.axes, self.select, self.coarsen = first.factors, first.axes, first.select, first.coarsen
+        self.frame_shape = (len(self.variables), *first.frame_shape[1:])
+        from dataclasses import replace
+
+        self.grid = replace(first.grid, variables=list(self.variables),
+                            variable_attrs=[a for m in self.members for a in m.grid.variable_attrs])  # fmt: skip
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        return np.concatenate([m.read(start, stop) for m in self.members], axis=1)
+
+    def files(self, start: int, stop: int) -> list[str]:
+        return [f for m in self.members for f in m.files(start, stop)]
+
+    def description(self) -> dict[str, Any]:
+        parts = [m.description() for m in self.members]
+        joined = {**parts[0], "path": [d["path"] for d in parts], "files": sum(d["files"] for d in parts)}
+        for key in ("variables", "units", "standard_names", "long_names"):
+            joined[key] = [v for d in parts for v in d[key]]
+        joined["frame_shape"] = list(self.frame_shape)
+        return joined

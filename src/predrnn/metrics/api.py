@@ -69,6 +69,45 @@ def _number(value: Tensor | float) -> float | None:
     return None if math.isnan(value) or math.isinf(value) else value
 
 
+def _shape(value: Any) -> str:
+    """What a plug-in returned, for its error line: a type and, for a tensor, its shape."""
+    if isinstance(value, Tensor):
+        return f"a tensor of shape {tuple(value.shape)}"
+    return f"a {type(value).__name__}"
+
+
+def check_computed(key: str, metric: Metric, values: Any, num_frames: int) -> None:
+    """`compute()`'s output against the contract (module docstring): a dict of names to K
+    per-frame values, or to (K per-frame values, one whole-forecast value). Anything else is
+    a ConfigError naming the metric and what it returned, instead of a traceback or a
+    metrics.json with the wrong number of frames."""
+    from predrnn.errors import ConfigError
+
+    name = f"metrics.{key} ({type(metric).__module__}.{type(metric).__qualname__})"
+    expected = f"{{name: {num_frames} per-frame values}} (docs/metrics.md)"
+    if not isinstance(values, Mapping) or not values:
+        raise ConfigError(f"{name}.compute() returned {_shape(values)}, not {expected}: fix its compute()")
+    for label, value in values.items():
+        per_frame, overall = value if isinstance(value, tuple) and len(value) == 2 else (value, None)
+        try:
+            count = torch.as_tensor(per_frame, dtype=torch.float64).numel()
+            whole = 1 if overall is None else torch.as_tensor(overall, dtype=torch.float64).numel()
+        except (TypeError, ValueError, RuntimeError):
+            raise ConfigError(
+                f"{name}.compute() returned {_shape(value)} for {label!r}, not numbers: return {expected}"
+            ) from None
+        if count != num_frames:
+            raise ConfigError(
+                f"{name}.compute() returned {count} per-frame values for {label!r}, not {num_frames} (one per "
+                f"future frame): return {expected}"
+            )
+        if whole != 1:
+            raise ConfigError(
+                f"{name}.compute() returned a whole-forecast value of {whole} numbers for {label!r}, not one: "
+                f"return {expected}, or (per-frame values, one number)"
+            )
+
+
 def summarise(values: Mapping[str, Any]) -> dict[str, Any]:
     """`compute()`'s output as JSON-ready results: `<name>` (the whole-forecast value, else the
     mean over the frames whose value is defined; None if none is) and `<name>_per_frame`

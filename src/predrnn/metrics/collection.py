@@ -11,7 +11,7 @@ from torch import Tensor, nn
 from torchmetrics import Metric
 
 from predrnn.errors import BadValue, ConfigError
-from predrnn.metrics.api import MetricUnavailable, masks_nan, nan_reason, scale_of, stages_of, summarise
+from predrnn.metrics.api import MetricUnavailable, check_computed, masks_nan, nan_reason, scale_of, stages_of, summarise
 
 
 class SequenceCount(Metric):
@@ -114,6 +114,26 @@ def check_frame_size(key: str, metric: Metric, frame_size: tuple[int, int]) -> N
         )
 
 
+def probe(key: str, metric: Metric, num_frames: int, frame_size: tuple[int, int]) -> None:
+    """A metric of the user's own (a class outside predrnn) run once on one small random batch
+    before the run starts, its `compute()` checked against the contract (`check_computed`), so
+    that a plug-in returning a tensor or the wrong number of frames fails in one line before
+    training, not at the first validation. A metric that can't score this batch (it needs more
+    channels, say) is left to the check each validation makes."""
+    if type(metric).__module__.split(".")[0] == "predrnn":
+        return
+    h, w = frame_size
+    frames = torch.rand(2, 1, num_frames, 1, h, w, generator=torch.Generator().manual_seed(0))
+    try:
+        metric.update(frames[0], frames[1])
+        computed = metric.compute()
+    except Exception:
+        return
+    finally:
+        metric.reset()
+    check_computed(key, metric, computed, num_frames)
+
+
 class MetricSet(nn.Module):
     """The configured metrics that run at `stage`, plus the sequence count; a metric whose window
     exceeds `frame_size` is refused. `update` takes future frames in data units and hands each
@@ -126,6 +146,7 @@ class MetricSet(nn.Module):
         data_range: tuple[float, float] | None = None, frame_size: tuple[int, int] | None = None,
     ) -> None:  # fmt: skip
         super().__init__()
+        self.num_frames = num_frames
         self.metrics = nn.ModuleDict()
         for key, config in configs.items():
             if config is None or not _runs_at(config, stage):
@@ -138,6 +159,7 @@ class MetricSet(nn.Module):
                 continue
             if frame_size is not None:
                 check_frame_size(key, metric, frame_size)
+                probe(key, metric, num_frames, frame_size)
             self.metrics[key] = metric
             if notices is not None and data_range is not None:
                 notices.extend(threshold_warnings(key, metric, data_range))
@@ -173,7 +195,9 @@ class MetricSet(nn.Module):
             if masked and not masks_nan(metric):
                 not_scored[key] = nan_reason(metric)
                 continue
-            values = summarise(metric.compute())
+            computed = metric.compute()
+            check_computed(key, metric, computed, self.num_frames)  # a plug-in's output, against the contract
+            values = summarise(computed)
             clash = sorted(set(values) & set(results))
             if clash:
                 raise ConfigError(f"metrics.{key} reports {clash[0]}, which another metric reports too: remove one")

@@ -64,6 +64,8 @@ def uniform_ssim(x: Tensor, y: Tensor, data_range: float, window: int = WINDOW) 
 class OfficialSSIM(PerFrameMean):
     """SSIM of the official PredRNN code: scikit-image's default SSIM on `uint8(x · 255)`."""
 
+    higher_is_better = True  # which way is better (the console's model-vs-baselines line)
+
     name = "ssim_official"
     min_frame_size = WINDOW
     nan_reason = "frames have no-coverage pixels, which SSIM's window can't leave out"
@@ -77,6 +79,8 @@ class OfficialPSNR(PerFrameMean):
     a frame's pixels and channels, 20·log10(255) − 10·log10(MSE). A frame predicted exactly
     (MSE 0) has PSNR +inf, as in the official code, and so has the mean over sequences."""
 
+    higher_is_better = True  # which way is better (the console's model-vs-baselines line)
+
     name = "psnr_official"
     nan_reason = "frames have no-coverage pixels, which the official code's PSNR of whole frames can't leave out"
 
@@ -89,6 +93,8 @@ class OfficialPSNR(PerFrameMean):
 class OpenSTLSSIM(PerFrameMean):
     """SSIM of OpenSTL: scikit-image's default SSIM on the float frames with the data range
     scikit-image <= 0.19 inferred for floats, 2 (the dtype range [-1, 1])."""
+
+    higher_is_better = True  # which way is better (the console's model-vs-baselines line)
 
     name = "ssim_openstl"
     min_frame_size = WINDOW

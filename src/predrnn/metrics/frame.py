@@ -105,6 +105,8 @@ class MSE(MaskedPerFrameMean):
     the valid ones scaled to the whole frame: Σ_valid e² · C·H·W / n_valid, pooled over
     sequences (Σ over sequences of the sums / Σ of n_valid / (C·H·W))."""
 
+    higher_is_better = False  # which way is better (the console's model-vs-baselines line)
+
     name = "mse"
 
     def masked_values(self, predictions: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
@@ -114,6 +116,8 @@ class MSE(MaskedPerFrameMean):
 
 class MAE(MaskedPerFrameMean):
     """Sum over pixels and channels of the absolute error; with no-coverage pixels, as MSE."""
+
+    higher_is_better = False  # which way is better (the console's model-vs-baselines line)
 
     name = "mae"
 
@@ -130,6 +134,8 @@ def _per_channel(predictions: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
 class SSIM(PerFrameMean):
     """torchmetrics' SSIM (Gaussian 11×11, σ 1.5, data range 1) per frame and channel."""
 
+    higher_is_better = True  # which way is better (the console's model-vs-baselines line)
+
     name = "ssim"
     min_frame_size = 11  # torchmetrics' Gaussian window
     nan_reason = "frames have no-coverage pixels, which SSIM's window can't leave out"
@@ -145,6 +151,8 @@ class PSNR(MaskedPerFrameMean):
     With no-coverage pixels: the MSE of a frame's channel is the mean over its valid pixels; a
     channel without one is left out of the channel mean, a frame without one out of the mean
     over sequences."""
+
+    higher_is_better = True  # which way is better (the console's model-vs-baselines line)
 
     name = "psnr"
 

@@ -12,6 +12,7 @@ from predrnn.metrics.frame import PerFrameMean
 
 
 class LPIPS(PerFrameMean):
+    higher_is_better = False  # which way is better (the console's model-vs-baselines line)
     name = "lpips"
     stages = ("test",)  # a network pass per frame: too costly for every validation
     nan_reason = "frames have no-coverage pixels, which LPIPS' network, seeing whole frames, can't leave out"
@@ -24,7 +25,13 @@ class LPIPS(PerFrameMean):
 
             self.lpips = LearnedPerceptualImagePatchSimilarity(net_type=net_type, normalize=True, reduction="mean")
         except Exception as err:  # missing torchvision, or weights that can't be loaded offline
-            raise MetricUnavailable(f"LPIPS skipped ({type(err).__name__}: {err})".split("\n")[0]) from None
+            how = (
+                "pip install torchvision (matching your torch) to add it"
+                if isinstance(err, ImportError)
+                else "its AlexNet weights are downloaded once, so run once with a network to add it"
+            )
+            reason = f"{type(err).__name__}: {err}".split("\n")[0]
+            raise MetricUnavailable(f"LPIPS skipped ({reason}): {how}; ~metrics.lpips hides this line") from None
         self.lpips.requires_grad_(False)
 
     def values(self, predictions: Tensor, target: Tensor) -> Tensor:

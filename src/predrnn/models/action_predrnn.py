@@ -246,7 +246,7 @@ class ActionPredRNNV2(ActionPredRNN):
     `forward` returns `(predictions, {"decouple": loss})` (module docstring), which the training
     module weighs by `decouple_beta` (0.1 in the authors' BAIR script)."""
 
-    aux_losses: ClassVar[tuple[str, ...]] = ("decouple",)
+    aux_losses: ClassVar[dict[str, str]] = {"decouple": "decouple_beta"}  # weighted by module.decouple_beta
 
     def add_loss_modules(self) -> None:
         self.adapter = nn.Conv2d(self.widths[-1], self.widths[-1], 1, bias=False)

@@ -16,7 +16,7 @@ class PredRNNV2(PredRNN):
     steps and layers of |cos| between the adapted ΔC and ΔM. One 1×1 adapter is shared by ΔC
     and ΔM, and by all layers of a width (the official code's layers are all equally wide)."""
 
-    aux_losses = ("decouple",)
+    aux_losses = {"decouple": "decouple_beta"}  # weighted by module.decouple_beta (models/api.py)
     patched_frame_weights = PredRNN.patched_frame_weights
 
     def add_loss_modules(self) -> None:

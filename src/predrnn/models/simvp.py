@@ -50,6 +50,7 @@ from torch import Tensor, nn
 
 from predrnn import checks
 from predrnn.errors import BadValue
+from predrnn.models.api import FUTURE
 
 MODEL_TYPES = ("incepu", "gsta", "tau")
 INCEPTION_KERNELS = (3, 5, 7, 11)
@@ -356,8 +357,11 @@ class SimVP(nn.Module):
 
     `forward_chunk(frames)`: J frames (B, J, C, H, W) -> the next J. `predict(frames, K)`:
     the next K frames by OpenSTL's horizon rule (chunks fed back, the last one cut).
-    `forward(frames)` is `predict(frames, future_frames)` (default: J frames).
+    `forward(frames)` is `predict(frames, future_frames)` (default: J frames). It predicts a
+    fixed horizon (`predicts = FUTURE`, models/api.py): no teacher mask.
     """
+
+    predicts = FUTURE
 
     def __init__(
         self,
@@ -395,7 +399,8 @@ class SimVP(nn.Module):
             raise BadValue(
                 "image_size", [height, width],
                 f"must be a multiple of {factor} in height and width (N_S={N_S} halves the frame "
-                f"{N_S // 2}×): sizes that work are {factor}, {2 * factor}, {3 * factor}, …", fit,
+                f"{N_S // 2}×; or a smaller model.N_S): sizes that work are {factor}, {2 * factor}, {3 * factor}, …",
+                fit, group="data",  # the frame size comes from the data
             )  # fmt: skip
         checks.integer("hid_S", hid_S, 16, minimum=2)
         if hid_S % 2:

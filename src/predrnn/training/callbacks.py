@@ -22,6 +22,7 @@ from torch import Tensor
 from typing_extensions import override
 
 from predrnn import checks
+from predrnn.cli.entry import STOP_SIGNALS
 from predrnn.errors import TrainingStopped
 from predrnn.files import write_json
 from predrnn.training import media
@@ -60,6 +61,13 @@ class TrainingGuard(Callback):
         self.pending.clear()
         for step, value in zip(steps, values):
             if not math.isfinite(value):
+                if not self.recent:  # the first loss, computed before any update: not the learning rate's doing
+                    self.before_update = True
+                    return (
+                        f"training loss is {value} at its first step {step}, before any update: the weights it starts "
+                        "from (a ckpt_path that overflows on this data?) or the data give it, not optim.lr; check that "
+                        "the checkpoint and the model/data overrides belong together"
+                    )
                 return f"training loss became {value} at step {step}"
             self.recent.append(value)
             median = statistics.median(self.recent)
@@ -76,6 +84,8 @@ class TrainingGuard(Callback):
         bad = problem is not None
         if trainer.world_size > 1:
             bad = trainer.strategy.reduce_boolean_decision(bad, all=False)
+        if bad and getattr(self, "before_update", False):
+            raise TrainingStopped(f"{problem}; nothing was saved")
         if bad:
             last = getattr(trainer.strategy.checkpoint_io, "last_verified", None)
             raise TrainingStopped(
@@ -98,7 +108,8 @@ class TrainingGuard(Callback):
 
 
 class GracefulStop(Callback):
-    """Ctrl-C (SIGINT) or SIGTERM (from `timeout`, a scheduler, a preempted machine) finishes
+    """Ctrl-C (SIGINT), SIGTERM (from `timeout`, a scheduler, a preempted machine), SIGHUP (a
+    closed terminal) or SIGUSR1 (a scheduler's notice before a job's end) finishes
     the current step, saves `last.ckpt` at the step reached (FinalCheckpoint) and ends the run
     as "interrupted", so it can be resumed exactly. A second Ctrl-C stops at once.
 
@@ -109,7 +120,7 @@ class GracefulStop(Callback):
     to its first process) also cuts their validation short. A validation being cut short
     stops each rank after its current batch."""
 
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+    SIGNALS = STOP_SIGNALS  # also SIGHUP (a closed terminal) and SIGUSR1 (a scheduler's warning)
 
     def __init__(self) -> None:
         self.received: int | None = None
@@ -325,6 +336,12 @@ class LastCheckpoint(Checkpoint):
 
         remove_stale_temporaries_in(Path(trainer.ckpt_path).parent)
         keep_best_record(trainer, checkpoint)
+        rank_zero_only(print)(
+            f"predrnn-train: resuming at step {checkpoint.get('global_step', '?')}: the run continues exactly as an "
+            "uninterrupted one (training batches are numbered by their place in the stream, the teacher mask is a "
+            'function of the step; README, "Resume")',
+            file=sys.stderr,
+        )
 
 
 def _validates_now(trainer: pl.Trainer) -> bool:
@@ -403,15 +420,15 @@ class PredictionMedia(Callback):
         batch = pl_module.split_batch(batch)[0]  # the frames (a batch with actions is a dict)
         if valid is not None:  # no-coverage pixels drawn at the fill value in every row (media.to_uint8)
             batch = batch.masked_fill(~valid, float("nan"))
-            preds = preds.masked_fill(~valid[:, 1:], float("nan"))
-        j = pl_module.input_length
+            preds = preds.masked_fill(~valid[:, pl_module.input_length :], float("nan"))
+        j = pl_module.input_length  # `preds`: the K future frames (the module's step output)
         step = trainer.global_step if self.step is None else self.step
         tag = f"{stage}_step{step:07d}"
         images, gifs = [], []
         scaled = pl_module.normalization.to_metric_scale
         channel = self.channel
         for i in range(min(self.num_sequences, batch.shape[0])):
-            seq, pred = scaled(batch[i]).cpu(), scaled(preds[i, j - 1 :]).cpu()
+            seq, pred = scaled(batch[i]).cpu(), scaled(preds[i]).cpu()
             inputs, truth = seq[:j], seq[j:]
             image = media.strip(inputs, truth, pred, channel=channel)
             png = media.write_png(self._folder(trainer) / f"{tag}_seq{i}.png", image)
@@ -450,6 +467,18 @@ def _add_lead_times(results: dict[str, Any], datamodule) -> None:
         results["lead_times_minutes"] = lead_times_minutes(step, frames)
 
 
+def _directions(pl_module: pl.LightningModule) -> dict[str, bool]:
+    """{metric name: higher_is_better} for each test metric that reports one value under its own
+    key and declares a direction (torchmetrics' `higher_is_better`)."""
+    metrics = getattr(getattr(pl_module, "test_metrics", None), "metrics", None) or {}
+    results = getattr(pl_module, "test_results", {}) or {}
+    return {
+        key: bool(metric.higher_is_better)
+        for key, metric in metrics.items()
+        if getattr(metric, "higher_is_better", None) is not None and key in results
+    }
+
+
 class TestReport(Callback):
     """At test end: `metrics.json`, the per-frame plot and a per-frame table on the terminal."""
 
@@ -460,6 +489,9 @@ class TestReport(Callback):
 
     @override
     def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        directions = _directions(pl_module)
+        if directions and pl_module.test_results:  # the run summary judges the model against the baselines
+            pl_module.test_results["higher_is_better"] = directions
         results = dict(pl_module.test_results)
         if not results or not trainer.is_global_zero:
             return

@@ -6,19 +6,20 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 import warnings
 from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
-from pytorch_lightning.callbacks import RichModelSummary, RichProgressBar
+from pytorch_lightning.callbacks import ProgressBar, RichModelSummary, RichProgressBar
 from pytorch_lightning.utilities import rank_zero_only
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 from typing_extensions import override
 
-from predrnn.command_line import override_text
+from predrnn.command_line import network_overrides, override_text, script_command
 from predrnn.models import api
 
 # Third-party lines a normal run doesn't need, matched precisely (verbose=true shows them all).
@@ -28,6 +29,16 @@ NOISE_WARNINGS = (
     (Warning, r"The number of training batches \(\d+\) is smaller than the logging interval"),
     # a run that ends before its first validation: last.ckpt is still written (FinalCheckpoint)
     (Warning, r"`ModelCheckpoint\(monitor=.*could not find the monitored key"),
+    # the test after fit uses the best checkpoint of the one callback that keeps a best (the other saves last.ckpt)
+    (Warning, r"`\.test\(ckpt_path=\"best\"\)` is called with Trainer configured with multiple `ModelCheckpoint`"),
+    # predrnn's resume is exact (batches numbered by position in the stream, the teacher mask a function of
+    # the step): LastCheckpoint says so in one true line instead
+    (Warning, r"You're resuming from a checkpoint that ended before the epoch ended and your dataloader is"),
+    # predrnn's metrics are torchmetrics states reduced over DDP; the logged means are rank zero's (docs/metrics.md)
+    (Warning, r"It is recommended to use `self\.log\(.*sync_dist=True\)`"),
+    # the ONNX exporter on constant folding (predrnn exports the network in eval mode, its weights as constants)
+    (Warning, r"It is recommended that constant folding be turned off"),
+    (Warning, r".*[Cc]onstant folding"),
 )
 NOISE_LOGS = {
     # advertisements (litlogger, litmodels), the accelerator inventory (the run's device is in
@@ -37,8 +48,11 @@ NOISE_LOGS = {
         "skipping setting a default `modelsummary`",
     ),
     "lightning_fabric.utilities.rank_zero": ("gpu available:", "tpu available:"),
+    # every checkpoint predrnn reads is read with weights_only=True (SafeCheckpointIO) whatever this default says
+    "pytorch_lightning.trainer.connectors.checkpoint_connector": ("`weights_only` was not set",),
     # the ONNX exporter, once per torchvision operator it would have registered
     "torch.onnx._internal.exporter._registration": ("torchvision is not installed",),
+    "onnxscript.optimizer._constant_folding": ("constant folding",),
 }  # fmt: skip
 
 
@@ -74,11 +88,106 @@ def end_progress_bar(trainer: pl.Trainer) -> None:
 BAR_FIELDS = {"train/loss": "loss", "sampling/decoder_p": "p_true", "val/mse": "val_mse"}
 
 
+def _shown(items: dict[str, Any]) -> dict[str, str]:
+    """The bar's fields (BAR_FIELDS) of Lightning's progress-bar metrics, under their short names."""
+    shown = {}
+    for key, short in BAR_FIELDS.items():
+        if key in items:
+            value = items[key]
+            shown[short] = f"{float(value):.3g}" if isinstance(value, (int, float)) else str(value)
+    return shown
+
+
+def _clock(seconds: float) -> str:
+    seconds = round(seconds)
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+def interactive() -> bool:
+    """Whether the console shows a live bar: a terminal (FORCE_COLOR=1 counts as one) or a notebook."""
+    console = Console()
+    return console.is_terminal or console.is_jupyter
+
+
+class PlainProgress(ProgressBar):
+    """The progress of a run whose output is not a terminal (a log file, a pipe, a scheduler's
+    output file): one plain line at most every `every_seconds` and at every tenth of
+    `trainer.max_steps`, and one at the end of training, each with the step, the time spent and
+    left, and the bar's fields (loss, p_true, val_mse). StepProgressBar turns into this where
+    there is no terminal, so `predrnn-train … > run.log` shows progress as it goes."""
+
+    def __init__(self, every_seconds: float = 30.0, every_fraction: float = 0.1) -> None:
+        super().__init__()
+        self.every_seconds, self.every_fraction = every_seconds, every_fraction
+        self._enabled = True
+        self._start = self._last = 0.0
+        self._first_step = 0
+        self._next_step = 0
+
+    def disable(self) -> None:
+        self._enabled = False
+
+    def enable(self) -> None:
+        self._enabled = True
+
+    @property
+    def is_enabled(self) -> bool:
+        return self._enabled
+
+    def _stride(self, total: int) -> int:
+        return max(1, int(total * self.every_fraction)) if total > 0 else 100
+
+    @override
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._start = self._last = time.monotonic()
+        self._first_step = trainer.global_step  # a resumed run counts its time from here
+        stride = self._stride(trainer.max_steps)
+        self._next_step = (trainer.global_step // stride + 1) * stride
+
+    def line(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> str:
+        step, total = trainer.global_step, trainer.max_steps
+        spent = time.monotonic() - self._start
+        parts = [f"train {step}/{total}" if total > 0 else f"train {step}"]
+        if total > 0:
+            parts[0] += f" ({100 * step / total:.0f} %)"
+        parts.append(f"{_clock(spent)} spent")
+        done = step - self._first_step
+        if total > 0 and done > 0 and step < total:
+            parts.append(f"about {_clock(spent / done * (total - step))} left")
+        fields = _shown(self.get_metrics(trainer, pl_module))
+        parts += [f"{k} {v}" for k, v in fields.items()]
+        return ", ".join(parts)
+
+    @override
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if not self._enabled:
+            return
+        now, step = time.monotonic(), trainer.global_step
+        if 0 < trainer.max_steps <= step:  # the last step: on_train_end prints it, after the last validation
+            return
+        if step >= self._next_step or now - self._last >= self.every_seconds:
+            print(self.line(trainer, pl_module), flush=True)
+            self._last = now
+            stride = self._stride(trainer.max_steps)
+            self._next_step = (step // stride + 1) * stride
+
+    @override
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self._enabled and trainer.global_step != self._first_step:
+            print(self.line(trainer, pl_module), flush=True)
+
+
 class StepProgressBar(RichProgressBar):
     """One bar for the whole run, counting optimiser steps towards `trainer.max_steps` with the
     time left, instead of an epoch bar of an endless epoch loop. It shows the training loss
     (`loss`), the sampling probability of a true frame (`p_true`, sampling/decoder_p) and the
-    last validation MSE (`val_mse`), in one line of at most 80 columns."""
+    last validation MSE (`val_mse`), in one line of at most 80 columns. Where the output is not
+    a terminal, it is `PlainProgress` instead (periodic plain lines)."""
+
+    def __new__(cls, *args: Any, **kwargs: Any):
+        if cls is StepProgressBar and not interactive():
+            return PlainProgress()  # not a StepProgressBar: Python leaves its __init__ alone
+        return super().__new__(cls)
 
     @property
     def validation_description(self) -> str:
@@ -122,13 +231,7 @@ class StepProgressBar(RichProgressBar):
 
     @override
     def get_metrics(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict[str, Any]:
-        items = super().get_metrics(trainer, pl_module)
-        shown = {}
-        for key, short in BAR_FIELDS.items():
-            if key in items:
-                value = items[key]
-                shown[short] = f"{float(value):.3g}" if isinstance(value, (int, float)) else value
-        return shown
+        return _shown(super().get_metrics(trainer, pl_module))
 
 
 class ModelSummary(RichModelSummary):
@@ -177,6 +280,26 @@ def fmt(value: float | None) -> str:
 
 
 COLUMNS_PER_TABLE = 6  # value columns that fit an 80-column terminal beside the frame number
+TABLE_WIDTH = 80
+
+
+def _packed(columns: list, first_width: int) -> list[list]:
+    """`columns` (heading, …) in consecutive tables of at most COLUMNS_PER_TABLE columns whose
+    width (heading or value, plus rich's borders) fits TABLE_WIDTH, so that no heading is cut."""
+    tables, current, width = [], [], first_width + 4
+    for column in columns:
+        need = max(len(column[0]), 9) + 3
+        if current and (len(current) == COLUMNS_PER_TABLE or width + need > TABLE_WIDTH):
+            tables.append(current)
+            current, width = [], first_width + 4
+        current.append(column)
+        width += need
+    return [*tables, current] if current else tables
+
+
+def undefined_metrics(results: dict[str, Any]) -> list[str]:
+    """The metrics whose whole-forecast value is undefined (null, shown as –) on this test set."""
+    return [n for n in metric_names(results) if n in results and results.get(n) is None]
 
 
 def lead_times_minutes(time_step, frames: int) -> list[int | float] | None:
@@ -206,13 +329,15 @@ def print_metrics_table(results: dict[str, Any]) -> None:
     if names:
         columns += [(f"{names[0].upper()} {b.replace('_', '-')}", names[0], base[b]) for b in base]
     frames = len(results[f"{names[0]}_per_frame"]) if names else 0
-    console = Console()
-    for start in range(0, len(columns), COLUMNS_PER_TABLE):
-        part = columns[start : start + COLUMNS_PER_TABLE]
-        title = None
+    console = Console(width=max(TABLE_WIDTH, Console().width))
+    say = functools.partial(console.print, markup=False, highlight=False, soft_wrap=True)
+    label_width = 9 if results.get("lead_times_minutes") else 5
+    for start, part in enumerate(_packed(columns, label_width)):
         if start == 0:
-            title = f"test metrics over {results.get('num_sequences', '?')} sequences (MSE, MAE: sums over pixels and channels)"
-        table = Table(title=title)
+            say(
+                f"test metrics over {results.get('num_sequences', '?')} sequences (MSE, MAE: sums over pixels and channels)"
+            )
+        table = Table()
         table.add_column("lead" if results.get("lead_times_minutes") else "frame", justify="right", no_wrap=True)
         for heading, _, _ in part:
             table.add_column(heading, justify="right", no_wrap=True)
@@ -229,13 +354,27 @@ def print_metrics_table(results: dict[str, Any]) -> None:
         table.add_row("mean", *cells("", None))
         console.print(table)
     if base and names:
-        beside = Table(title="the whole forecast beside the baselines (same sequences)")
+        say("the whole forecast beside the baselines (same sequences)")
+        beside = Table()
         beside.add_column("metric", no_wrap=True)
         for heading in ("model", *(b.replace("_", "-") for b in base)):
             beside.add_column(heading, justify="right", no_wrap=True)
         for name in names:
             beside.add_row(name, fmt(results.get(name)), *(fmt(base[b].get(name)) for b in base))
         console.print(beside)
+    undefined = undefined_metrics(results)
+    if undefined:
+        say(undefined_line(undefined))
+
+
+def undefined_line(names: list[str]) -> str:
+    """Why a metric shows – : the one line printed under the tables."""
+    shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
+    return (
+        f"– (undefined): {shown}; an event score is undefined where no pixel of the test set reaches its "
+        "threshold (thresholds are in the data's units: metrics.events.thresholds=[…], e.g. 0.5 for data "
+        "in [0, 1] such as Moving MNIST), a score of pixels without data where every pixel lacks data"
+    )
 
 
 SAMPLE_NOTE = "a few test clips, held out from training"
@@ -260,16 +399,8 @@ def print_run_summary(
     status, step = summary.get("status"), summary.get("global_step")
     console.print(f"\n[bold]{status}[/] at step {step} — run folder {escape(str(run_dir))}")
     test = summary.get("test")
-    names = metric_names(test or {})
-    if names:
-        first = names[0]
-        head = [f"{first.upper()} {fmt(test.get(first))} per frame"]
-        head += [f"{n.upper()} {fmt(test.get(n))}" for n in names[1:4]]  # the first four, as the table has them all
-        others = "; ".join(
-            f"{BASELINE_LABELS.get(b, b)}: {first.upper()} {fmt(v.get(first))}"
-            for b, v in test.get("baselines", {}).items()
-        )
-        say(f"test {', '.join(head)}" + (f" ({others})" if others else ""))
+    for line in beside_baselines(test or {}):
+        say(line)
     media = sorted((run_dir / "media").glob("test_*seq0.png")) or sorted((run_dir / "media").glob("val_*seq0.png"))
     files = {
         "strip": media[-1] if media else None,
@@ -288,11 +419,51 @@ def print_run_summary(
     ckpt = files["best"] if files["best"] is not None and files["best"].is_file() else files["last"]
     if ckpt.is_file():
         checkpoint = override_text("ckpt_path", str(ckpt))
-        say(f"evaluate:     predrnn-eval {checkpoint}{data_args[0]}")
+        network = "".join(f" {arg}" for arg in network_overrides())  # the user's own network: its search path, model=
+        say(f"evaluate:     {script_command('predrnn-eval')} {checkpoint}{network}{data_args[0]}")
         if sample is not None:
             source, read = override_text("input", str(sample[0])), sample[1]
             say(f"  sample {sample[0]}  (observed frames of {SAMPLE_NOTE})")
         else:
             source, read = "input=<your clips .npy>", data_args[1]
         output = override_text("output", str(run_dir / "predictions.npy"))
-        say(f"predict:      predrnn-predict {checkpoint} {source}{read} {output}")
+        say(f"predict:      {script_command('predrnn-predict')} {checkpoint}{network} {source}{read} {output}")
+
+
+def beside_baselines(test: dict[str, Any]) -> list[str]:
+    """The closing lines of a test: every metric's whole-forecast value beside each baseline's,
+    and a plain sentence where the model loses to a baseline (by the metric's
+    `higher_is_better`, recorded by TestReport; metrics without a direction are shown, not judged)."""
+    names = [n for n in metric_names(test) if n in test]
+    if not names:
+        return []
+    base = test.get("baselines") or {}
+    labels = [BASELINE_LABELS.get(b, b) for b in base]
+    width = max(len(n) for n in names) + 2
+    lines = [f"test over {test.get('num_sequences', '?')} sequences: the model"
+             + (f" beside {', '.join(labels)}" if labels else "")]  # fmt: skip
+    lines.append(f"  {'':{width}}{'model':>10}" + "".join(f"{label:>{max(len(label), 9) + 2}}" for label in labels))
+    for name in names:
+        row = f"  {name:{width}}{fmt(test.get(name)):>10}"
+        row += "".join(f"{fmt(base[b].get(name)):>{max(len(label), 9) + 2}}" for b, label in zip(base, labels))
+        lines.append(row)
+    better = test.get("higher_is_better") or {}
+    losses = []
+    for b, label in zip(base, labels):
+        lost = []
+        for name in names:
+            model, other, higher = test.get(name), base[b].get(name), better.get(name)
+            if model is None or other is None or higher is None:
+                continue
+            if (higher and model < other) or (not higher and model > other):
+                lost.append(f"{name} ({fmt(model)} vs {fmt(other)}, {'higher' if higher else 'lower'} is better)")
+        if lost:
+            losses.append(f"to {label} on {', '.join(lost)}")
+    if losses:
+        lines.append("the model LOSES " + "; ".join(losses))
+    elif base and any(better.get(n) is not None for n in names):
+        lines.append(f"the model beats {' and '.join(labels)} on every metric with a direction")
+    undefined = undefined_metrics(test)
+    if undefined:
+        lines.append(undefined_line(undefined))
+    return lines

@@ -17,14 +17,14 @@ from predrnn import checks
 from predrnn.baselines import BASELINES
 from predrnn.config import CONF_DIR
 from predrnn.data.normalization import Normalization
-from predrnn.errors import BadValue
+from predrnn.errors import BadValue, ConfigError
 from predrnn.extrapolation import require_pysteps
 from predrnn.metrics.collection import MetricSet
 from predrnn.models import api, reconstruction_loss
 from predrnn.models.losses import RECONSTRUCTION_LOSSES
 from predrnn.training.fastpath import FastPath, GraphedTrainStep
 from predrnn.training.optim import Optim
-from predrnn.training.sampling import ScheduledSampling
+from predrnn.training.sampling import FreeRunning, ScheduledSampling
 
 DEFAULT_BASELINES = ("zeros", "copy_last")
 VALID = "valid"  # the batch key of the coverage mask (data/base.py)
@@ -41,14 +41,19 @@ def default_metrics() -> dict[str, Any]:
 
 
 class PredRNNModule(pl.LightningModule):
-    """Trains `network` to predict frames 1..T-1 from frames 0..T-2 under a teacher mask.
+    """Trains `network` on what it predicts (models/api.py): a next-frame network predicts
+    frames 1..T-1 from frames 0..T-2 under a teacher mask, and the loss covers all T-1 of them;
+    a fixed-horizon network predicts the T-J frames after the J observed ones (chunk by chunk
+    beyond its own horizon), and the loss covers those.
 
     The mask of a training step comes from `sampling` (a schedule of `training/sampling.py`);
     without one, training runs free (true inputs for the J observed frames, own outputs
-    after). Validation and test always run free and score the K = `future_frames` predicted
+    after). A network that takes no mask ignores a schedule, with a one-line notice.
+    Validation and test always run free and score the K = `future_frames` predicted
     frames with `metrics` (name -> metric config, `conf/metrics/`); the test also scores
     `baselines` on the same sequences. A network's auxiliary losses are added to the
-    reconstruction loss, `decouple` weighted by `decouple_beta` and any other by 1.
+    reconstruction loss, each weighted as the network's `aux_losses` says: a number, or the
+    module option that holds its weight (PredRNN-V2's `decouple`: `decouple_beta`).
     `compile`, `channels_last` and `cuda_graph` choose the fast path (`training/fastpath.py`).
 
     A batch with `valid` (bool (B, T, C, H, W), from a data module with `no_data = "mask"`) has
@@ -79,26 +84,43 @@ class PredRNNModule(pl.LightningModule):
         super().__init__()
         if data_description is not None and not isinstance(data_description, Mapping):
             raise TypeError(f"data_description must be a mapping or None, not {type(data_description).__name__}")
-        if not isinstance(network, nn.Module):
-            raise TypeError(f"network must be an nn.Module (models/api.py), not {type(network).__name__}")
+        api.check_network(network)
         optim = optim if isinstance(optim, Optim) else Optim(**(optim or {}))
         checks.choice("loss", loss, RECONSTRUCTION_LOSSES, "mse")
         checks.number("decouple_beta", decouple_beta, 0.1, minimum=0.0)
         checks.boolean("reverse_input", reverse_input)
-        self.aux_names = api.aux_losses(network)
-        if decouple_beta > 0 and "decouple" not in self.aux_names:
+        self.aux_weights = api.aux_losses(network)
+        self.aux_names = tuple(self.aux_weights)
+        weighed_by = {w for w in self.aux_weights.values() if isinstance(w, str)}
+        if decouple_beta > 0 and "decouple_beta" not in weighed_by:
             raise BadValue(
                 "decouple_beta", decouple_beta, "weighs PredRNN-V2's decoupling loss: use model=predrnn_v2", 0.0
             )
-        if decouple_beta == 0 and "decouple" in self.aux_names:
+        if decouple_beta == 0 and "decouple_beta" in weighed_by:
             raise BadValue(
                 "decouple_beta", decouple_beta, "must be > 0 for a network with the decoupling loss (or model=predrnn)", 0.1
             )  # fmt: skip
+        unknown = sorted(weighed_by - {"decouple_beta"})
+        if unknown:
+            raise ConfigError(
+                f"model._target_={api.target_of(network)} weighs an auxiliary loss by module.{unknown[0]}, which the "
+                "training module has no option of: declare a number or decouple_beta in aux_losses (models/api.py)"
+            )
+        self.fixed_horizon = api.fixed_horizon(network)
+        if self.fixed_horizon and sampling is not None:
+            if not isinstance(sampling, FreeRunning):
+                rank_zero_info(
+                    f"Notice: sampling={type(sampling).__name__} is not used: {type(network).__name__} predicts a "
+                    "fixed horizon and takes no teacher mask (sampling=none)"
+                )
+            sampling = None
         self.fast = FastPath(compile, channels_last, cuda_graph)
         self.network = network
         self.optim = optim
         self.sampling = sampling
         self.configure_evaluation(metrics, baselines, future_frames)
+        if future_frames is not None and not api.target_of(network).startswith("predrnn."):
+            api.check_outputs(network, future_frames)  # an own network: its outputs checked once, here
         self.conditioning = api.conditioning(network)
         # data units <-> model units and the metric scale, fitted on the training data (docs/data.md)
         if normalization is None:
@@ -117,6 +139,7 @@ class PredRNNModule(pl.LightningModule):
         self.hparams["optim"] = optim.as_dict()
         self.hparams["normalization"] = self.normalization.as_dict()
         self.graph_step: GraphedTrainStep | None = None
+        self.contract_checked = False
         self.input_length = network.input_length
         self.val_metrics: MetricSet | None = None
         self.test_metrics: MetricSet | None = None
@@ -194,8 +217,10 @@ class PredRNNModule(pl.LightningModule):
         self, frames: Tensor, mask: Tensor | None, training: bool, conditioning: Mapping[str, Tensor] | None = None,
         valid: Tensor | None = None,
     ) -> tuple[Tensor, Tensor, dict[str, Tensor]]:  # fmt: skip
-        """(loss, predictions, auxiliary losses) over all T-1 outputs; with `valid`, the
-        reconstruction loss averages over the valid target pixels only."""
+        """(loss, the K = T-J future predictions, auxiliary losses). The reconstruction loss
+        covers what the network predicts (a next-frame network: all T-1 outputs; a
+        fixed-horizon one: the K future frames); with `valid`, it averages over the valid
+        target pixels only."""
         conditioning = dict(conditioning or {})
         if training and self.hparams.reverse_input:
             # the official script also trains on each sequence played backwards
@@ -203,12 +228,46 @@ class PredRNNModule(pl.LightningModule):
             mask = None if mask is None else torch.cat([mask, mask])
             conditioning = {k: torch.cat([v, v.flip(1)]) for k, v in conditioning.items()}
             valid = None if valid is None else torch.cat([valid, valid.flip(1)])
-        predictions, aux = api.split_output(self(frames, mask, **conditioning))
-        target_valid = None if valid is None else valid[:, 1:]
-        loss = reconstruction_loss(predictions, frames[:, 1:], self.hparams.loss, target_valid)
+        j = self.input_length
+        if self.fixed_horizon:
+            first = j  # the first frame it predicts
+            layout = self.fast.layout(frames)
+            predictions, aux = api.predict_future(self.network, layout, frames.shape[1] - j, **conditioning)
+        else:
+            first = 1
+            predictions, aux = api.split_output(self(frames, mask, **conditioning))
+        target = frames[:, first:]
+        if not self.contract_checked:
+            self.check_contract(predictions, target, aux)
+        target_valid = None if valid is None else valid[:, first:]
+        loss = reconstruction_loss(predictions, target, self.hparams.loss, target_valid)
         for name, value in aux.items():
-            loss = loss + (self.hparams.decouple_beta if name == "decouple" else 1.0) * value
-        return loss, predictions, aux
+            loss = loss + self.aux_weight(name) * value
+        return loss, predictions[:, j - first :], aux
+
+    def aux_weight(self, name: str) -> float:
+        """The weight of auxiliary loss `name`: the network's number, or the module option it names."""
+        weight = self.aux_weights.get(name, 1.0)
+        return float(self.hparams[weight]) if isinstance(weight, str) else float(weight)
+
+    def check_contract(self, predictions: Tensor, target: Tensor, aux: Mapping[str, Tensor]) -> None:
+        """One line naming the network and what it returned, on its first step, where it broke
+        the contract of models/api.py."""
+        name = api.target_of(self.network)
+        if not isinstance(predictions, Tensor):
+            raise ConfigError(f"model._target_={name} returned {type(predictions).__name__}, not a tensor of frames "
+                              "(models/api.py)")  # fmt: skip
+        if tuple(predictions.shape) != tuple(target.shape):
+            what = "frames 1..T-1" if not self.fixed_horizon else f"the {target.shape[1]} frames after the observed"
+            raise ConfigError(
+                f"model._target_={name} returned shape {tuple(predictions.shape)} where {what} are "
+                f"{tuple(target.shape)} (B, frames, C, H, W): see the network contract, models/api.py"
+            )
+        undeclared = sorted(set(aux) - set(self.aux_names))
+        if undeclared:
+            raise ConfigError(f"model._target_={name} returned the auxiliary loss {undeclared[0]!r} it does not "
+                              "declare in aux_losses (models/api.py)")  # fmt: skip
+        self.contract_checked = True
 
     def training_mask(self, frames: Tensor) -> Tensor | None:
         """The sampling schedule's teacher mask for this step (logged on logging steps)."""
@@ -249,14 +308,14 @@ class PredRNNModule(pl.LightningModule):
         return loss, predictions
 
     def score(self, frames: Tensor, predictions: Tensor, stage: str, valid: Tensor | None = None) -> None:
-        """Feed the K future frames (and, at test, the baselines' forecasts) to the metrics, in
-        data units; each metric takes its own scale from there. With `valid`, every forecast and
+        """Feed the K future frames (`predictions`, (B, K, C, H, W)) and, at test, the baselines'
+        forecasts to the metrics, in data units; each metric takes its own scale from there. With `valid`, every forecast and
         the target are NaN where the truth has no coverage, and the baselines observe NaN where
         the observed frames have none."""
         j = self.input_length
         decode = self.normalization.decode
         hole = None if valid is None else ~valid[:, j:]
-        target, future = no_coverage(decode(frames[:, j:]), hole), no_coverage(decode(predictions[:, j - 1 :]), hole)
+        target, future = no_coverage(decode(frames[:, j:]), hole), no_coverage(decode(predictions), hole)
         metrics = self.val_metrics if stage == "val" else self.test_metrics
         metrics.update(future, target, self.normalization)
         if stage == "test":  # other forecasts of the same sequences

@@ -43,6 +43,9 @@ class Optim:
         checks.choice("name", self.name, OPTIMIZERS, "adam")
         self.lr = checks.number("lr", self.lr, 1e-3, positive=True)
         self.weight_decay = checks.number("weight_decay", self.weight_decay, 0.0, minimum=0.0)
+        for key, value, example in (("lr", self.lr, 1e-3), ("weight_decay", self.weight_decay, 0.0)):
+            if not math.isfinite(value):  # inf would make every weight NaN at the first step
+                raise BadValue(key, value, "must be finite", example)
         checks.choice("scheduler", self.scheduler, SCHEDULERS, "cosine")
         self.warmup = checks.number("warmup", self.warmup, 0.05, minimum=0.0, below=1.0)
         if self.warmup > 0 and self.scheduler is None:

@@ -13,7 +13,10 @@ Opening a file reads only the record headers (lengths and their CRCs, seeking pa
 records) and parses its first record, whose frame count, frame size and action length stand
 for every record of the file; a record that holds fewer frames is a DataError when a window
 reads it. A window reads its one record (parsed by the `tfrecord` package's protobuf
-`Example`) and decodes only the frames it needs.
+`Example`) and decodes only the frames it needs. Every record read has its data CRC checked
+(the first at open), so a corrupt record is a DataError naming it, never frames; an encoded
+frame (PNG, JPEG) that can't be decoded, or whose header gives another size than the first
+frame's (a decompression bomb), is one too.
 """
 
 from __future__ import annotations
@@ -145,6 +148,12 @@ class BairSource(Source):
         with open(self.path, "rb") as f:
             f.seek(offset)
             data = f.read(length)
+            crc = f.read(4)
+        if len(data) != length or _tfrecord().writer.TFRecordWriter.masked_crc(data) != crc:
+            raise DataError(
+                f"{self.path_key}: record {index} of {self.path} fails its CRC check (its bytes are corrupt): "
+                "download the file again"
+            )
         example = _tfrecord().example_pb2.Example()
         try:
             example.ParseFromString(data)
@@ -170,13 +179,7 @@ class BairSource(Source):
     def _frame(self, features, j: int, record: int) -> np.ndarray:
         data = self._feature(features, f"{j}/{self.key}/encoded", record, "bytes_list").bytes_list.value[0]
         if data.startswith(IMAGE_MAGIC):
-            import io
-
-            from PIL import Image
-
-            with Image.open(io.BytesIO(data)) as image:
-                frame = np.asarray(image.convert("RGB") if image.mode not in ("L", "RGB") else image)
-            return to_chw(frame, self.grey)
+            return to_chw(self._decode(data, j, record), self.grey)
         if self.raw_shape is None:  # raw RGB bytes of a square frame, as BAIR stores them
             side = math.isqrt(len(data) // 3)
             if len(data) % 3 or side * side * 3 != len(data):
@@ -191,6 +194,33 @@ class BairSource(Source):
                 f"{math.prod(self.raw_shape)}: every frame must have one size"
             )
         return to_chw(np.frombuffer(data, np.uint8).reshape(self.raw_shape), self.grey)
+
+    def _decode(self, data: bytes, j: int, record: int) -> np.ndarray:
+        """An encoded frame (PNG, JPEG) as (H, W) or (H, W, 3) uint8; one of another size than
+        the first frame (checked from its header, before decoding), or that can't be decoded, is
+        a DataError naming the record."""
+        import io
+
+        from PIL import Image
+
+        where = f"{self.path_key}: record {record} of {self.path} frame {j} ({self.key})"
+        try:
+            with Image.open(io.BytesIO(data)) as image:
+                first = getattr(self, "frame_shape", None)
+                if first is not None and (image.height, image.width) != tuple(first[1:]):
+                    raise DataError(
+                        f"{where} is {image.height}x{image.width}, the first frame {first[1]}x{first[2]}: "
+                        "every frame must have one size"
+                    )
+                if image.mode in ("I", "I;16", "I;16B", "I;16L", "F") or (image.format == "PNG" and data[24] > 8):
+                    raise DataError(f"{where} is a {image.mode} image deeper than 8 bits: BAIR's frames are 8-bit RGB")
+                return np.asarray(image.convert("RGB") if image.mode not in ("L", "RGB") else image)
+        except DataError:
+            raise
+        except Exception as err:  # a truncated or corrupt PNG/JPEG, Pillow's decompression-bomb refusal
+            raise DataError(
+                f"{where} can't be decoded ({' '.join(str(err).split())}): download the file again"
+            ) from None
 
     def read(self, index: int, start: int, stop: int) -> np.ndarray:
         features = self._example(index).features.feature
