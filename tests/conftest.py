@@ -15,6 +15,21 @@ os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
 
 
+@pytest.fixture(autouse=True)
+def _no_logging_to_closed_streams():
+    """An entry point run in-process (`helpers.run_main`) lets Hydra configure logging with
+    handlers on that test's captured stdout/stderr, which pytest closes after the test: a later
+    test in the same worker that logs without reconfiguring (Hydra's compose logs at DEBUG)
+    would print "--- Logging error ---". Such handlers are removed before each test."""
+    import logging
+
+    for logger in [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]:
+        for handler in list(getattr(logger, "handlers", [])):
+            if getattr(getattr(handler, "stream", None), "closed", False):
+                logger.removeHandler(handler)
+    yield
+
+
 @pytest.fixture(scope="session")
 def digits() -> dict[str, np.ndarray]:
     from predrnn.data.mnist import load_digits
