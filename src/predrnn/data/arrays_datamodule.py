@@ -12,31 +12,30 @@ statistics are then streamed over the training split once (`normalization`), and
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from pytorch_lightning.utilities import rank_zero_info
-from torch import Tensor
-from torch.utils.data import Sampler
 from typing_extensions import override
 
 from predrnn import checks
 from predrnn.command_line import override_text
-from predrnn.data.base import SpatiotemporalDataModule, sha256_of
+from predrnn.data.base import WindowedDataModule, sha256_of
 from predrnn.data.clip import Clip
 from predrnn.data.normalization import KINDS, Normalization, fit_normalization, read_blocks, stream_stats, value_range
 from predrnn.data.sources import open_clips
-from predrnn.data.windows import SPLITS, WindowBatchSampler, WindowDataset, make_windows, split_clips
+from predrnn.data.windows import SPLITS, WindowDataset, make_windows, split_clips
 from predrnn.errors import BadValue, DataError
 
 
-class ArraysDataModule(SpatiotemporalDataModule):
+class ArraysDataModule(WindowedDataModule):
     """Windows of `total_length` frames from the clips under `path` (and `val_path` /
     `test_path` when a split has its own files). Batches reach the model as float32
     (B, T, C, H, W) in model units (`normalization.encode`, on the model's device), or, with
     `actions_key`, as `{"frames": those, "actions": float32 (B, T, A)}`, the action of each
     frame of the window beside it; A is read from the data (`action_channels`)."""
+
+    more_data = " or data.stride, or give more clips"  # the end of the "too few windows" line
 
     def __init__(
         self,
@@ -279,37 +278,9 @@ class ArraysDataModule(SpatiotemporalDataModule):
         path = override_text("data.path", str(Path(h.path).expanduser().resolve()))
         return f" data=arrays {path}{read}{split}", read
 
-    def check_batch(self, windows: int, processes: int) -> None:
-        if windows < self.batch_size * processes:
-            raise DataError(
-                f"the training split has {windows} windows, fewer than data.batch_size={self.batch_size} × "
-                f"{processes} processes: lower data.batch_size or data.stride, or give more clips"
-            )
-
     # --- loaders ---------------------------------------------------------------------------
     def window_length(self, split: str) -> int:
         return self.total_length if split == "train" else self.eval_total_length
 
     def dataset(self, split: str) -> WindowDataset:
         return WindowDataset(self.splits[split], self.windows(split), self.window_length(split))
-
-    def train_dataset(self) -> WindowDataset:
-        dataset = self.dataset("train")
-        self.check_batch(len(dataset), self.world_size)
-        return dataset
-
-    def train_batch_sampler(self, dataset: WindowDataset, start_fn: Callable[[], int] | None) -> Sampler:
-        return WindowBatchSampler(
-            len(dataset), self.batch_size, self.hparams.seed, self.rank, self.world_size, start_fn
-        )
-
-    def eval_dataset(self, split: str) -> WindowDataset:
-        return self.dataset(split)
-
-    def encode(self, frames: Tensor) -> Tensor:
-        """Frames in data units (uint8 or float) -> float32 model units, with the statistics
-        moved to the frames' device once."""
-        norm = self.normalization
-        if norm.shift.device != frames.device:
-            norm.to(frames.device)
-        return norm.encode(frames)

@@ -24,7 +24,8 @@ from typing_extensions import override
 from predrnn import checks
 from predrnn.data.loaders import ShardBatchSampler, make_loader
 from predrnn.data.normalization import Normalization
-from predrnn.errors import BadValue
+from predrnn.data.windows import WindowBatchSampler
+from predrnn.errors import BadValue, DataError
 
 Batch = Tensor | dict[str, Tensor]
 
@@ -221,3 +222,49 @@ def sha256_of(path: str | Path, chunk: int = 1 << 20) -> str:
         while block := f.read(chunk):
             digest.update(block)
     return digest.hexdigest()
+
+
+class WindowedDataModule(SpatiotemporalDataModule):
+    """A data module whose splits are fixed sets of windows (`data=arrays`, `data=xarray`,
+    `data=sevir`): the subclass gives `dataset(split)` and its `normalization`; the training
+    stream draws shuffled batches of the training windows (`windows.WindowBatchSampler`), the
+    evaluation sets are the other splits' windows, and frames are encoded with the fitted
+    normalisation. `more_data` ends the "too few windows" line with what gives more of them."""
+
+    more_data = ""
+
+    def dataset(self, split: str) -> Dataset:
+        """The windows of `split` as a dataset."""
+        raise NotImplementedError
+
+    def check_batch(self, windows: int, processes: int) -> None:
+        """At least one full batch per process in the training split, or a DataError."""
+        if windows < self.batch_size * processes:
+            raise DataError(
+                f"the training split has {windows} windows, fewer than data.batch_size={self.batch_size} × "
+                f"{processes} processes: lower data.batch_size{self.more_data}"
+            )
+
+    @override
+    def train_dataset(self) -> Dataset:
+        dataset = self.dataset("train")
+        self.check_batch(len(dataset), self.world_size)
+        return dataset
+
+    @override
+    def train_batch_sampler(self, dataset: Dataset, start_fn: Callable[[], int] | None) -> Sampler:
+        return WindowBatchSampler(len(dataset), self.batch_size, self.hparams.seed, self.rank, self.world_size,
+                                  start_fn)  # fmt: skip
+
+    @override
+    def eval_dataset(self, split: str) -> Dataset:
+        return self.dataset(split)
+
+    @override
+    def encode(self, frames: Tensor) -> Tensor:
+        """Frames in data units (uint8, or float with NaN kept) -> float32 model units, the
+        statistics moved to the frames' device once."""
+        norm = self.normalization
+        if norm.shift.device != frames.device:
+            norm.to(frames.device)
+        return norm.encode(frames)

@@ -18,7 +18,7 @@ the data's units, which `metrics=sevir` scores); the model sees VIL / 255.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,14 +26,14 @@ import numpy as np
 import torch
 from pytorch_lightning.utilities import rank_zero_info
 from torch import Tensor
-from torch.utils.data import Dataset, Sampler
+from torch.utils.data import Dataset
 
 from predrnn import checks
 from predrnn.command_line import override_text
 from predrnn.data import timeline
-from predrnn.data.base import SpatiotemporalDataModule, sha256_of
+from predrnn.data.base import WindowedDataModule, sha256_of
 from predrnn.data.normalization import Normalization
-from predrnn.data.windows import SPLITS, WindowBatchSampler
+from predrnn.data.windows import SPLITS
 from predrnn.errors import BadValue, DataError
 
 IMAGE_TYPE = "vil"  # Earthformer sevir_torch_wrap.py#L40: data_types=["vil"]
@@ -185,7 +185,7 @@ class EventWindows(Dataset):
         return torch.from_numpy(np.stack([self.read(i) for i in indices]))
 
 
-class SevirDataModule(SpatiotemporalDataModule):
+class SevirDataModule(WindowedDataModule):
     """SEVIR VIL windows under a published protocol (conf/data/sevir.yaml for every key)."""
 
     uint8 = False
@@ -338,38 +338,12 @@ class SevirDataModule(SpatiotemporalDataModule):
         given = "".join(f" {override_text(f'data.{k}', h[k])}" for k in keys if h[k] is not None)
         return f" data=sevir {override_text('data.path', str(self.root.resolve()))}{given}", ""
 
-    def check_batch(self, windows: int, processes: int) -> None:
-        if windows < self.batch_size * processes:
-            raise DataError(
-                f"the training split has {windows} windows, fewer than data.batch_size={self.batch_size} × "
-                f"{processes} processes: lower data.batch_size"
-            )
-
     # --- loaders ---------------------------------------------------------------------------
     def windows(self, split: str) -> list[tuple[int, int]]:
         return self._windows[split]
 
     def dataset(self, split: str) -> EventWindows:
         return EventWindows(self.events, self._windows[split], self.total_length)
-
-    def train_dataset(self) -> EventWindows:
-        dataset = self.dataset("train")
-        self.check_batch(len(dataset), self.world_size)
-        return dataset
-
-    def train_batch_sampler(self, dataset: EventWindows, start_fn: Callable[[], int] | None) -> Sampler:
-        return WindowBatchSampler(
-            len(dataset), self.batch_size, self.hparams.seed, self.rank, self.world_size, start_fn
-        )
-
-    def eval_dataset(self, split: str) -> EventWindows:
-        return self.dataset(split)
-
-    def encode(self, frames: Tensor) -> Tensor:
-        norm = self.normalization
-        if norm.shift.device != frames.device:
-            norm.to(frames.device)
-        return norm.encode(frames)
 
 
 def _dates(split_dates, val_ratio) -> dict[str, np.datetime64]:

@@ -13,7 +13,7 @@ on the device.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,16 +21,16 @@ import numpy as np
 import torch
 from pytorch_lightning.utilities import rank_zero_info
 from torch import Tensor
-from torch.utils.data import Dataset, Sampler
+from torch.utils.data import Dataset
 from typing_extensions import override
 
 from predrnn import checks
 from predrnn.command_line import override_text
 from predrnn.data import timeline
-from predrnn.data.base import SpatiotemporalDataModule, sha256_of
+from predrnn.data.base import WindowedDataModule, sha256_of
 from predrnn.data.normalization import FLOAT32_MAX, KINDS, Normalization, fit_normalization
 from predrnn.data.valid_stats import ValidStats
-from predrnn.data.windows import SPLITS, WindowBatchSampler
+from predrnn.data.windows import SPLITS
 from predrnn.data.xarray_source import Series, open_series
 from predrnn.errors import BadValue, DataError
 
@@ -61,10 +61,12 @@ class SeriesWindows(Dataset):
         return torch.from_numpy(np.stack([self.read(i) for i in indices]))
 
 
-class XarrayDataModule(SpatiotemporalDataModule):
+class XarrayDataModule(WindowedDataModule):
     """Windows of `total_length` consecutive times (at the series' step, never across a gap) of
     the channels `variables` of the series at `path`, split in time by `split_dates` or the
     fractions. See conf/data/xarray.yaml for every key."""
+
+    more_data = " or data.stride, or give more times"  # the end of the "too few windows" line
 
     uint8 = False
 
@@ -387,37 +389,9 @@ class XarrayDataModule(SpatiotemporalDataModule):
         split = "".join(f" {override_text(f'data.{k}', v)}" for k, v in given.items())
         return f" data=xarray {override_text('data.path', self._path_text())}{text}{split}", f" data=xarray{text}"
 
-    def check_batch(self, windows: int, processes: int) -> None:
-        if windows < self.batch_size * processes:
-            raise DataError(
-                f"the training split has {windows} windows, fewer than data.batch_size={self.batch_size} × "
-                f"{processes} processes: lower data.batch_size or data.stride, or give more times"
-            )
-
     # --- loaders ---------------------------------------------------------------------------------
     def dataset(self, split: str) -> SeriesWindows:
         return SeriesWindows(self.series, self.windows(split), self.window_length(split))
-
-    def train_dataset(self) -> SeriesWindows:
-        dataset = self.dataset("train")
-        self.check_batch(len(dataset), self.world_size)
-        return dataset
-
-    def train_batch_sampler(self, dataset: SeriesWindows, start_fn: Callable[[], int] | None) -> Sampler:
-        return WindowBatchSampler(
-            len(dataset), self.batch_size, self.hparams.seed, self.rank, self.world_size, start_fn
-        )
-
-    def eval_dataset(self, split: str) -> SeriesWindows:
-        return self.dataset(split)
-
-    def encode(self, frames: Tensor) -> Tensor:
-        """float32 frames in data units -> model units (NaN stays NaN), statistics moved to the
-        frames' device once."""
-        norm = self.normalization
-        if norm.shift.device != frames.device:
-            norm.to(frames.device)
-        return norm.encode(frames)
 
 
 def _split_dates_key(split_dates) -> dict[str, np.datetime64] | None:
