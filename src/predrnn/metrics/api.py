@@ -41,6 +41,15 @@ class MetricUnavailable(RuntimeError):
     torchvision or its weights): the metric is skipped with a notice, the others run."""
 
 
+def check_future_frames(predictions: Tensor, target: Tensor, num_frames: int) -> None:
+    """What every metric's `update` takes: predictions and target of one shape (B, K, C, H, W)
+    with K = `num_frames`; a ValueError naming both shapes otherwise."""
+    if predictions.shape != target.shape or predictions.ndim != 5 or predictions.shape[1] != num_frames:
+        raise ValueError(
+            f"expected (B, {num_frames}, C, H, W) for both, got {tuple(predictions.shape)} and {tuple(target.shape)}"
+        )
+
+
 def scale_of(metric: Metric) -> str:
     scale = getattr(metric, "scale", None)
     if scale not in SCALES:

@@ -19,6 +19,7 @@ from torchmetrics import Metric
 
 from predrnn import checks
 from predrnn.errors import BadValue
+from predrnn.metrics.api import check_future_frames
 
 SCORES = ("csi", "pod", "far", "bias", "hss", "ets")
 
@@ -94,11 +95,7 @@ class EventScores(Metric):
 
     def update(self, predictions: Tensor, target: Tensor) -> None:
         """predictions, target: (B, K, C, H, W) future frames in the data's units."""
-        if predictions.shape != target.shape or predictions.ndim != 5 or predictions.shape[1] != self.num_frames:
-            raise ValueError(
-                f"expected (B, {self.num_frames}, C, H, W) for both, got {tuple(predictions.shape)} "
-                f"and {tuple(target.shape)}"
-            )
+        check_future_frames(predictions, target, self.num_frames)
         predictions, target = predictions.detach(), target.detach()
         valid = ~(predictions.isnan() | target.isnan())
         frames = (0, 2, 3, 4)  # sum over all but the lead time

@@ -21,6 +21,7 @@ from torchmetrics import Metric
 from torchmetrics.functional.image import structural_similarity_index_measure
 
 from predrnn import checks
+from predrnn.metrics.api import check_future_frames
 
 
 class PerFrameMean(Metric):
@@ -42,11 +43,7 @@ class PerFrameMean(Metric):
 
     def update(self, predictions: Tensor, target: Tensor) -> None:
         """predictions, target: (B, K, C, H, W) future frames on the metric scale."""
-        if predictions.shape != target.shape or predictions.shape[1] != self.num_frames:
-            raise ValueError(
-                f"expected (B, {self.num_frames}, C, H, W) for both, got {tuple(predictions.shape)} "
-                f"and {tuple(target.shape)}"
-            )
+        check_future_frames(predictions, target, self.num_frames)
         self.total += self.values(predictions.detach().float(), target.detach().float()).sum(0).double()
         self.count += predictions.shape[0]
 
@@ -74,11 +71,7 @@ class MaskedPerFrameMean(PerFrameMean):
     def update(self, predictions: Tensor, target: Tensor) -> None:
         """predictions, target: (B, K, C, H, W) future frames on the metric scale, NaN in the
         target where there is no coverage."""
-        if predictions.shape != target.shape or predictions.shape[1] != self.num_frames:
-            raise ValueError(
-                f"expected (B, {self.num_frames}, C, H, W) for both, got {tuple(predictions.shape)} "
-                f"and {tuple(target.shape)}"
-            )
+        check_future_frames(predictions, target, self.num_frames)
         values, weights = self.masked_values(predictions.detach().float(), target.detach().float())
         self.total += values.sum(0).double()
         self.weight += weights.sum(0)

@@ -23,6 +23,7 @@ from torch import Tensor
 from torchmetrics import Metric
 
 from predrnn import checks
+from predrnn.metrics.api import check_future_frames
 from predrnn.metrics.events import check_list, check_thresholds
 
 
@@ -64,11 +65,7 @@ class FractionsSkillScore(Metric):
 
     def update(self, predictions: Tensor, target: Tensor) -> None:
         """predictions, target: (B, K, C, H, W) future frames in the data's units."""
-        if predictions.shape != target.shape or predictions.ndim != 5 or predictions.shape[1] != self.num_frames:
-            raise ValueError(
-                f"expected (B, {self.num_frames}, C, H, W) for both, got {tuple(predictions.shape)} "
-                f"and {tuple(target.shape)}"
-            )
+        check_future_frames(predictions, target, self.num_frames)
         b, k, c, h, w = predictions.shape
         # one field per (sequence, lead time, channel)
         forecast = predictions.detach().reshape(b * k * c, 1, h, w)

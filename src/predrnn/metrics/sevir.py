@@ -20,6 +20,7 @@ from torch.nn.functional import max_pool2d
 from torchmetrics import Metric
 
 from predrnn import checks
+from predrnn.metrics.api import check_future_frames
 from predrnn.metrics.events import check_list, check_thresholds
 
 THRESHOLDS = (16, 74, 133, 160, 181, 219)  # Earthformer scripts/cuboid_transformer/sevir/cfg_sevir.yaml#L19
@@ -61,11 +62,7 @@ class SevirScores(Metric):
 
     def update(self, predictions: Tensor, target: Tensor) -> None:
         """predictions, target: (B, K, C, H, W) future frames in VIL units."""
-        if predictions.shape != target.shape or predictions.ndim != 5 or predictions.shape[1] != self.num_frames:
-            raise ValueError(
-                f"expected (B, {self.num_frames}, C, H, W) for both, got {tuple(predictions.shape)} "
-                f"and {tuple(target.shape)}"
-            )
+        check_future_frames(predictions, target, self.num_frames)
         predictions, target = predictions.detach(), target.detach()
         valid = ~(predictions.isnan() | target.isnan())
         b, k, _, h, w = target.shape

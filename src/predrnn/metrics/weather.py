@@ -34,6 +34,7 @@ from torchmetrics import Metric
 
 from predrnn import checks
 from predrnn.errors import BadValue
+from predrnn.metrics.api import check_future_frames
 
 
 def latitude_weights(latitudes: Sequence[float]) -> np.ndarray:
@@ -78,9 +79,7 @@ class WeatherScores(Metric):
 
     def update(self, predictions: Tensor, target: Tensor) -> None:
         """predictions, target: (B, K, C, H, W) future frames in data units."""
-        if predictions.shape != target.shape or predictions.shape[1] != self.num_frames:
-            raise ValueError(f"expected (B, {self.num_frames}, C, H, W) for both, got {tuple(predictions.shape)} "
-                             f"and {tuple(target.shape)}")  # fmt: skip
+        check_future_frames(predictions, target, self.num_frames)
         if predictions.shape[-2] != len(self.weights):
             raise ValueError(f"frames have {predictions.shape[-2]} rows, the grid {len(self.weights)} latitudes")
         error = predictions.detach().double() - target.detach().double()
