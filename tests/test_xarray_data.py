@@ -10,6 +10,7 @@ import json
 import os
 import re
 import shlex
+import sys
 import tracemalloc
 import warnings
 
@@ -21,7 +22,7 @@ from helpers import compose, run_main
 from predrnn.data import timeline
 from predrnn.data.xarray_datamodule import XarrayDataModule
 from predrnn.data.xarray_source import open_series
-from predrnn.errors import BadValue, DataError
+from predrnn.errors import BadValue, ConfigError, DataError
 from xarray_files import (
     FIRST_SCAN,
     STEP,
@@ -495,3 +496,13 @@ def test_training_runs_end_to_end_on_a_radar_archive(radar, tmp_path, monkeypatc
     assert code == 0, err
     (eval_dir,) = (tmp_path / "logs" / "eval" / "runs").iterdir()
     assert json.loads((eval_dir / "metrics.json").read_text())["mse"] == pytest.approx(metrics["mse"], rel=1e-4)
+
+
+@pytest.mark.parametrize("missing", ["xarray", "h5netcdf"])
+def test_a_missing_xarray_extra_is_one_line_naming_it(missing, radar, monkeypatch):
+    monkeypatch.setitem(sys.modules, missing, None)  # import then raises ImportError, as when not installed
+    with pytest.raises(ConfigError) as caught:
+        XarrayDataModule(radar["nc4"], **SMALL)
+    assert str(caught.value) == (
+        f"data=xarray needs xarray and its netCDF / Zarr readers ({missing} is missing): pip install 'predrnn[xarray]'"
+    )

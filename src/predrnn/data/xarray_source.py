@@ -28,11 +28,11 @@ from typing import Any
 
 import numpy as np
 
-from predrnn.data import timeline
+from predrnn.data import remote, timeline
 from predrnn.data.cf_axes import Axes, check_dims_key, check_same_grid, find_axes, pick_variables
 from predrnn.data.coarsen import check_coarsen_key, check_size, factors, nan_block_mean
 from predrnn.data.selection import Selection, check_select_key, check_time_selection, resolve
-from predrnn.errors import BadValue, DataError
+from predrnn.errors import BadValue, ConfigError, DataError
 
 OPEN_FILES = 8  # handles kept open per process; the others are reopened when a window needs them
 # decoded blocks of times kept per process (docs/data.md, "CF netCDF and Zarr"): a block is the
@@ -98,7 +98,8 @@ class Series:
         self.select, self.coarsen = check_select_key(select), check_coarsen_key(coarsen)
         self._pid, self._opened = os.getpid(), OrderedDict()
         self._cache, self._cache_pid, self._cached = OrderedDict(), os.getpid(), 0  # decoded blocks (_block)
-        self.remote = _is_url(self.path)
+        require_xarray()
+        self.remote = remote.is_url(self.path)
         self.where = f"{path_key}={self._shown(self.path)}"
         wanted = _variables_key(variables)
         first, parts, self._all_times = None, [], []
@@ -112,19 +113,15 @@ class Series:
 
     # --- opening ---------------------------------------------------------------------------------
     def _shown(self, location: str) -> str:
-        return _redact(location) if self.remote else location
+        return remote.redact(location) if self.remote else location
 
     def _locations(self) -> list[str]:
         if self.remote:
-            from predrnn.data import remote
-
             return list(remote.expand(self.path, self.storage_options, self.path_key))
         return local_locations(self.path, self.path_key)
 
     def _open_dataset(self, location: str):
         if self.remote:
-            from predrnn.data import remote
-
             return remote.open_dataset(location, self.storage_options, self.path_key)
         return open_local(Path(location), self.path_key)
 
@@ -368,21 +365,16 @@ def _block_times(array, time: str) -> int:
 
 
 # --- files ------------------------------------------------------------------------------------------
-def _is_url(path: str) -> bool:
-    if "://" not in path:
-        return False
+def require_xarray() -> None:
+    """A one-line ConfigError naming the extra when xarray (or its netCDF engines) is missing."""
     try:
-        from predrnn.data import remote
-    except ImportError:
-        raise DataError(f"data.path={path} is a URL, and remote data needs predrnn.data.remote: install predrnn "
-                        "with the xarray extra (pip install 'predrnn[xarray]')") from None  # fmt: skip
-    return remote.is_url(path)
-
-
-def _redact(location: str) -> str:
-    from predrnn.data import remote
-
-    return remote.redact(location)
+        import h5netcdf  # noqa: F401
+        import xarray  # noqa: F401
+    except ImportError as err:
+        raise ConfigError(
+            f"data=xarray needs xarray and its netCDF / Zarr readers ({err.name} is missing): "
+            "pip install 'predrnn[xarray]'"
+        ) from None
 
 
 def is_zarr_store(path: Path) -> bool:
