@@ -18,13 +18,10 @@ from predrnn.data import remote
 from predrnn.data.grid import Grid
 from predrnn.errors import DataError
 
-SUFFIXES = (".nc", ".nc4", ".netcdf", ".cdf", ".zarr")
+SUFFIXES = (*remote.NETCDF_SUFFIXES, ".zarr")  # what names a series
 # the data.* keys of a series; predrnn-predict reads them from the checkpoint unless given
 SERIES_KEYS = ("variables", "dims", "select", "coarsen", "time_step", "storage_options")
 _ARRAYS_KEYS = ("key", "layout", "actions_key")  # what only data=arrays records
-# what data=arrays reads (docs/data.md, "Formats"): arrays, HDF5, videos, TFRecords, images
-ARRAYS_SUFFIXES = (".npy", ".npz", ".h5", ".hdf5", ".he5", ".gif", ".mp4", ".avi", ".mov", ".mkv", ".webm",
-                   ".tfrecords", ".tfrecord", ".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".zip")  # fmt: skip
 
 
 @dataclass
@@ -93,8 +90,11 @@ def reads_series(data_cfg: Mapping, saved: Mapping, description: Mapping | None,
 
 
 def _arrays_readable(path: str) -> bool:
+    """A folder, or a file with a suffix one of data=arrays' readers takes (its registry)."""
+    from predrnn.data.readers.registry import readers
+
     p = Path(str(path)).expanduser()
-    return p.is_dir() or p.suffix.lower() in ARRAYS_SUFFIXES
+    return p.is_dir() or any(p.suffix.lower() in reader.suffixes for reader in readers())
 
 
 def trained_with_no_data(saved: Mapping, description: Mapping | None) -> bool:
