@@ -109,6 +109,20 @@ def run_main(argv, cwd, monkeypatch, capsys, stdout: bool = False):
     return (code, err, captured.out) if stdout else (code, err)
 
 
+def eval_score(ckpt, eval_args: str, cwd, monkeypatch, capsys) -> dict:
+    """`metrics.json` of `predrnn-eval ckpt_path=CKPT` run in-process with the data overrides a
+    data module prints (`command_arguments()`), on the CPU, without media."""
+    import json
+    import shlex
+
+    argv = ["predrnn-eval", f"ckpt_path={ckpt}", *shlex.split(eval_args), "trainer=cpu", "logger=csv", "num_media=0",
+            "data.num_workers=0"]  # fmt: skip
+    code, err = run_main(argv, cwd, monkeypatch, capsys)
+    assert code == 0, err
+    (eval_dir,) = (Path(cwd) / "logs" / "eval" / "runs").iterdir()
+    return json.loads((eval_dir / "metrics.json").read_text())
+
+
 # the model and data overrides that describe each reference checkpoint of the family
 # (fixtures/family_parity/, whose npz files record these settings)
 FAMILY = Path(__file__).parent / "fixtures" / "family_parity"

@@ -5,12 +5,11 @@ experiment trains, evaluates and predicts on them."""
 from __future__ import annotations
 
 import json
-import shlex
 
 import numpy as np
 import pytest
 
-from helpers import compose, run_main
+from helpers import compose, eval_score, run_main
 from predrnn.build import build_data
 from weather_files import write_human36m, write_taxibj
 
@@ -50,12 +49,8 @@ def test_taxibj_trains_evaluates_and_predicts(taxibj, tmp_path, monkeypatch, cap
     eval_args, _ = build_data(
         compose("train", tmp_path, ["experiment=taxibj", f"data.path={taxibj}"])
     ).command_arguments()
-    argv = ["predrnn-eval", f"ckpt_path={ckpt}", *shlex.split(eval_args), "trainer=cpu", "logger=csv", "num_media=0",
-            "data.num_workers=0"]  # fmt: skip
-    code, err = run_main(argv, tmp_path, monkeypatch, capsys)
-    assert code == 0, err
-    (eval_dir,) = (tmp_path / "logs" / "eval" / "runs").iterdir()
-    assert json.loads((eval_dir / "metrics.json").read_text())["mse"] == pytest.approx(metrics["mse"], rel=1e-4)
+    evaluated = eval_score(ckpt, eval_args, tmp_path, monkeypatch, capsys)
+    assert evaluated["mse"] == pytest.approx(metrics["mse"], rel=1e-4)
     sample = np.load(run_dir / "sample_input.npy")
     out = tmp_path / "predictions.npy"
     argv = ["predrnn-predict", f"ckpt_path={ckpt}", f"input={run_dir / 'sample_input.npy'}", "data.layout=NTCHW",

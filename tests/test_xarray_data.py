@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import compose, run_main
+from helpers import compose, eval_score, run_main
 from predrnn.data import timeline
 from predrnn.data.xarray_datamodule import XarrayDataModule
 from predrnn.data.xarray_source import open_series
@@ -490,12 +490,8 @@ def test_training_runs_end_to_end_on_a_radar_archive(radar, tmp_path, monkeypatc
     dm = XarrayDataModule(radar["folder"], split_dates=GAP_DATES, stride=4, **SMALL)
     eval_args, _ = dm.command_arguments()
     ckpt = run_dir / "checkpoints" / "last.ckpt"
-    argv = ["predrnn-eval", f"ckpt_path={ckpt}", *shlex.split(eval_args), "trainer=cpu", "logger=csv", "num_media=0",
-            "data.num_workers=0"]  # fmt: skip
-    code, err = run_main(argv, tmp_path, monkeypatch, capsys)
-    assert code == 0, err
-    (eval_dir,) = (tmp_path / "logs" / "eval" / "runs").iterdir()
-    assert json.loads((eval_dir / "metrics.json").read_text())["mse"] == pytest.approx(metrics["mse"], rel=1e-4)
+    evaluated = eval_score(ckpt, eval_args, tmp_path, monkeypatch, capsys)
+    assert evaluated["mse"] == pytest.approx(metrics["mse"], rel=1e-4)
 
 
 @pytest.mark.parametrize("missing", ["xarray", "h5netcdf"])
