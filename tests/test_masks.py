@@ -1,5 +1,5 @@
 """No-coverage pixels (NaN in the data) never reach the loss or the scores as values
-(docs/metrics.md, "No-coverage pixels"): masked metrics against pySTEPS and direct sums, the
+(docs/metrics.md, "Pixels without data"): masked metrics against pySTEPS and direct sums, the
 same numbers as before without NaN, SSIM reported as not scored, the masked loss, a real
 Lightning fit + test on a data module with NaN, and the extrapolation baseline on NaN frames."""
 

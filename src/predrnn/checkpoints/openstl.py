@@ -1,4 +1,4 @@
-"""OpenSTL's checkpoints (docs/checkpoints.md, "OpenSTL"): its training checkpoint
+"""OpenSTL's checkpoints (docs/checkpoints.md, "Reference checkpoints"): its training checkpoint
 `{"epoch", "optimizer", "state_dict", "scheduler"}` (the model's keys bare), and its Lightning
 branch's checkpoint (a Lightning checkpoint whose `state_dict` keys carry the `model.` prefix).
 Weights only, like an official PredRNN checkpoint: the model and data overrides describe the

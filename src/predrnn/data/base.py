@@ -52,7 +52,7 @@ class SpatiotemporalDataModule(pl.LightningDataModule):
 
     Class attribute `no_data`: "refuse" (the default: frames hold no NaN, the data module checks
     it) or "mask": float frames hold NaN where a pixel has no data, and `on_after_batch_transfer`
-    hands the module `{"frames", "valid"}` (docs/metrics.md, "No-coverage pixels").
+    hands the module `{"frames", "valid"}` (docs/metrics.md, "Pixels without data").
 
     Provided here for the subclass to use: `check_loading`, `check_lengths`, `setup` (rank and
     world size), `train_dataloader` (the training stream), `val_dataloader`/`test_dataloader`

@@ -6,7 +6,7 @@ sequences and reported per future frame. SSIM (Gaussian 11×11, σ 1.5) and PSNR
 come from torchmetrics, per frame and channel, averaged over the channels. States are sums
 (float64) reduced with `dist_reduce_fx="sum"`, so DDP counts every sequence of every rank once.
 
-Pixels where the target is NaN have no coverage (docs/metrics.md, "No-coverage pixels"): MSE,
+Pixels where the target is NaN have no coverage (docs/metrics.md, "Pixels without data"): MSE,
 MAE and PSNR leave them out (`masks_nan`); with every pixel valid they give exactly the numbers
 above. SSIM's window can't leave pixels out: it is not scored on such data.
 """

@@ -28,7 +28,7 @@ def reconstruction_loss(
 
 def masked_reconstruction_loss(predictions: Tensor, target: Tensor, valid: Tensor, kind: str = "l1_l2") -> Tensor:
     """The reconstruction loss of `kind` as a mean over the elements where `valid` is True
-    (docs/metrics.md, "No-coverage pixels"). The error is zeroed before it is squared, so the
+    (docs/metrics.md, "Pixels without data"). The error is zeroed before it is squared, so the
     other elements give no gradient whatever their values (NaN included); with no valid element
     the loss is 0 (a batch without coverage adds nothing)."""
     if kind not in RECONSTRUCTION_LOSSES:
@@ -45,7 +45,7 @@ def masked_reconstruction_loss(predictions: Tensor, target: Tensor, valid: Tenso
 
 
 def decoupling_loss(delta_c: Tensor, delta_m: Tensor) -> Tensor:
-    """Mean |cosine similarity| between ΔC and ΔM per channel (PredRNN-V2; docs/method.md, "The decoupling loss").
+    """Mean |cosine similarity| between ΔC and ΔM per channel (PredRNN-V2; docs/method.md, "The losses").
 
     Inputs are already mapped by the shared 1×1 adapter, shape (B, C, H, W); each channel is
     L2-normalised over space before the cosine, so the value lies in [0, 1].

@@ -1,5 +1,5 @@
 """PredRNN-V2 (Wang et al., TPAMI 2022): the PredRNN network plus the decoupling loss, which
-keeps the increments of the two memories apart (docs/method.md, "The decoupling loss").
+keeps the increments of the two memories apart (docs/method.md, "The losses").
 Reverse scheduled sampling, V2's other half, is a sampling curve (`sampling=reverse`)."""
 
 from __future__ import annotations

@@ -59,7 +59,7 @@ class PredRNNModule(pl.LightningModule):
     A batch with `valid` (bool (B, T, C, H, W), from a data module with `no_data = "mask"`) has
     no-coverage pixels: the loss is the mean over the valid target pixels only, and scoring puts
     NaN into predictions, targets and baseline forecasts wherever the truth has no coverage, so
-    every metric and baseline sees the same mask (docs/metrics.md, "No-coverage pixels").
+    every metric and baseline sees the same mask (docs/metrics.md, "Pixels without data").
     `data_description` (what the data is: variables, units, …) is kept verbatim in the
     hyper-parameters, so it travels in every checkpoint.
     """
