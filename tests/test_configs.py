@@ -1,6 +1,9 @@
 """Every experiment composes from the real configs and instantiates; values match the papers."""
 
+from pathlib import Path
+
 import pytest
+import yaml
 from hydra.utils import get_class, instantiate
 
 from helpers import compose
@@ -8,6 +11,7 @@ from predrnn.build import build
 from predrnn.models import api
 from predrnn.training.module import PredRNNModule
 
+CONF = Path(__file__).resolve().parents[1] / "conf"
 EXPERIMENTS = [
     "paper_mnist",
     "official_mnist",
@@ -125,3 +129,49 @@ def test_speed_fast_is_the_fast_experiment_for_any_recipe(tmp_path):
     assert official["module"]["loss"] == "mse" and official["module"]["cuda_graph"] is True
     module = build(compose("train", tmp_path, ["experiment=official_mnist", "speed=fast"]))[1]
     assert module.fast.cuda_graph and module.fast.compile == "default" and module.fast.channels_last
+
+
+# --- every experiment file ----------------------------------------------------------------------
+def test_every_experiment_composes_with_keys_its_groups_have():
+    """Each conf/experiment/*.yaml (found in the folder, no list kept here) composes, and the
+    model: / sampling: keys it sets are keys of the network and schedule it picks (a misspelt
+    key would otherwise reach nothing)."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    names = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
+    assert len(names) > 80 and "weatherbench_mv_4_28_s6_mau" in names
+    wrong, known = [], {}
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        for name in names:
+            cfg = hydra_compose("train", overrides=[f"experiment={name}"])
+            assert cfg.data.total_length > cfg.data.input_length, name
+            own = yaml.safe_load((CONF / "experiment" / f"{name}.yaml").read_text()) or {}
+            for group in ("model", "sampling"):
+                chosen = _chosen(name, group)
+                if chosen is None or not own.get(group):
+                    continue
+                if (group, chosen) not in known:
+                    known[group, chosen] = set(hydra_compose("train", overrides=[f"{group}={chosen}"])[group])
+                extra = set(own[group]) - known[group, chosen]
+                if extra:
+                    wrong.append(f"{name}: {group} keys {sorted(extra)} are not in {group}={chosen}")
+    GlobalHydra.instance().clear()
+    assert not wrong, wrong
+
+
+def _chosen(name: str, group: str) -> str | None:
+    """The option an experiment (or the experiment it extends) picks for a group."""
+    own = yaml.safe_load((CONF / "experiment" / f"{name}.yaml").read_text()) or {}
+    for entry in own.get("defaults", []):
+        if isinstance(entry, dict):
+            for key, value in entry.items():
+                if key.split()[-1].strip("/") == group:
+                    return value
+        elif isinstance(entry, str) and (CONF / "experiment" / f"{entry}.yaml").is_file():
+            found = _chosen(entry, group)
+            if found is not None:
+                return found
+    return None

@@ -399,6 +399,11 @@ ROWS = [
         ),
         "set model.kernel_size=[2,5,5]",
     ),
+    # --- rows: acc ---
+    ((*TRAIN, "metrics=weather", "~metrics.weather"), "metrics.acc needs the data's latitudes, which MovingMNIST"),
+    # --- rows: presets ---
+    ((*XARRAY, "data.select={x: [1, 2, 3], y: [1, 2, 3]}"), "only one dimension can become channels"),
+    ((*XARRAY, "data.select={time: [2019-01-01, 2019-01-02, 2019-01-03]}"), "must be one time or [first, last]"),
 ]
 
 

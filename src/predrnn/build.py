@@ -62,26 +62,39 @@ def evaluation_settings(cfg: DictConfig, datamodule) -> dict:
     metrics = OmegaConf.to_container(cfg.metrics, resolve=True) if cfg.get("metrics") is not None else {}
     baselines = list(cfg.get("baselines") or [])
     for key, config in metrics.items():  # what a metric takes from the data (`from_data`, docs/metrics.md)
-        for name in _from_data(config):
-            value = (getattr(datamodule, "metric_inputs", dict)() or {}).get(name)
+        wanted = _from_data(config)
+        inputs = getattr(datamodule, "metric_inputs", None)  # fills only the names asked (a climatology costs a pass)
+        given = (inputs(wanted) if inputs is not None and wanted else None) or {}
+        for name in wanted:
+            value = given.get(name)
             if value is None:
                 raise ConfigError(f"metrics.{key} needs the data's {name}, which {type(datamodule).__name__} does not "
                                   f"give: use data=xarray on a latitude/longitude grid, or remove it with ~metrics.{key}")  # fmt: skip
             config.setdefault(name, value)
+        if getattr(_metric_class(config), "takes_times", False):  # each frame's valid time, in the eval batches
+            if not hasattr(datamodule, "times_in_batches"):
+                raise ConfigError(f"metrics.{key} needs each frame's valid time, which {type(datamodule).__name__} does "
+                                  f"not ship: use data=xarray, or remove it with ~metrics.{key}")  # fmt: skip
+            datamodule.times_in_batches = True
     return {
         "metrics": metrics, "baselines": baselines,
         "future_frames": datamodule.eval_total_length - datamodule.input_length,
     }  # fmt: skip
 
 
-def _from_data(config) -> tuple[str, ...]:
-    """The constructor arguments a metric class fills from the data (its `from_data`)."""
+def _metric_class(config):
+    """The metric class of `config`, or None (no class or a bad one: build_metric names the problem)."""
     from hydra.utils import get_class
 
     try:
-        return tuple(getattr(get_class(config["_target_"]), "from_data", ()))
-    except Exception:  # no class or a bad one: build_metric names the problem
-        return ()
+        return get_class(config["_target_"])
+    except Exception:
+        return None
+
+
+def _from_data(config) -> tuple[str, ...]:
+    """The constructor arguments a metric class fills from the data (its `from_data`)."""
+    return tuple(getattr(_metric_class(config), "from_data", ()))
 
 
 def build(cfg: DictConfig):
@@ -99,7 +112,8 @@ def build(cfg: DictConfig):
     return datamodule, module
 
 
-def described_network(cfg: DictConfig):
+def described_network(cfg: DictConfig, **data_arguments):
     """The network a weights-only checkpoint (official, OpenSTL) is described by: the `model`
-    and `data` overrides."""
-    return build_network(cfg, build_data(cfg))
+    and `data` overrides (and `data_arguments` for the data module, e.g. predict's
+    `future_actions`)."""
+    return build_network(cfg, build_data(cfg, **data_arguments))

@@ -52,6 +52,10 @@ def evaluate(cfg: DictConfig) -> dict:
     datamodule = build_data(cfg, input_length=net.input_length)
     _check_variables(datamodule, module.hparams.get("data_description"), ckpt)
     datamodule.adopt(net, module.normalization)
+    if opened.state.get("climatology") is not None and hasattr(datamodule, "adopt_climatology"):
+        from predrnn.data.climatology import Climatology  # the ACC's, fitted on the run's training years
+
+        datamodule.adopt_climatology(Climatology.from_state(opened.state["climatology"]))
     _check_kind_of_values(datamodule, module.normalization, ckpt)
     module.configure_evaluation(**evaluation_settings(cfg, datamodule))
     datamodule.check_sources(("test",))  # a bad test file fails here, before the run writes anything

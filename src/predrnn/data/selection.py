@@ -2,7 +2,9 @@
 
 A key names a coordinate (or a dimension without one, read by position). A scalar picks that
 value (the dimension goes away, e.g. a pressure level); a two-element list [a, b] keeps the
-values between a and b inclusive, whatever the coordinate's order. A range over a 2-D coordinate
+values between a and b inclusive, whatever the coordinate's order; a list of three or more values
+keeps exactly those, in that order, and each becomes a channel (e.g. the pressure levels
+[150, 500, 850] of a 4-D variable: channels t150, t500, t850). A range over a 2-D coordinate
 on the y/x grid (the latitude and longitude of a projected grid) keeps the smallest y/x rectangle
 holding every pixel inside all such ranges. A range over the time coordinate keeps those times.
 Positions are what the reader applies to each file lazily (`Dataset.isel`), so nothing is loaded.
@@ -27,6 +29,8 @@ class Selection:
 
     steps: list[dict] = field(default_factory=list)
     time_range: tuple[np.datetime64, np.datetime64] | None = None
+    # a dimension whose listed values each become a channel: (dimension, values), or None
+    unfold: tuple[str, list] | None = None
 
     def apply(self, ds):
         for step in self.steps:
@@ -42,15 +46,21 @@ class Selection:
 
 
 def check_select_key(select) -> dict:
-    """`data.select`: null or a mapping of names to a value or a [low, high] pair."""
+    """`data.select`: null or a mapping of names to a value, a [low, high] pair or a list of
+    three or more values (each a channel); at most one such list."""
     if select is None:
         return {}
     if not isinstance(select, Mapping):
         raise BadValue("select", select, "must map coordinate names to a value or [low, high]",
                        "{level: 850}").in_group("data")  # fmt: skip
+    lists = [k for k, v in select.items() if isinstance(v, (list, tuple)) and len(v) > 2]
+    if len(lists) > 1:
+        raise BadValue(f"select.{lists[1]}", list(select[lists[1]]), f"lists values as select.{lists[0]} does: only one "
+                       "dimension can become channels", [0, 10]).in_group("data")  # fmt: skip
     for key, value in select.items():
-        if isinstance(value, (list, tuple)) and len(value) != 2:
-            raise BadValue(f"select.{key}", list(value), "must be one value or [low, high]", [0, 10]).in_group("data")
+        if isinstance(value, (list, tuple)) and len(value) < 2:
+            raise BadValue(f"select.{key}", list(value), "must be one value, [low, high] or a list of three or more "
+                           "values", [0, 10]).in_group("data")  # fmt: skip
         if isinstance(value, Mapping) or value is None:
             raise BadValue(f"select.{key}", value, "must be one value or [low, high]", [0, 10]).in_group("data")
     return dict(select)
@@ -62,12 +72,19 @@ def resolve(ds, select: Mapping, axes: Axes, where: str) -> Selection:
     selection, one_d, box = Selection(), {}, []
     for key, value in select.items():
         if key in (axes.time, axes.time_coord):
+            if isinstance(value, (list, tuple)) and len(value) > 2:
+                raise BadValue(f"select.{key}", list(value), "must be one time or [first, last]",
+                               ["2016-01-01", "2016-12-31"]).in_group("data")  # fmt: skip
             selection.time_range = _time_range(ds[axes.time_coord].values, key, value)
             continue
         if key in ds.coords and ds[key].ndim == 2 and set(ds[key].dims) == {axes.y, axes.x}:
             box.append((key, value))
             continue
         dim, values = _coordinate(ds, key, where)
+        if isinstance(value, (list, tuple)) and len(value) > 2:  # these values, each a channel
+            one_d[dim] = np.array([_positions(values, key, v) for v in value])
+            selection.unfold = (dim, [values[i] for i in one_d[dim]])
+            continue
         one_d[dim] = _positions(values, key, value)
     if one_d:
         selection.steps.append(one_d)

@@ -152,9 +152,19 @@ def trained_step(saved: Mapping, description: Mapping | None) -> np.timedelta64 
     return parse_step(str(saved["time_step"]), "time_step") * factor
 
 
+def _levels_of(channels: list[str], variables: list[str]) -> bool:
+    """Whether `channels` are `variables` each split over the values data.select lists (r, t as
+    r150, r500, t150, t500: docs/data.md, "CF netCDF and Zarr", selecting)."""
+    if not variables or len(channels) % len(variables) or len(channels) == len(variables):
+        return False
+    n = len(channels) // len(variables)
+    suffixes = [c[len(variables[0]) :] for c in channels[:n]]
+    return channels == [v + s for v in variables for s in suffixes]
+
+
 def check_same_variables(trained: list[str] | None, given: list[str], trained_where: str, given_where: str) -> None:
     """A model trained on other variables than the data's: one line naming both."""
-    if trained is None or list(trained) == list(given):
+    if trained is None or list(trained) == list(given) or _levels_of(list(trained), list(given)):
         return
     raise DataError(
         f"{trained_where} was trained on the variables {', '.join(trained)}, {given_where} gives "

@@ -13,7 +13,7 @@ on the device.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from predrnn import checks
 from predrnn.command_line import override_text
 from predrnn.data import timeline
 from predrnn.data.base import WindowedDataModule, sha256_of
+from predrnn.data.climatology import Climatology, ClimatologyFit
 from predrnn.data.normalization import FLOAT32_MAX, KINDS, Normalization, fit_normalization
 from predrnn.data.valid_stats import ValidStats
 from predrnn.data.windows import SPLITS
@@ -44,8 +45,9 @@ class SeriesWindows(Dataset):
     """Windows of a series: item i is times starts[i] … starts[i] + length − 1 as float32
     (T, C, H, W) in data units, NaN where there is no data; `__getitems__` gives a batch."""
 
-    def __init__(self, series: Series, starts: np.ndarray, length: int) -> None:
+    def __init__(self, series: Series, starts: np.ndarray, length: int, times: bool = False) -> None:
         self.series, self.starts, self.length = series, np.asarray(starts, np.int64), length
+        self.times = times  # evaluation windows: batches are {"frames", "times"} (`__getitems__`)
 
     def __len__(self) -> int:
         return len(self.starts)
@@ -57,8 +59,14 @@ class SeriesWindows(Dataset):
     def __getitem__(self, index: int) -> Tensor:
         return torch.from_numpy(self.read(index))
 
-    def __getitems__(self, indices: list[int]) -> Tensor:
-        return torch.from_numpy(np.stack([self.read(i) for i in indices]))
+    def __getitems__(self, indices: list[int]) -> Tensor | dict[str, Tensor]:
+        frames = torch.from_numpy(np.stack([self.read(i) for i in indices]))
+        if not self.times:
+            return frames
+        # each frame's valid time, int64 seconds since 1970 (UTC): the ACC's climatology reads it
+        starts = self.starts[np.asarray(indices, np.int64)]
+        when = self.series.times[starts[:, None] + np.arange(self.length)].astype("datetime64[s]").astype(np.int64)
+        return {"frames": frames, "times": torch.from_numpy(when)}
 
 
 class XarrayDataModule(WindowedDataModule):
@@ -142,6 +150,9 @@ class XarrayDataModule(WindowedDataModule):
         self._masked: dict[str, float] = {}
         self._ranges: dict[str, tuple[list[float], list[float]]] = {}
         self._stats: ValidStats | None = None
+        self._climatology: Climatology | None = None
+        # evaluation batches as {"frames", "times"}: set by build.evaluation_settings for a metric that takes_times
+        self.times_in_batches = False
         self._valid = np.full(len(times), -1, np.int64)  # valid values per time, -1: not read yet
         how = "data.time_step" if time_step is not None else "the most common difference between consecutive times"
         if self.series.factors[0] > 1:
@@ -321,14 +332,55 @@ class XarrayDataModule(WindowedDataModule):
         return {**self.series.description(), "no_data": self.no_data,
                 "min_valid_fraction": self.hparams.min_valid_fraction}  # fmt: skip
 
-    def metric_inputs(self) -> dict[str, Any]:
-        """What a metric may take from the data (its `from_data`, docs/metrics.md): `latitudes`,
-        the degrees of each frame row where y is a latitude coordinate (else absent)."""
+    def metric_inputs(self, names: Collection[str] = ("latitudes",)) -> dict[str, Any]:
+        """What a metric may take from the data (its `from_data`, docs/metrics.md), of `names`:
+        `latitudes`, the degrees of each frame row where y is a latitude coordinate (else
+        absent); `climatology`, the training split's mean per day of year and hour (fitted on
+        the first call, or the checkpoint's), refused in one line where the windows scored hold
+        an hour of day it has no mean for."""
+        out: dict[str, Any] = {}
         grid = self.series.grid
         attrs = {k: str(v).lower() for k, v in grid.y_attrs.items()}
         if attrs.get("standard_name") == "latitude" or attrs.get("units") in _NORTH or grid.y in ("lat", "latitude"):
-            return {"latitudes": [float(v) for v in np.asarray(grid.y_values, np.float64)]}
-        return {}
+            out["latitudes"] = [float(v) for v in np.asarray(grid.y_values, np.float64)]
+        if "climatology" in names:
+            out["climatology"] = self.climatology
+            self._check_climatology_hours(out["climatology"])
+        return out
+
+    @property
+    def climatology(self) -> Climatology:
+        """The mean of the training split per (day of year, hour) and channel, in data units
+        (`data/climatology.py`): one pass over its times on first use, unless a checkpoint's
+        was adopted (`adopt_climatology`)."""
+        if self._climatology is None:
+            fit = ClimatologyFit()
+            for a, b in self._parts["train"]:
+                for start in range(a, b, BLOCK):
+                    stop = min(b, start + BLOCK)
+                    fit.update(self.series.read(start, stop), self.series.times[start:stop])
+            if not fit.sums:
+                raise DataError(f"the training split of {self.series.where} holds no times, from which the "
+                                f"climatology of metrics=weather's acc is fitted: move the split ({self._how()})")  # fmt: skip
+            self._climatology = fit.result()
+        return self._climatology
+
+    def adopt_climatology(self, climatology: Climatology) -> None:
+        """Score against a checkpoint's climatology (`predrnn-eval`), never re-reading the training years."""
+        self._climatology = climatology
+
+    def _check_climatology_hours(self, climatology: Climatology) -> None:
+        """Every hour of day of the validation and test times must have a climatology."""
+        for split in ("val", "test"):
+            for a, b in self._parts.get(split, ()):
+                missing = climatology.missing_hours(self.series.times[a:b])
+                if missing:
+                    raise DataError(
+                        f"the {split} split of {self.series.where} has times at {missing[0]:02d}:00, an hour of day the "
+                        f"training split (the climatology of metrics=weather's acc) never holds (it holds "
+                        f"{', '.join(f'{h:02d}' for h in climatology.hours_held)}): give training times at every "
+                        "hour scored, or remove the score with ~metrics.acc"
+                    )
 
     def test_set_definition(self) -> dict[str, Any]:
         h, d = self.hparams, self.series.description()
@@ -363,8 +415,8 @@ class XarrayDataModule(WindowedDataModule):
 
     def command_arguments(self) -> tuple[str, str]:
         """The overrides predrnn-eval and predrnn-predict need to read this data: (eval, predict)."""
-        h, d = self.hparams, self.series.description()
-        read = {"variables": d["variables"]}
+        h = self.hparams
+        read = {"variables": list(self.series.sources)}  # the files' variables (the channels may be their levels)
         dims = {k: v for k, v in (h.dims or {}).items() if v is not None}  # the ones named, not found
         read.update({k: v for k, v in (("dims", dims), ("select", h.select), ("coarsen", h.coarsen)) if v})
         read["time_step"] = timeline.step_text(self.series.raw_step)
@@ -392,6 +444,12 @@ class XarrayDataModule(WindowedDataModule):
     # --- loaders ---------------------------------------------------------------------------------
     def dataset(self, split: str) -> SeriesWindows:
         return SeriesWindows(self.series, self.windows(split), self.window_length(split))
+
+    @override
+    def eval_dataset(self, split: str) -> SeriesWindows:
+        """The windows of `split`; with `times_in_batches` (a metric takes them, docs/metrics.md),
+        with each frame's valid time (`{"frames", "times"}` batches)."""
+        return SeriesWindows(self.series, self.windows(split), self.window_length(split), times=self.times_in_batches)
 
 
 def _split_dates_key(split_dates) -> dict[str, np.datetime64] | None:

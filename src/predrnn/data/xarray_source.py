@@ -131,22 +131,26 @@ class Series:
         ds = self._open_dataset(location)
         name = self._shown(location)
         if first is None:
-            self.variables = pick_variables(ds, wanted, name)
-            self.axes = find_axes(ds, self.variables, dims, name)
+            # the file's variables; `variables` are the channels (one per level of data.select's list)
+            self.sources = pick_variables(ds, wanted, name)
+            self.axes = find_axes(ds, self.sources, dims, name)
         else:
-            pick_variables(ds, self.variables, name)
+            pick_variables(ds, self.sources, name)
             fixed = {"time": self.axes.time_coord, "y": self.axes.y, "x": self.axes.x}
-            axes = find_axes(ds, self.variables, fixed, name)
+            axes = find_axes(ds, self.sources, fixed, name)
             if axes != self.axes:
                 raise DataError(f"{name} has the time dimension {axes.time}, {first[1].name} {self.axes.time}: give "
                                 "files of one layout")  # fmt: skip
         selection = resolve(ds, self.select, self.axes, name)
         opened = self._prepare(ds, selection, name)
         times = _times(ds, self.axes)
-        part = _Part(location, name, times, selection.keep_times(times), _shapes(ds, self.variables))
+        part = _Part(location, name, times, selection.keep_times(times), _shapes(ds, self.sources))
         if first is None:
             self._selection, self._first_selected = selection, selection.apply(ds)
-            self.attributes = [_attributes(ds[v]) for v in self.variables]
+            self._source_attributes = [_attributes(ds[v]) for v in self.sources]
+            self._counts = [len(selection.unfold[1]) if selection.unfold and selection.unfold[0] in ds[v].dims else 1
+                            for v in self.sources]  # fmt: skip
+            self.variables, self.attributes = _channels(self.sources, self._source_attributes, self._counts, selection)
         else:
             self._check_like_first(ds, opened, part, first)
         self._remember(location, opened)
@@ -156,9 +160,10 @@ class Series:
         """Each channel selected and laid out as (time, y, x) (or (y, x) for a file of one time);
         any other dimension must be fixed by data.select (or have one value)."""
         selected = selection.apply(ds)
-        check_same_grid(selected, self.variables, self.axes, name)
-        arrays = []
-        for v in self.variables:
+        check_same_grid(selected, self.sources, self.axes, name)
+        arrays, limits = [], []
+        unfold = selection.unfold[0] if selection.unfold else None
+        for v in self.sources:
             da = selected[v]
             lost = [role for role in ("y", "x") if getattr(self.axes, role) not in da.dims]
             if lost:
@@ -167,7 +172,7 @@ class Series:
                     f"for {getattr(self.axes, lost[0])}, not one value"
                 )
             extra = [d for d in da.dims if d not in (self.axes.time, self.axes.y, self.axes.x)]
-            wide = [d for d in extra if da.sizes[d] > 1]
+            wide = [d for d in extra if da.sizes[d] > 1 and d != unfold]
             if wide:
                 d = wide[0]
                 values = ds[d].values if d in ds.coords else np.arange(ds.sizes[d])
@@ -175,13 +180,17 @@ class Series:
                     f"{v} in {name} has the dimension {d} ({da.sizes[d]} values) beside time, y and x: pick one "
                     f"with data.select, e.g. data.select={{{d}: {_plain(values[0])}}}"
                 )
-            da = da.isel(dict.fromkeys(extra, 0))
             order = [d for d in (self.axes.time, self.axes.y, self.axes.x) if d is not None]
-            arrays.append(da.transpose(*order))
+            split = unfold in da.dims
+            for i in range(da.sizes[unfold] if split else 1):  # each listed value its own channel
+                one = da.isel({unfold: i}) if split else da
+                one = one.isel(dict.fromkeys([d for d in extra if d in one.dims], 0))
+                arrays.append(one.transpose(*order))
+                limits.append(valid_limits(ds[v]))
         for array in arrays:
             if 0 in array.shape[-2:]:
                 raise DataError(f"data.select leaves no pixel of {name} ({dict(array.sizes)}): widen the ranges")
-        return _Opened(ds, arrays, [valid_limits(ds[v]) for v in self.variables])
+        return _Opened(ds, arrays, limits)
 
     def _check_like_first(self, ds, opened: _Opened, part: _Part, first) -> None:
         """Another file of a folder: the same frame shape, grid and units as the first."""
@@ -195,7 +204,9 @@ class Series:
                     f"{part.name} and {ref.name} are on different grids ({dim} differs; frames {shape[0]}x{shape[1]} "
                     f"and {ref_shape[0]}x{ref_shape[1]} after data.select): give files of one grid"
                 )
-        for v, attrs, ref_attrs in zip(self.variables, [_attributes(ds[v]) for v in self.variables], self.attributes):
+        for v, attrs, ref_attrs in zip(
+            self.sources, [_attributes(ds[v]) for v in self.sources], self._source_attributes
+        ):
             if attrs["units"] != ref_attrs["units"]:
                 raise DataError(
                     f"{v} is in {attrs['units']!r} in {part.name} but {ref_attrs['units']!r} in {ref.name}: give "
@@ -211,6 +222,9 @@ class Series:
             check_time_selection(everything, self._selection, self.where)
             raise DataError(f"{self.where} holds no time: give data with times")
         del self._all_times
+        if time_step is not None:
+            given = timeline.parse_step(time_step) if not isinstance(time_step, np.timedelta64) else time_step
+            parts = _on_step_grid(parts, given, self.where)
         parts.sort(key=lambda p: p.times[p.keep[0]])
         self.parts = parts
         self._part_of = np.concatenate([np.full(len(p.keep), k, np.int32) for k, p in enumerate(parts)])
@@ -240,7 +254,12 @@ class Series:
         self.times = raw[self._blocks] + (ft - 1) * step // 2
         self.time_step = step * ft
         self.frame_shape = (len(self.variables), height // fy, width // fx)
-        self.grid = _grid(self._first_selected, self.variables, self.axes, fy, fx)
+        self.grid = _grid(self._first_selected, self.sources, self.axes, fy, fx)
+        if self.variables != self.sources:  # the channels of a listed dimension (data.select)
+            from dataclasses import replace
+
+            self.grid = replace(self.grid, variables=list(self.variables),
+                                variable_attrs=_expanded(self.grid.variable_attrs, self._counts))  # fmt: skip
         del self._first_selected
 
     # --- handles per process -----------------------------------------------------------------
@@ -264,7 +283,7 @@ class Series:
             return self._opened[part.location]
         ds = self._open_dataset(part.location)
         try:
-            times, shapes = _times(ds, self.axes), _shapes(ds, self.variables)
+            times, shapes = _times(ds, self.axes), _shapes(ds, self.sources)
         except Exception as err:  # a variable or coordinate gone
             raise DataError(f"{part.name} changed while being read ({err}): don't write to the data while a run "
                             "reads it; start the run again") from None  # fmt: skip
@@ -522,6 +541,41 @@ def _same(a: np.ndarray, b: np.ndarray) -> bool:
     return bool(np.array_equal(a, b))
 
 
+def _on_step_grid(parts: list[_Part], step: np.timedelta64, where: str) -> list[_Part]:
+    """Data finer than data.time_step (hourly data, time_step 6h): the times on the step's grid
+    (whole multiples of it since 1970-01-01T00:00, e.g. 00, 06, 12 and 18 UTC) are kept, every
+    other time is dropped, as OpenSTL's WeatherBench reader keeps every 6th hour (docs/benchmarks.md)."""
+    kept = np.concatenate([p.times[p.keep] for p in parts])
+    native = timeline.infer_step(np.sort(kept)) if len(kept) > 1 else step
+    ns = int(step.astype("timedelta64[ns]").astype(np.int64))
+    if native >= step or ns % int(native.astype("timedelta64[ns]").astype(np.int64)):
+        return parts  # the data's own step (or one it can't be thinned to): checked as before
+    out = []
+    for p in parts:
+        keep = p.keep[p.times[p.keep].astype("datetime64[ns]").astype(np.int64) % ns == 0]
+        if len(keep):
+            out.append(_Part(p.location, p.name, p.times, keep, p.shapes))
+    if not out:
+        raise DataError(f"{where} holds no time on the {timeline.step_text(step)} grid (whole multiples of "
+                        f"data.time_step={timeline.step_text(step)} since midnight): give times on it")  # fmt: skip
+    return out
+
+
+def _channels(sources: list[str], attributes: list[dict], counts: list[int], selection: Selection):
+    """The channels and their attributes: each variable, or, where data.select lists values of a
+    dimension the variable has (`counts` > 1), one per value named <variable><value> (t850)."""
+    names, attrs = [], []
+    for v, a, n in zip(sources, attributes, counts):
+        names += [f"{v}{_plain(value)}" for value in selection.unfold[1]] if n > 1 else [v]
+        attrs += [dict(a) for _ in range(n)]
+    return names, attrs
+
+
+def _expanded(items: list, counts: list[int]) -> list:
+    """`items` (one per source variable) repeated for each of its channels."""
+    return [dict(item) if isinstance(item, dict) else item for item, n in zip(items, counts) for _ in range(n)]
+
+
 def _plain(value) -> str:
     return timeline.iso(value) if isinstance(value, np.datetime64) else str(getattr(value, "item", lambda: value)())
 
@@ -575,6 +629,7 @@ class JoinedSeries:
         self.path, self.path_key, self.remote = paths, path_key, first.remote
         self.where = f"{path_key}=[{', '.join(m.where.split('=', 1)[1] for m in self.members)}]"
         self.variables = [v for m in self.members for v in m.variables]
+        self.sources = [v for m in self.members for v in m.sources]
         self.attributes = [a for m in self.members for a in m.attributes]
         self.times, self.time_step = first.times, first.time_step
         self.raw_times, self.raw_step = first.raw_times, first.raw_step

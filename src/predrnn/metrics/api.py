@@ -19,6 +19,13 @@ A metric is a `torchmetrics.Metric` whose
   where the target is NaN (no coverage) out of every sum. A metric without it is not updated on
   a batch whose target holds NaN, and the stage reports it under `not_scored` with a one-line
   reason (its class attribute `nan_reason`, or a generic one) instead of values.
+- optional class attribute `takes_times` (False by default): True for a metric whose `update`
+  also takes `times`, the valid time of each future frame ((B, K) int64 seconds since 1970,
+  UTC), which a data module with times (`data=xarray`, asked by `build.evaluation_settings`)
+  ships with its evaluation windows as the batch key `times`; such a metric is refused in one
+  line on data without them;
+- optional class attribute `from_data`: constructor arguments filled from the data module's
+  `metric_inputs(names)` (`latitudes`, `climatology`: `build.evaluation_settings`).
 States are sums reduced with `dist_reduce_fx="sum"`, so DDP gives the single-process value.
 """
 
@@ -64,6 +71,11 @@ def stages_of(metric: Metric) -> tuple[str, ...]:
 def masks_nan(metric: Metric) -> bool:
     """Whether `metric` leaves no-coverage (NaN) pixels out of its sums (docs/metrics.md)."""
     return bool(getattr(metric, "masks_nan", False))
+
+
+def takes_times(metric: Metric) -> bool:
+    """Whether `metric.update` also takes the future frames' valid times (docs/metrics.md)."""
+    return bool(getattr(metric, "takes_times", False))
 
 
 def nan_reason(metric: Metric) -> str:

@@ -11,6 +11,7 @@ from torch import Tensor, nn
 from torchmetrics import Metric
 
 from predrnn.errors import BadValue, ConfigError
+from predrnn.metrics import api
 from predrnn.metrics.api import MetricUnavailable, check_computed, masks_nan, nan_reason, scale_of, stages_of, summarise
 
 
@@ -166,21 +167,29 @@ class MetricSet(nn.Module):
         self.count = SequenceCount()
         self.nan_batches = NaNBatches()
 
-    def update(self, data_pred: Tensor, data_true: Tensor, normalization) -> None:
+    def update(self, data_pred: Tensor, data_true: Tensor, normalization, times: Tensor | None = None) -> None:
         """data_pred, data_true: (B, K, C, H, W) future frames in data units; `normalization`
-        maps them to the metric scale for the "unit" metrics."""
+        maps them to the metric scale for the "unit" metrics; `times` (B, K): their valid times,
+        for the metrics that take them (`takes_times`)."""
         unit = None
         unmasked = [m for m in self.metrics.values() if not masks_nan(m)]
         has_nan = bool(unmasked) and bool(data_true.isnan().any())  # one sync, only where a metric needs it
         for metric in self.metrics.values():
             if has_nan and not masks_nan(metric):
                 continue  # can't leave the pixels out: reported under not_scored
+            extra = {}
+            if api.takes_times(metric):
+                if times is None:
+                    key = next(k for k, m in self.metrics.items() if m is metric)
+                    raise ConfigError(f"metrics.{key} needs each frame's valid time, which this data does not ship: "
+                                      f"use data=xarray, or remove it with ~metrics.{key}")  # fmt: skip
+                extra["times"] = times
             if scale_of(metric) == "data":
-                metric.update(data_pred, data_true)
+                metric.update(data_pred, data_true, **extra)
             else:
                 if unit is None:
                     unit = normalization.metric(data_pred).clamp(0.0, 1.0), normalization.metric(data_true)
-                metric.update(*unit)
+                metric.update(*unit, **extra)
         self.count.update(data_pred.shape[0])
         self.nan_batches.update(has_nan)
 

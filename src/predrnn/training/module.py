@@ -28,6 +28,7 @@ from predrnn.training.sampling import FreeRunning, ScheduledSampling
 
 DEFAULT_BASELINES = ("zeros", "copy_last")
 VALID = "valid"  # the batch key of the coverage mask (data/base.py)
+TIMES = "times"  # the batch key of each frame's valid time (data=xarray's evaluation windows)
 
 
 def no_coverage(frames: Tensor, hole: Tensor | None) -> Tensor:
@@ -160,6 +161,9 @@ class PredRNNModule(pl.LightningModule):
         if future_frames is not None:
             checks.integer("future_frames", future_frames, 10, minimum=1)
         self.metric_configs = dict(metrics) if metrics is not None else default_metrics()
+        # the training split's climatology (metrics=weather's ACC, filled from the data): kept in checkpoints
+        self.climatology = next((c["climatology"] for c in self.metric_configs.values()
+                                 if isinstance(c, Mapping) and c.get("climatology") is not None), None)  # fmt: skip
         self.baselines = tuple(baselines)
         self.future_frames = future_frames
         if future_frames is not None:  # every metric built once now: a bad one fails before the run starts
@@ -167,6 +171,12 @@ class PredRNNModule(pl.LightningModule):
                 MetricSet(
                     self.metric_configs, future_frames, stage, notices=[], frame_size=tuple(self.network.image_size)
                 )
+
+    @override
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """The climatology the ACC scores against travels with the weights (predrnn-eval adopts it)."""
+        if self.climatology is not None:
+            checkpoint["climatology"] = self.climatology.state()
 
     # --- model -------------------------------------------------------------------------------
     @property
@@ -241,6 +251,10 @@ class PredRNNModule(pl.LightningModule):
             self.check_contract(predictions, target, aux)
         target_valid = None if valid is None else valid[:, first:]
         loss = reconstruction_loss(predictions, target, self.hparams.loss, target_valid)
+        if training:
+            compared = api.target_losses(self.network, predictions, target, target_valid)
+            self.check_declared(set(compared))
+            aux.update(compared)
         for name, value in aux.items():
             loss = loss + self.aux_weight(name) * value
         return loss, predictions[:, j - first :], aux
@@ -263,11 +277,15 @@ class PredRNNModule(pl.LightningModule):
                 f"model._target_={name} returned shape {tuple(predictions.shape)} where {what} are "
                 f"{tuple(target.shape)} (B, frames, C, H, W): see the network contract, models/api.py"
             )
-        undeclared = sorted(set(aux) - set(self.aux_names))
-        if undeclared:
-            raise ConfigError(f"model._target_={name} returned the auxiliary loss {undeclared[0]!r} it does not "
-                              "declare in aux_losses (models/api.py)")  # fmt: skip
+        self.check_declared(set(aux))
         self.contract_checked = True
+
+    def check_declared(self, names: set[str]) -> None:
+        """One line where the network returned an auxiliary loss it does not declare."""
+        undeclared = sorted(names - set(self.aux_names))
+        if undeclared:
+            raise ConfigError(f"model._target_={api.target_of(self.network)} returned the auxiliary loss "
+                              f"{undeclared[0]!r} it does not declare in aux_losses (models/api.py)")  # fmt: skip
 
     def training_mask(self, frames: Tensor) -> Tensor | None:
         """The sampling schedule's teacher mask for this step (logged on logging steps)."""
@@ -304,27 +322,32 @@ class PredRNNModule(pl.LightningModule):
             self.log(f"{stage}/{name}_loss", value, on_step=training, on_epoch=not training)
         self.log(f"{stage}/loss", loss, on_step=training, on_epoch=not training, prog_bar=training)
         if not training:
-            self.score(frames, predictions, stage, valid)
+            times = batch.get(TIMES) if isinstance(batch, Mapping) else None
+            self.score(frames, predictions, stage, valid, times)
         return loss, predictions
 
-    def score(self, frames: Tensor, predictions: Tensor, stage: str, valid: Tensor | None = None) -> None:
+    def score(
+        self, frames: Tensor, predictions: Tensor, stage: str, valid: Tensor | None = None, times: Tensor | None = None
+    ) -> None:
         """Feed the K future frames (`predictions`, (B, K, C, H, W)) and, at test, the baselines'
         forecasts to the metrics, in data units; each metric takes its own scale from there. With `valid`, every forecast and
         the target are NaN where the truth has no coverage, and the baselines observe NaN where
-        the observed frames have none."""
+        the observed frames have none. `times` (B, T): each frame's valid time, for the metrics
+        that take them (the ACC's climatology)."""
         j = self.input_length
+        future_times = None if times is None else times[:, j:]
         decode = self.normalization.decode
         hole = None if valid is None else ~valid[:, j:]
         target, future = no_coverage(decode(frames[:, j:]), hole), no_coverage(decode(predictions), hole)
         metrics = self.val_metrics if stage == "val" else self.test_metrics
-        metrics.update(future, target, self.normalization)
+        metrics.update(future, target, self.normalization, future_times)
         if stage == "test":  # other forecasts of the same sequences
             observed = decode(frames[:, :j])
             if valid is not None:
                 observed = no_coverage(observed, ~valid[:, :j])
             for name, baseline in self.baseline_metrics.items():
                 forecast = BASELINES[name](observed, target.shape[1], self.normalization.low)
-                baseline.update(no_coverage(forecast, hole), target, self.normalization)
+                baseline.update(no_coverage(forecast, hole), target, self.normalization, future_times)
 
     @override
     def training_step(self, batch, batch_idx: int) -> Tensor:
