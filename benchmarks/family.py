@@ -15,8 +15,11 @@ test MSE and SSIM (torchmetrics, and the official code's), the zeros and copy-la
 parameters, forward FLOPs per 20-frame sequence, CPU ms per training step (forward, backward
 and Adam on one batch, eager fp32, median of 5 after 2 warm-ups), training seconds, and the
 step at which its validation MSE first reached the best recurrent network's final one (the
-validation runs every `--val-every` steps); then a Markdown table. Not a test: run it on purpose
-(benchmarks/RESULTS.md records the figures).
+validation runs every `--val-every` steps) and the time that takes at the timed ms per step; then
+a Markdown table. `--time-only` trains nothing and re-times the finished runs under `--out`: the
+quality columns do not depend on the machine's load, the timings do, so runs trained on a busy
+machine are timed together on an idle one. Not a test: run it on purpose (benchmarks/RESULTS.md
+records the figures).
 """
 
 from __future__ import annotations
@@ -155,6 +158,10 @@ def main() -> None:
     parser.add_argument("--val-every", type=int, default=50, help="validation interval (steps): the time-to-MSE curve")
     parser.add_argument("--trainer", default="cpu", choices=["cpu", "gpu"])
     parser.add_argument("--out", type=Path, default=Path("benchmarks/family_runs"))
+    parser.add_argument(
+        "--time-only", action="store_true",
+        help="no training: re-time the runs already under --out (on an idle machine, every row in one timing run)",
+    )  # fmt: skip
     args = parser.parse_args()
     machine = {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads()}
     wanted = [m for m in args.models.split(",") if m]
@@ -164,13 +171,18 @@ def main() -> None:
         raise SystemExit(f"family.py: --models {','.join(unknown)} not found: the networks are {', '.join(found)}")
     rows = []
     for name, model, own in [found[m] for m in wanted] if wanted else found.values():  # in the order asked
-        t0 = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-m", "predrnn.cli.train", *overrides(name, model, own, args)],
-                              capture_output=True, text=True)  # fmt: skip
-        seconds = time.perf_counter() - t0
         run = args.out / name
-        if proc.returncode != 0:
-            print(json.dumps({"model": name, "error": proc.stderr.strip().splitlines()[-1:]}), flush=True)
+        seconds = None
+        if not args.time_only:
+            t0 = time.perf_counter()
+            proc = subprocess.run([sys.executable, "-m", "predrnn.cli.train", *overrides(name, model, own, args)],
+                                  capture_output=True, text=True)  # fmt: skip
+            seconds = round(time.perf_counter() - t0, 1)
+            if proc.returncode != 0:
+                print(json.dumps({"model": name, "error": proc.stderr.strip().splitlines()[-1:]}), flush=True)
+                continue
+        elif not (run / "metrics.json").is_file():
+            print(json.dumps({"model": name, "error": f"--time-only: no finished run in {run}"}), flush=True)
             continue
         metrics = json.loads((run / "metrics.json").read_text())
         params, flops, ms = size_and_speed(run / "checkpoints" / "last.ckpt", args.batch)
@@ -180,21 +192,23 @@ def main() -> None:
             "test_ssim": metrics["ssim"], "test_ssim_official": metrics.get("ssim_official"),
             "zeros_mse": base["zeros"]["mse"], "copy_last_mse": base["copy_last"]["mse"], "params": params,
             "gflops_per_sequence": flops and flops / 1e9, "cpu_ms_per_step": round(ms, 1),
-            "train_seconds": round(seconds, 1), "val_curve": val_curve(run), "fixed_horizon": fixed(model), **machine,
+            "train_seconds": seconds, "val_curve": val_curve(run), "fixed_horizon": fixed(model), **machine,
         }  # fmt: skip
         rows.append(row)
         print(json.dumps(row), flush=True)
     recurrent = [r for r in rows if not r["fixed_horizon"] and r["val_curve"]]
     target = min((r["val_curve"][-1][1] for r in recurrent), default=None)  # the best recurrent final val MSE
     print(f"\n(time to MSE: the first validation step at or below {target} = the best recurrent final val MSE)")
+    print("(time to MSE: those steps × the CPU ms per step timed here)")
     print("| model | test MSE | SSIM | SSIM (official) | zeros MSE | copy-last MSE | params | GFLOPs/seq | ms/step | "
-          "steps to MSE |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "steps to MSE | time to MSE |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         reached = next((step for step, mse in r["val_curve"] if target is not None and mse <= target), None)
+        took = f"{reached * r['cpu_ms_per_step'] / 1000:.0f} s" if reached else "—"
         print(f"| {r['model']} | {r['test_mse']:.2f} | {r['test_ssim']:.4f} | {r['test_ssim_official'] or 0:.4f} | "
               f"{r['zeros_mse']:.2f} | {r['copy_last_mse']:.2f} | {r['params']:,} | "
-              f"{(r['gflops_per_sequence'] or 0):.3f} | {r['cpu_ms_per_step'] or 0:.1f} | {reached or '—'} |")  # fmt: skip
+              f"{(r['gflops_per_sequence'] or 0):.3f} | {r['cpu_ms_per_step'] or 0:.1f} | {reached or '—'} | {took} |")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ import yaml
 from helpers import assert_bad_argument, assert_every_parameter_learns, assert_exports_for_inference, state_shapes
 from predrnn.checkpoints.openstl import openstl_weights
 from predrnn.errors import BadValue
+from predrnn.models import api
 from predrnn.models.simvp import SimVP
 
 FIXTURES = Path(__file__).parent / "fixtures" / "simvp_parity"
@@ -185,6 +186,9 @@ BAD = [
     ({"spatio_kernel_enc": 4}, "spatio_kernel_enc"),
     ({"spatio_kernel_dec": 0}, "spatio_kernel_dec"),
     ({"future_frames": 0}, "future_frames"),
+    ({"alpha": -0.1}, "alpha"),
+    ({"alpha": float("inf")}, "alpha"),
+    ({"alpha": "0.1"}, "alpha"),
     ({"input_length": 0}, "input_length"),
     ({"in_channels": 0}, "in_channels"),
 ]
@@ -289,3 +293,76 @@ def test_convert_export_and_fine_tune_from_an_openstl_checkpoint(tmp_path, monke
     code, err = run_main(argv, tmp_path, monkeypatch, capsys)
     assert code == 0, err
     assert any("fine-tuning from the OpenSTL checkpoint" in line and "step 0" in line for line in err), err
+
+
+# --- TAU's loss (docs/models/simvp.md, "TAU's loss") ------------------------------------------
+def reference_differential_divergence(pred: np.ndarray, true: np.ndarray, tau=0.1, eps=1e-12) -> float:
+    """TAU's regulariser transcribed from its definition in float64 numpy (openstl/methods/tau.py,
+    c74deb5, read for what it computes): softmax over each frame difference's pixels at τ, then
+    the mean of p·log(p/(q+ε)+ε)."""
+    b, k = pred.shape[:2]
+    if k <= 2:
+        return 0.0
+
+    def softmax(x):
+        x = x - x.max(axis=-1, keepdims=True)
+        e = np.exp(x)
+        return e / e.sum(axis=-1, keepdims=True)
+
+    p = softmax(np.diff(pred, axis=1).reshape(b, k - 1, -1) / tau)
+    q = softmax(np.diff(true, axis=1).reshape(b, k - 1, -1) / tau)
+    return float(np.mean(p * np.log(p / (q + eps) + eps)))
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 7])
+def test_taus_regulariser_equals_its_definition(k):
+    from predrnn.models.losses import differential_divergence
+
+    rng = np.random.default_rng(k)
+    pred, true = rng.random((2, k, 2, 6, 5)), rng.random((2, k, 2, 6, 5))
+    got = differential_divergence(torch.from_numpy(pred).float(), torch.from_numpy(true).float())
+    want = reference_differential_divergence(pred, true)
+    assert float(got) == pytest.approx(want, rel=1e-4, abs=1e-9)
+    if k > 2:
+        assert want > 0  # not a vacuous comparison of zeros
+        same = differential_divergence(torch.from_numpy(true).float(), torch.from_numpy(true).float())
+        assert abs(float(same)) < 1e-6  # no divergence from itself
+
+
+def test_tau_trains_on_the_mse_plus_alpha_times_the_regulariser():
+    from predrnn.models.losses import differential_divergence, reconstruction_loss
+    from predrnn.training.module import PredRNNModule
+
+    torch.manual_seed(0)
+    args = {"image_size": 16, "input_length": 3, "model_type": "tau", "hid_S": 4, "hid_T": 8, "N_S": 2, "N_T": 2}
+    frames = torch.rand(2, 8, 1, 16, 16)
+    tau = PredRNNModule(SimVP(**args, alpha=0.1), loss="mse")
+    plain = PredRNNModule(SimVP(**args), loss="mse")  # model=simvp: alpha 0, no regulariser
+    plain.network.load_state_dict(tau.network.state_dict())
+    loss, predictions, aux = tau.compute_loss(frames, None, training=True)
+    assert set(aux) == {"differential_divergence"} and api.aux_losses(tau.network) == {"differential_divergence": 0.1}
+    target = frames[:, 3:]
+    want = reconstruction_loss(predictions, target, "mse") + 0.1 * differential_divergence(predictions, target)
+    torch.testing.assert_close(loss, want)
+    plain_loss, _, plain_aux = plain.compute_loss(frames, None, training=True)
+    gap = float((loss - plain_loss).detach())
+    assert plain_aux == {} and gap == pytest.approx(0.1 * float(aux["differential_divergence"].detach()), rel=1e-3)
+    # validation and test score the reconstruction loss alone, as OpenSTL's
+    val_loss, _, val_aux = tau.compute_loss(frames, None, training=False)
+    assert val_aux == {} and float(val_loss.detach()) == pytest.approx(float(plain_loss.detach()))
+    # no coverage (NaN) in the target adds no NaN and no gradient there
+    valid = torch.ones_like(frames, dtype=torch.bool)
+    valid[:, 5:, :, :4] = False
+    holes = frames.masked_fill(~valid, float("nan"))
+    loss, _, aux = tau.compute_loss(holes, None, training=True, valid=valid)
+    assert torch.isfinite(loss) and torch.isfinite(aux["differential_divergence"])
+    loss.backward()
+    assert all(torch.isfinite(p.grad).all() for p in tau.network.parameters() if p.grad is not None)
+
+
+def test_model_tau_carries_taus_weight_and_model_simvp_none(tmp_path):
+    from helpers import compose
+
+    tau, simvp = compose("train", tmp_path, ["model=tau"]), compose("train", tmp_path, ["model=simvp"])
+    assert tau.model.alpha == 0.1 and tau.model.model_type == "tau" and simvp.model.alpha == 0.0
+    assert compose("train", tmp_path, ["experiment=tau_mnist"]).model.alpha == 0.1

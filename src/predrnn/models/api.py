@@ -24,6 +24,10 @@ Optional, with defaults here for a network that knows nothing of them:
 - `aux_losses`: the auxiliary losses it returns in training, as names (each weighted 1) or as
   a mapping name → weight, where a weight is a number or the name of the training module's
   option that holds it (PredRNN-V2: `{"decouple": "decouple_beta"}`) (default: none).
+- `target_losses(predictions, target)`: auxiliary losses that compare the predictions with the
+  true frames (both (B, frames, C, H, W), the frames the reconstruction loss covers), as
+  {name: scalar}, in training; each name is declared in `aux_losses` and weighted as it says
+  (TAU's regulariser: `{"differential_divergence": alpha}`) (default: none).
 """
 
 from __future__ import annotations
@@ -133,6 +137,20 @@ def aux_losses(network: nn.Module) -> dict[str, float | str]:
     if isinstance(declared, Mapping):
         return dict(declared)
     return {name: 1.0 for name in declared}
+
+
+def target_losses(
+    network: nn.Module, predictions: Tensor, target: Tensor, valid: Tensor | None = None
+) -> dict[str, Tensor]:
+    """The auxiliary losses the network computes from its predictions and the true frames
+    (its optional `target_losses`, module docstring). Where `valid` is False (no coverage) the
+    target takes the prediction's value, so those pixels add no difference and no NaN."""
+    compare = getattr(network, "target_losses", None)
+    if compare is None:
+        return {}
+    if valid is not None:
+        target = torch.where(valid, target, predictions.detach())
+    return dict(compare(predictions, target))
 
 
 def predicts(network: nn.Module) -> str:

@@ -1,4 +1,5 @@
-"""Training losses: reconstruction (L1 + L2 or MSE) and the PredRNN-V2 decoupling loss."""
+"""Training losses: reconstruction (L1 + L2 or MSE), the PredRNN-V2 decoupling loss and TAU's
+differential divergence regulariser."""
 
 from __future__ import annotations
 
@@ -53,3 +54,21 @@ def decoupling_loss(delta_c: Tensor, delta_m: Tensor) -> Tensor:
     c = F.normalize(delta_c.flatten(2), dim=2)
     m = F.normalize(delta_m.flatten(2), dim=2)
     return torch.abs((c * m).sum(dim=2)).mean()
+
+
+def differential_divergence(
+    predictions: Tensor, target: Tensor, temperature: float = 0.1, eps: float = 1e-12
+) -> Tensor:
+    """TAU's differential divergence regulariser (docs/models/simvp.md, "TAU's loss"): the
+    differences between consecutive frames, each turned into a distribution over its pixels by a
+    softmax at `temperature`, and the mean over (B, K − 1, pixels) of p · log(p / (q + ε) + ε),
+    p from the predictions and q from the target (a KL divergence per frame difference, divided
+    by the pixels). 0 for K ≤ 2 frames, as in TAU's reference code."""
+    b, k = predictions.shape[:2]
+    if k <= 2:
+        return predictions.new_zeros(())
+    predicted = (predictions[:, 1:] - predictions[:, :-1]).reshape(b, k - 1, -1).float()
+    true = (target[:, 1:] - target[:, :-1]).reshape(b, k - 1, -1).float()
+    p = F.softmax(predicted / temperature, dim=-1)
+    q = F.softmax(true / temperature, dim=-1)
+    return (p * torch.log(p / (q + eps) + eps)).mean()

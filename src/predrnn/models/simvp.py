@@ -34,6 +34,9 @@ convolution to 4× the channels and a 2× pixel shuffle; the encoder's e_1 is ad
 layer, and a 1×1 `readout` gives the C channels of the frame. No output activation.
 
 Beyond J frames the network is fed its own chunk (`SimVP.predict`, OpenSTL's horizon rule).
+
+With `alpha` > 0 (TAU's recipe: 0.1) training adds alpha times TAU's differential divergence
+between the predicted and true frame differences (`target_losses`, models/losses.py).
 This is what OpenSTL's `SimVP_Model` computes (commit c74deb5); its state-dict keys are OpenSTL's,
 so its checkpoints load with a plain `load_state_dict`.
 """
@@ -51,6 +54,7 @@ from torch import Tensor, nn
 from predrnn import checks
 from predrnn.errors import BadValue
 from predrnn.models.api import FUTURE
+from predrnn.models.losses import differential_divergence
 
 MODEL_TYPES = ("incepu", "gsta", "tau")
 INCEPTION_KERNELS = (3, 5, 7, 11)
@@ -58,6 +62,7 @@ INCEPTION_GROUPS = 8
 ATTENTION_KERNEL = 21  # the receptive field of gSTA's and TAU's depth-wise convolutions
 ATTENTION_DILATION = 3
 LAYER_SCALE_INIT = 1e-2
+DIFFERENTIAL_DIVERGENCE = "differential_divergence"  # TAU's regulariser, the name it is logged under
 
 
 def halvings(layers: int) -> list[bool]:
@@ -379,6 +384,7 @@ class SimVP(nn.Module):
         spatio_kernel_enc: int = 3,
         spatio_kernel_dec: int = 3,
         future_frames: int | None = None,
+        alpha: float = 0.0,
     ) -> None:
         super().__init__()
         checks.integer("in_channels", in_channels, 1, minimum=1)
@@ -435,18 +441,22 @@ class SimVP(nn.Module):
         checks.integer("spatio_kernel_dec", spatio_kernel_dec, 3, minimum=1, odd=True)
         if future_frames is not None:
             checks.integer("future_frames", future_frames, input_length, minimum=1)
+        alpha = checks.number("alpha", alpha, 0.1, minimum=0, below=math.inf)
 
         self.in_channels = in_channels
         self.image_size = (height, width)
         self.input_length = input_length
         self.model_type = kind
         self.future_frames = input_length if future_frames is None else future_frames
+        self.alpha = alpha
+        # TAU's regulariser, weighted by alpha, where alpha > 0 (`target_losses`)
+        self.aux_losses = {DIFFERENTIAL_DIVERGENCE: alpha} if alpha > 0 else {}
         self.cells_compiled = False
         self.init_args: dict[str, Any] = {
             "in_channels": in_channels, "image_size": [height, width], "input_length": input_length,
             "model_type": kind, "hid_S": hid_S, "hid_T": hid_T, "N_S": N_S, "N_T": N_T, "mlp_ratio": ratio,
             "drop": drop, "drop_path": drop_path, "spatio_kernel_enc": spatio_kernel_enc,
-            "spatio_kernel_dec": spatio_kernel_dec, "future_frames": future_frames,
+            "spatio_kernel_dec": spatio_kernel_dec, "future_frames": future_frames, "alpha": alpha,
         }  # fmt: skip
 
         self.enc = Encoder(in_channels, hid_S, N_S, spatio_kernel_enc)
@@ -492,6 +502,13 @@ class SimVP(nn.Module):
     def forward(self, frames: Tensor) -> Tensor:
         """J observed frames -> the next `future_frames` frames (`predict`)."""
         return self.predict(frames)
+
+    def target_losses(self, predictions: Tensor, target: Tensor) -> dict[str, Tensor]:
+        """TAU's differential divergence between the predicted and true frame differences
+        (models/losses.py), in training where alpha > 0 (models/api.py, `target_losses`)."""
+        if not self.alpha:
+            return {}
+        return {DIFFERENTIAL_DIVERGENCE: differential_divergence(predictions, target)}
 
     def forward_flops(self, batch: int, total_length: int) -> int:
         """FLOPs of predicting total_length − J frames for `batch` sequences: one chunk's count
