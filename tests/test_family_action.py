@@ -247,3 +247,39 @@ def test_exports_for_inference():
 def test_compiled_cells_give_the_same_predictions():
     net = ActionPredRNN([4, 4], image_size=16, kernel_size=3, input_length=2).eval()
     assert_compiled_cells_match(net, torch.rand(2, 5, 3, 16, 16), actions=torch.randn(2, 5, 4))
+
+
+def described_by(case) -> list[str]:
+    """The model and data overrides that describe the authors' weights-only checkpoint."""
+    s = case["settings"]
+    hidden = ",".join(str(w) for w in s["hidden_channels"])
+    return [f"model={case['name']}", f"model.hidden_channels=[{hidden}]", f"model.kernel_size={s['kernel_size']}",
+            f"model.patch_size={s['patch_size']}", f"model.conv_on_input={s['conv_on_input']}",
+            f"model.res_on_conv={s['res_on_conv']}", "data=arrays", "data.key=frames", "data.layout=NTCHW",
+            "data.actions_key=actions", f"data.input_length={s['input_length']}",
+            f"data.total_length={case['frames'].shape[1]}"]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", list(CLASSES))
+def test_the_authors_checkpoint_predicts_through_its_overrides(name, tmp_path, monkeypatch, capsys):
+    """An official `{"net_param"}` file described by overrides predicts from clips of J frames
+    and J + K − 1 actions (docs/data.md), equal to the authors' code; too few actions are one line."""
+    from helpers import run_main
+
+    case = read_case(name)
+    j, k = case["settings"]["input_length"], case["frames"].shape[1] - case["settings"]["input_length"]
+    frames = case["frames"][:, :j].float().numpy()
+    np.savez(tmp_path / "clips.npz", frames=frames, actions=case["actions"][:, : j + k - 1].float().numpy())
+    ckpt = Path(__file__).parent / "fixtures" / "family_parity" / f"{name}.ckpt"
+    argv = ["predrnn-predict", f"ckpt_path={ckpt}", "input=clips.npz", "output=pred.npy", f"num_predictions={k}",
+            *described_by(case)]  # fmt: skip
+    code, err = run_main(argv, tmp_path, monkeypatch, capsys)
+    assert code == 0, err
+    want = case["next_frames_inference"][:, j - 1 :].clamp(0, 1).float().numpy()
+    np.testing.assert_allclose(np.load(tmp_path / "pred.npy"), want, rtol=0, atol=1e-5)
+    # one action short of J + K − 1: one line naming what is needed
+    np.savez(tmp_path / "short.npz", frames=frames, actions=case["actions"][:, : j + k - 2].float().numpy())
+    argv = [*argv[:2], "input=short.npz", "output=short.npy", *argv[4:]]
+    code, err = run_main(argv, tmp_path, monkeypatch, capsys)
+    assert code == 2 and len(err) == 1 and f"needs {j + k - 1}" in err[0], err
+    assert not (tmp_path / "short.npy").exists()

@@ -237,6 +237,12 @@ def _without_series_keys(cfg: DictConfig) -> DictConfig:
     return copy
 
 
+def _input_actions(cfg: DictConfig) -> dict[str, int]:
+    """What the data module that describes a checkpoint over the input needs to know of its
+    actions: they run on past the observed frames (J + K − 1 per clip, checked in `observe`)."""
+    return {"future_actions": 0} if cfg.data.get("actions_key") is not None else {}
+
+
 def predict(cfg: DictConfig) -> Path:
     import torch
 
@@ -257,7 +263,7 @@ def predict(cfg: DictConfig) -> Path:
     ckpt = resolve_checkpoint(cfg.ckpt_path, single_run_checkpoints(cfg.paths.log_dir), "under logs/train")
     opened = open_checkpoint(
         ckpt, cfg, compile=cfg.module.compile, channels_last=cfg.module.channels_last,
-        describe=lambda: described_network(_without_series_keys(cfg)),
+        describe=lambda: described_network(_without_series_keys(cfg), **_input_actions(cfg)),
     )  # fmt: skip
     print(f"predrnn-predict: checkpoint {opened.describe()}")
     module = opened.module

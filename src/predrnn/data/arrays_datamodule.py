@@ -61,7 +61,12 @@ class ArraysDataModule(WindowedDataModule):
         num_workers: int = 2,
         seed: int = 0,
         pin_memory: bool = True,
+        future_actions: int | None = None,
     ) -> None:
+        """`future_actions` is not a data key: predrnn-predict describes a weights-only
+        checkpoint by this data module over its input, whose clips carry the actions of the
+        predicted frames too (at least `future_actions` more actions than frames; None: exactly
+        one per frame, as training data has)."""
         super().__init__(batch_size, eval_batch_size)
         checks.choice("normalize", normalize, KINDS, "minmax")
         checks.boolean("grey", grey)
@@ -132,7 +137,8 @@ class ArraysDataModule(WindowedDataModule):
     # --- clips, splits, windows ------------------------------------------------------------
     def _open(self, path: str, key_name: str) -> list[Clip]:
         h = self.hparams
-        return open_clips(path, h.key, h.layout, h.grey, path_key=key_name, actions_key=h.actions_key)
+        return open_clips(path, h.key, h.layout, h.grey, path_key=key_name, actions_key=h.actions_key,
+                          future_actions=h.future_actions)  # fmt: skip
 
     def _open_splits(self) -> dict[str, list[Clip]]:
         h = self.hparams
