@@ -10,7 +10,12 @@ end), tested on `--test-size` generated Moving MNIST test sequences (test digits
 2017: the same set for every run). Runs go `--jobs` at a time, each with its share of the CPU
 threads. Prints one JSON line per run, then one per recipe with mean ± std over seeds and the
 zeros / copy-last baselines, and, with two recipes or more, the relative MSE of each against the
-first. Not a test: run it on purpose (RESULTS.md records the figures).
+first. Each run's line has `seconds` (the whole command), `train_seconds` (the wall time of
+training with its validations, `summary.json`'s `fit_seconds`) and the `precision` it ran in;
+a recipe takes several overrides separated by commas, e.g. a precision:
+`--recipe bf16=experiment=mnist_budget,trainer.precision=bf16-mixed` (on a CPU with native bf16
+the CPU presets choose bf16 themselves: give `trainer.precision=32-true` for an fp32 run, docs/cpu.md).
+Not a test: run it on purpose (RESULTS.md records the figures).
 """
 
 from __future__ import annotations
@@ -52,11 +57,16 @@ def run_one(name: str, recipe: list[str], seed: int, args, threads: int) -> dict
             return {"recipe": name, "seed": seed, "error": proc.stderr.strip().splitlines()[-1:], "command": command}
     metrics_file = sorted(root.glob("logs/train/runs/*/metrics.json"))[-1]
     m = json.loads(metrics_file.read_text())
+    summary_file = metrics_file.with_name("summary.json")
+    fit_seconds = json.loads(summary_file.read_text()).get("fit_seconds") if summary_file.is_file() else None
+    config = (metrics_file.parent / ".hydra" / "config.yaml").read_text()
+    precision = next((ln.split(":", 1)[1].strip() for ln in config.splitlines() if ln.startswith("  precision:")), None)
     return {
         "recipe": name, "seed": seed, "mse": m["mse"], "ssim": m["ssim"], "mae": m["mae"], "psnr": m["psnr"],
         "mse_per_frame": m["mse_per_frame"], "zeros_mse": m["baselines"]["zeros"]["mse"],
         "copy_last_mse": m["baselines"]["copy_last"]["mse"], "test_sequences": m["num_sequences"],
-        "seconds": seconds, "threads": threads, "overrides": recipe,
+        "seconds": seconds, "train_seconds": fit_seconds, "precision": precision, "threads": threads,
+        "overrides": recipe,
     }  # fmt: skip
 
 
@@ -99,12 +109,18 @@ def main() -> None:
         if not done:
             continue
         summary = {"bench": "budget_recipe", **machine, "recipe": name, "overrides": recipes[name], "seeds": len(done)}
-        for key in ("mse", "ssim", "zeros_mse", "copy_last_mse"):
-            summary[f"{key}_mean"], summary[f"{key}_std"] = (round(v, 4) for v in mean_std([r[key] for r in done]))
+        for key in ("mse", "ssim", "zeros_mse", "copy_last_mse", "train_seconds"):
+            values = [r[key] for r in done if r.get(key) is not None]
+            if values:
+                summary[f"{key}_mean"], summary[f"{key}_std"] = (round(v, 4) for v in mean_std(values))
         if first is None:
             first = summary
         else:
             summary["mse_vs_first"] = round(summary["mse_mean"] / first["mse_mean"] - 1, 4)
+            if "train_seconds_mean" in summary and first.get("train_seconds_mean"):
+                summary["train_seconds_vs_first"] = round(
+                    summary["train_seconds_mean"] / first["train_seconds_mean"], 4
+                )
         print(json.dumps(summary), flush=True)
 
 

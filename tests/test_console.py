@@ -33,7 +33,7 @@ NOISE = ("litlogger", "LitLogger", "anonymous setting", "LeafSpec", "_pytree", "
 def test_the_preset_fits_the_machine(gpu, chosen, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: gpu)
     args, line = choose_experiment(["trainer.max_steps=5"])
-    assert args == ["trainer.max_steps=5", f"experiment={chosen}"]
+    assert args[:2] == ["trainer.max_steps=5", f"experiment={chosen}"]  # then cpu_quick's precision (test_threads.py)
     assert line.startswith(f"predrnn-train: experiment={chosen} (") and "make train EXPERIMENT=NAME" in line
     assert choose_experiment(["experiment=smoke"]) == (["experiment=smoke"], None)  # an explicit choice is obeyed
     assert choose_experiment(["model=mim"]) == (["model=mim"], None)  # the presets are PredRNN's

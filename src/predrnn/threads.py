@@ -6,6 +6,7 @@ slower than at 1 thread each, as the threads spin against each other."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 
 def available_cpus() -> int:
@@ -26,3 +27,88 @@ def share_cpus(processes: int) -> int:
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
     return threads
+
+
+# ---- OpenMP on a busy machine (docs/cpu.md, "A busy machine") ----
+# torch's OpenMP threads spin while they wait for work (libgomp's default): beside another busy
+# process a 2 × 16 PredRNN step at 2 threads took 8.7-13.7 s against 0.5-0.7 s at 1 thread on a
+# 2-core machine. So predrnn's entry points, before torch starts its OpenMP runtime, let the
+# threads sleep while they wait (OMP_WAIT_POLICY=PASSIVE) and start only as many threads as the
+# CPUs that are idle when the run starts (a thread on a busy core makes every op wait for it).
+# OMP_WAIT_POLICY / OMP_NUM_THREADS set by the user are kept.
+
+BUSY_FRACTION = 0.5  # a CPU busier than this over the sample counts as taken by another process
+
+
+def cpu_times(text: str) -> dict[int, tuple[int, int]]:
+    """Per CPU (busy, total) jiffies from /proc/stat's text."""
+    times = {}
+    for line in text.splitlines():
+        name, *fields = line.split()
+        if not name.startswith("cpu") or name == "cpu":
+            continue
+        values = [int(v) for v in fields[:8]]  # user nice system idle iowait irq softirq steal
+        idle = values[3] + values[4]
+        times[int(name[3:])] = (sum(values) - idle, sum(values))
+    return times
+
+
+def busy_cpus(before: dict[int, tuple[int, int]], after: dict[int, tuple[int, int]], cpus: set[int]) -> set[int]:
+    """The CPUs of `cpus` busier than BUSY_FRACTION between two /proc/stat readings."""
+    busy = set()
+    for cpu in cpus & before.keys() & after.keys():
+        work, total = (after[cpu][i] - before[cpu][i] for i in (0, 1))
+        if total > 0 and work / total > BUSY_FRACTION:
+            busy.add(cpu)
+    return busy
+
+
+def idle_cpus(sample_seconds: float = 0.1) -> int | None:
+    """How many of the CPUs this process may use are idle now (a /proc/stat sample over
+    `sample_seconds`, while this process sleeps); None where /proc/stat can't be read."""
+    import time
+
+    try:
+        cpus = set(os.sched_getaffinity(0))
+        stat = Path("/proc/stat")
+        before = cpu_times(stat.read_text())
+        time.sleep(sample_seconds)
+        after = cpu_times(stat.read_text())
+    except (AttributeError, OSError, ValueError):
+        return None
+    return len(cpus - busy_cpus(before, after, cpus))
+
+
+def choose_openmp(environ: dict, available: int, idle: int | None) -> tuple[dict[str, str], str | None]:
+    """The OpenMP variables to set, given the environment (the user's OMP_* win), the CPUs this
+    process may use and how many of them are idle (None: unknown); and the words for the run's
+    first line where the choice differs from torch's default (None where it doesn't)."""
+    chosen, said = {}, []
+    if "OMP_WAIT_POLICY" not in environ:
+        chosen["OMP_WAIT_POLICY"] = "PASSIVE"
+    if "OMP_NUM_THREADS" not in environ and idle is not None and idle < available and available > 1:
+        chosen["OMP_NUM_THREADS"] = str(max(1, idle))
+        said.append(f"{max(1, idle)} thread(s) ({available - idle} of {available} CPUs busy at start)")
+    threads = environ.get("OMP_NUM_THREADS", chosen.get("OMP_NUM_THREADS", str(available)))
+    if "OMP_WAIT_POLICY" in chosen and threads != "1":  # one thread never waits for another
+        said.insert(0, "OpenMP threads sleep while they wait (OMP_WAIT_POLICY=PASSIVE)")
+    if not said:
+        return chosen, None
+    return chosen, (
+        f"{' and '.join(said)}, so that a busy machine slows this run in proportion; "
+        "set OMP_WAIT_POLICY / OMP_NUM_THREADS to choose"
+    )
+
+
+def openmp_policy() -> str | None:
+    """`choose_openmp` applied to os.environ, with this machine's CPUs sampled now; returns its
+    words. Only before torch is imported: its OpenMP runtime reads the variables once, at start
+    (an in-process caller that imported torch already gets None, and nothing changes)."""
+    import sys
+
+    if "torch" in sys.modules:
+        return None
+    needs_sample = "OMP_NUM_THREADS" not in os.environ
+    chosen, note = choose_openmp(dict(os.environ), available_cpus(), idle_cpus() if needs_sample else None)
+    os.environ.update(chosen)
+    return note

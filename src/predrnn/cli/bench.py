@@ -7,6 +7,7 @@ GPU, a synchronised wall clock on the CPU. Model TFLOP/s counts 3 × the forward
     predrnn-bench                           # paper config on the GPU (small on CPU), all suites
     predrnn-bench --suite data              # generator sequences/s
     predrnn-bench --suite train --batch-sizes 8,64 --modes eager_fp32,cuda_graph
+    predrnn-bench --suite train --device cpu --size small,2x32,4x64 --modes eager_fp32,bf16,bf16_channels_last,compiled
     predrnn-bench --suite compile --cold    # seconds to the first compiled step, graphs built
 """
 
@@ -35,10 +36,19 @@ from predrnn.toolchain import cpu_compile_problem
 from predrnn.training.fastpath import FastPath, autocast_dtype
 from predrnn.training.sampling import LinearDecay
 
-MODES = ("eager_fp32", "bf16_channels_last", "cuda_graph", "compiled", "compiled_cuda_graph")  # conf/speed/<mode>.yaml
+MODES = (
+    "eager_fp32",
+    "bf16",
+    "bf16_channels_last",
+    "cuda_graph",
+    "compiled",
+    "compiled_cuda_graph",
+)  # conf/speed/<mode>.yaml
 SIZES = {
     "paper": {"hidden_channels": [128, 128, 128, 128], "kernel_size": 5, "patch_size": 4},
-    "small": {"hidden_channels": [16, 16], "kernel_size": 3, "patch_size": 4},
+    "small": {"hidden_channels": [16, 16], "kernel_size": 3, "patch_size": 4},  # the CPU presets' (cpu_quick)
+    "2x32": {"hidden_channels": [32, 32], "kernel_size": 3, "patch_size": 4},  # the CPU side by side's
+    "4x64": {"hidden_channels": [64, 64, 64, 64], "kernel_size": 5, "patch_size": 4},
 }
 
 
@@ -72,9 +82,16 @@ def emit(record: dict[str, Any]) -> None:
 def device_info(device: torch.device) -> dict[str, Any]:
     if device.type == "cuda":
         return {"device": "cuda", "card": torch.cuda.get_device_name(device)}
+    import os
     import platform
 
-    return {"device": "cpu", "card": platform.processor() or platform.machine(), "threads": torch.get_num_threads()}
+    from predrnn.cpu_features import cpu_bf16
+
+    return {
+        "device": "cpu", "card": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
+        **cpu_bf16().record(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default"),
+    }  # fmt: skip
 
 
 def reset_peak(device: torch.device) -> None:
@@ -188,8 +205,8 @@ def build(
 
 
 def bench_train(args: argparse.Namespace, device: torch.device) -> None:
-    for model, batch, mode in itertools.product(args.models, args.batch_sizes, args.modes):
-        info = {"suite": "train", "model": model, "mode": mode, "batch": batch, "config": args.size,
+    for size, model, batch, mode in itertools.product(args.sizes, args.models, args.batch_sizes, args.modes):
+        info = {"suite": "train", "model": model, "mode": mode, "batch": batch, "config": size,
                 "layer_norm": args.layer_norm, **device_info(device)}  # fmt: skip
         fast, _ = mode_settings(mode, args.compile_mode)
         if fast.compile:
@@ -201,7 +218,7 @@ def bench_train(args: argparse.Namespace, device: torch.device) -> None:
             emit({**info, "skipped": why})
             continue
         reset_peak(device)
-        step, net, setup = build(args.size, mode, device, batch, args.layer_norm, args.compile_mode, model)
+        step, net, setup = build(size, mode, device, batch, args.layer_norm, args.compile_mode, model)
         for _ in range(args.warmup):
             step()
         times = Timer(device).time(step, args.steps)
@@ -221,16 +238,17 @@ def bench_train(args: argparse.Namespace, device: torch.device) -> None:
 
 def bench_predict(args: argparse.Namespace, device: torch.device) -> None:
     batch = args.predict_batch
-    for model, mode in itertools.product(args.models, ("eager_fp32", "bf16_channels_last", "compiled")):
+    modes = ("eager_fp32", "bf16", "bf16_channels_last", "compiled")
+    for size, model, mode in itertools.product(args.sizes, args.models, modes):
         fast, dtype = mode_settings(mode, args.compile_mode)
-        info = {"suite": "predict", "model": model, "mode": mode, "batch": batch, "config": args.size,
+        info = {"suite": "predict", "model": model, "mode": mode, "batch": batch, "config": size,
                 "layer_norm": args.layer_norm, **device_info(device)}  # fmt: skip
         if fast.compile and (why := compile_unavailable(device)):
             emit({**info, "skipped": why})
             continue
         torch.manual_seed(0)
         reset_peak(device)
-        net = make_network(model, args.size, args.layer_norm).to(device).eval()
+        net = make_network(model, size, args.layer_norm).to(device).eval()
         fast.prepare(net, device)
         frames = fast.layout(make_batch(batch, device)[0])
 
@@ -400,7 +418,11 @@ def bench_data(args: argparse.Namespace) -> None:
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="predrnn-bench", description=__doc__.split("\n")[0])
     parser.add_argument("--suite", default="all", choices=["all", "train", "compile", "predict", "fit", "data"])
-    parser.add_argument("--size", default=None, choices=list(SIZES), help="paper on GPU, small on CPU by default")
+    parser.add_argument(
+        "--size", default=None,
+        help=f"comma list of {', '.join(SIZES)} (train, predict; the other suites take the first); "
+        "paper on GPU, small on CPU by default",
+    )  # fmt: skip
     parser.add_argument("--models", default="predrnn", help="comma list of conf/model names to time (train, predict)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--batch-sizes", default=None, help="comma list; default 8,64 on GPU, 8 on CPU")
@@ -426,6 +448,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     if unknown:
         parser.error(f"unknown mode(s) {', '.join(sorted(unknown))}: use {', '.join(MODES)}")
     args.modes = modes
+    args.sizes = [s for s in (args.size or "").split(",") if s]
+    if set(args.sizes) - set(SIZES):
+        parser.error(f"unknown size(s) {', '.join(sorted(set(args.sizes) - set(SIZES)))}: use {', '.join(SIZES)}")
     from predrnn.config import CONF_DIR
 
     args.models = [m for m in args.models.split(",") if m]
@@ -443,7 +468,8 @@ def main(argv: list[str] | None = None) -> None:
         print("predrnn-bench: error: --device cuda but no CUDA device is visible", file=sys.stderr)
         sys.exit(2)
     gpu = device.type == "cuda"
-    args.size = args.size or ("paper" if gpu else "small")
+    args.sizes = args.sizes or ["paper" if gpu else "small"]
+    args.size = args.sizes[0]
     args.batch_sizes = [int(b) for b in (args.batch_sizes or ("8,64" if gpu else "8")).split(",")]
     args.steps = args.steps or (30 if gpu else 3)
     args.warmup = args.warmup if args.warmup is not None else (5 if gpu else 1)

@@ -258,6 +258,11 @@ def _missing_keys(cfg, prefix: str = "") -> list[str]:
     return found
 
 
+# what the entry point chose for OpenMP where it differs from torch's default (a train run's
+# first line says it), or None
+OPENMP_NOTE: str | None = None
+
+
 def entry_point(
     config_name: str,
     prog: str,
@@ -276,11 +281,16 @@ def entry_point(
 
     def main() -> None:
         from predrnn.cli import help as cli_help
+        from predrnn.threads import openmp_policy
 
         args = sys.argv[1:]
         if "--version" in args or "-V" in args:
             print(cli_help.version_line(prog))
             sys.exit(0)
+        # before torch starts its OpenMP runtime: threads that sleep while they wait, as many
+        # as the idle CPUs (predrnn/threads.py; the user's OMP_* variables win)
+        global OPENMP_NOTE
+        OPENMP_NOTE = openmp_policy()
         asks_help = "--help" in args or "-h" in args
         if os.environ.get("HYDRA_FULL_ERROR") != "1" or asks_help:
             try:

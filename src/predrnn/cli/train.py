@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -93,12 +94,14 @@ def fit_and_test(run: Run) -> dict[str, Any]:
     summary["reproduce"] = record(cfg.seed, trainer.strategy.root_device, run.datamodule.test_set_definition())
     summary["data_summary"] = run.datamodule.data_summary()  # what each split holds (docs/data.md)
     try:
+        started = time.perf_counter()
         try:
             trainer.fit(module, datamodule=run.datamodule, ckpt_path=run.ckpt_path, weights_only=True)
         except SIGTERMException:  # GracefulStop cut a validation short, after saving last.ckpt
             if run.stop is None or run.stop.received is None:
                 raise
         summary["fitted"] = True
+        summary["fit_seconds"] = round(time.perf_counter() - started, 1)  # training + its validations, wall time
         stopped = run.stop is not None and run.stop.received is not None
         if stopped:
             _record_signal(summary, run.stop.received, "the test (training stopped early; last.ckpt holds the step)")
@@ -179,6 +182,8 @@ def save_sample_input(run: Run) -> tuple[Path, str] | None:
         clips = dataset.__getitems__(list(range(count))) if count else None
     except Exception:  # the sample is a convenience: the run's own results don't depend on it
         return None
+    if isinstance(clips, dict) and set(clips) == {"frames", "times"}:  # data=xarray's windows with their times
+        clips = clips["frames"]
     if clips is None or isinstance(clips, dict):  # none, or frames with actions (predict needs the actions file)
         return None
     np.save(path, np.ascontiguousarray(np.asarray(clips)[:, : run.module.network.input_length]))
@@ -243,10 +248,20 @@ def _finish_wandb(loggers: list) -> None:
 def choose_experiment(args: list[str]) -> tuple[list[str], str | None]:
     """Without an `experiment=` override, the one that fits this machine: the paper's settings
     where a GPU is present, the CPU preset where none is (the paper's 4 × 128 network takes
-    minutes per step on a CPU); returns the arguments and the line that says so (printed once
-    the run's config has passed its checks). An
-    explicit experiment is always obeyed, and a run on other data (`data=arrays`) or with another
-    network (`model=…`) gets none: the presets are PredRNN Moving MNIST benchmarks."""
+    minutes per step on a CPU); then the precision of a CPU preset (`choose_precision`) and what
+    the entry point chose for OpenMP; returns the arguments and the line that says so (printed
+    once the run's config has passed its checks). An explicit experiment is always obeyed, and a
+    run on other data (`data=arrays`) or with another network (`model=…`) gets none: the presets
+    are PredRNN Moving MNIST benchmarks."""
+    from predrnn.cli import entry
+
+    args, preset = _choose_preset(args)
+    args, precision = choose_precision(args)
+    said = [part for part in (preset, precision, entry.OPENMP_NOTE) if part]
+    return args, ("predrnn-train: " + "; ".join(said)) if said else None
+
+
+def _choose_preset(args: list[str]) -> tuple[list[str], str | None]:
     groups = {a.lstrip("+~").split("=")[0] for a in args}
     if {"experiment", "data", "model"} & groups:
         return args, None
@@ -260,11 +275,42 @@ def choose_experiment(args: list[str]) -> tuple[list[str], str | None]:
             "no GPU: the CPU preset, since the paper's 4 × 128 network takes minutes per step here",
         )
     other = "cpu_quick" if choice == "paper_mnist" else "paper_mnist"
-    note = (
-        f"predrnn-train: experiment={choice} ({why}); choose another with experiment=NAME "
-        f"(make train EXPERIMENT=NAME), e.g. experiment={other}"
-    )
+    note = f"experiment={choice} ({why}); choose another with experiment=NAME (make train EXPERIMENT=NAME), e.g. experiment={other}"
     return [*args, f"experiment={choice}"], note
+
+
+# the experiments that are CPU presets: bf16 autocast where the CPU computes bf16 natively, fp32
+# elsewhere (docs/cpu.md); mnist_budget only where it runs on the CPU
+CPU_PRESETS = {"cpu_quick": "always", "mnist_budget": "on a CPU"}
+CPU_TRAINERS = ("trainer=cpu", "trainer=ddp_cpu", "trainer.accelerator=cpu")
+
+
+def choose_precision(args: list[str], gpu: bool | None = None, bf16=None) -> tuple[list[str], str | None]:
+    """The precision of a CPU preset run: `trainer.precision=bf16-mixed` added where the CPU
+    computes bf16 natively, fp32 (the config's 32-true) elsewhere; returns the arguments and
+    the words that say which and why. `speed=…` or `trainer.precision=…` given by the user win
+    (nothing added or said), as does any experiment that is not a CPU preset. `gpu` and `bf16`
+    (a `cpu_features.Bf16Support`) stand in for this machine's (tests)."""
+    from predrnn.cpu_features import cpu_bf16
+
+    values = {a.lstrip("+~").split("=")[0]: a.split("=", 1)[-1] for a in args}
+    experiment = values.get("experiment")
+    if experiment not in CPU_PRESETS or {"speed", "trainer.precision"} & values.keys():
+        return args, None
+    if CPU_PRESETS[experiment] != "always":
+        if gpu is None:
+            import torch
+
+            gpu = torch.cuda.is_available()
+        on_cpu = not gpu or any(a.lstrip("+~") in CPU_TRAINERS for a in args)
+        if not on_cpu:
+            return args, None
+    bf16 = cpu_bf16() if bf16 is None else bf16
+    if bf16.native:
+        return [*args, "trainer.precision=bf16-mixed"], (
+            f"bf16 autocast (trainer.precision=bf16-mixed: {bf16.reason()}); trainer.precision=32-true for fp32"
+        )
+    return args, f"fp32 ({bf16.reason()}); trainer.precision=bf16-mixed to use it anyway"
 
 
 task = report_errors("predrnn-train")(train)  # the Hydra task, for in-process use
