@@ -133,14 +133,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--mode", default=None, help="a bench mode (default: the CPU preset's, bf16 or eager_fp32)")
+    parser.add_argument("--mode", default="eager_fp32", help="a bench mode (default: the CPU preset's, eager_fp32)")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per (load, setting)")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.mode is None:
-        from predrnn.cpu_features import cpu_bf16
-
-        args.mode = "bf16" if cpu_bf16().native else "eager_fp32"  # as predrnn-train chooses for cpu_quick
     if args.child:
         child(args)
         return

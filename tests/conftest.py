@@ -124,7 +124,8 @@ LONGEST_FIRST = ("test_learning.py", "test_first_hour.py", "test_conformance.py"
                  "test_sweeps.py", "test_extending.py", "test_cli.py", "test_errors.py", "test_safety.py",
                  "test_user_data.py", "test_ddp.py", "test_export.py", "test_sevir.py", "quickstart.ipynb",
                  "test_family_train.py", "test_console.py", "test_readers.py", "test_suggestions.py",
-                 "test_train.py", "test_remote_data.py", "test_bair.py", "test_xarray_data.py")  # fmt: skip
+                 "test_train.py", "test_remote_data.py", "test_bair.py", "test_weatherbench_multivariable.py",
+                 "test_threads.py", "test_weatherbench.py", "test_xarray_data.py")  # fmt: skip
 
 
 def pytest_collection_modifyitems(items) -> None:

@@ -30,12 +30,14 @@ def share_cpus(processes: int) -> int:
 
 
 # ---- OpenMP on a busy machine (docs/cpu.md, "A busy machine") ----
-# torch's OpenMP threads spin while they wait for work (libgomp's default): beside another busy
-# process a 2 × 16 PredRNN step at 2 threads took 8.7-13.7 s against 0.5-0.7 s at 1 thread on a
-# 2-core machine. So predrnn's entry points, before torch starts its OpenMP runtime, let the
-# threads sleep while they wait (OMP_WAIT_POLICY=PASSIVE) and start only as many threads as the
-# CPUs that are idle when the run starts (a thread on a busy core makes every op wait for it).
-# OMP_WAIT_POLICY / OMP_NUM_THREADS set by the user are kept.
+# torch's OpenMP threads spin while they wait for work (libgomp's default), and a parallel op
+# waits for its slowest thread: on a core that another process keeps busy, that thread gets
+# half the core. So predrnn's entry points, before torch starts its OpenMP runtime, start only
+# as many threads as the CPUs that are idle when the run starts. The wait policy stays torch's:
+# measured on this project's 2-core machine (benchmarks/RESULTS.md, "A busy machine"), an idle
+# step with OMP_WAIT_POLICY=PASSIVE took 1.9× the default's, and beside one busy core 2 passive
+# threads still took 2.9× the idle step where one thread took 1.6×. OMP_NUM_THREADS set by the
+# user is kept.
 
 BUSY_FRACTION = 0.5  # a CPU busier than this over the sample counts as taken by another process
 
@@ -80,23 +82,15 @@ def idle_cpus(sample_seconds: float = 0.1) -> int | None:
 
 
 def choose_openmp(environ: dict, available: int, idle: int | None) -> tuple[dict[str, str], str | None]:
-    """The OpenMP variables to set, given the environment (the user's OMP_* win), the CPUs this
-    process may use and how many of them are idle (None: unknown); and the words for the run's
-    first line where the choice differs from torch's default (None where it doesn't)."""
-    chosen, said = {}, []
-    if "OMP_WAIT_POLICY" not in environ:
-        chosen["OMP_WAIT_POLICY"] = "PASSIVE"
-    if "OMP_NUM_THREADS" not in environ and idle is not None and idle < available and available > 1:
-        chosen["OMP_NUM_THREADS"] = str(max(1, idle))
-        said.append(f"{max(1, idle)} thread(s) ({available - idle} of {available} CPUs busy at start)")
-    threads = environ.get("OMP_NUM_THREADS", chosen.get("OMP_NUM_THREADS", str(available)))
-    if "OMP_WAIT_POLICY" in chosen and threads != "1":  # one thread never waits for another
-        said.insert(0, "OpenMP threads sleep while they wait (OMP_WAIT_POLICY=PASSIVE)")
-    if not said:
-        return chosen, None
-    return chosen, (
-        f"{' and '.join(said)}, so that a busy machine slows this run in proportion; "
-        "set OMP_WAIT_POLICY / OMP_NUM_THREADS to choose"
+    """The OpenMP variables to set, given the environment (the user's OMP_NUM_THREADS wins), the
+    CPUs this process may use and how many of them are idle (None: unknown); and the words for
+    the run's first line where the choice differs from torch's default (None where it doesn't)."""
+    if "OMP_NUM_THREADS" in environ or idle is None or idle >= available or available <= 1:
+        return {}, None
+    threads = max(1, idle)
+    return {"OMP_NUM_THREADS": str(threads)}, (
+        f"{threads} thread(s) ({available - idle} of {available} CPUs busy at start), so that a busy machine "
+        "slows this run in proportion; set OMP_NUM_THREADS to choose"
     )
 
 

@@ -287,8 +287,8 @@ def entry_point(
         if "--version" in args or "-V" in args:
             print(cli_help.version_line(prog))
             sys.exit(0)
-        # before torch starts its OpenMP runtime: threads that sleep while they wait, as many
-        # as the idle CPUs (predrnn/threads.py; the user's OMP_* variables win)
+        # before torch starts its OpenMP runtime: as many threads as the idle CPUs
+        # (predrnn/threads.py; the user's OMP_NUM_THREADS wins)
         global OPENMP_NOTE
         OPENMP_NOTE = openmp_policy()
         asks_help = "--help" in args or "-h" in args
