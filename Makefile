@@ -19,7 +19,7 @@ FORMAT ?= onnx
 EXPORT_OUTPUT ?= model.$(if $(filter torchscript,$(FORMAT)),pt,$(if $(filter exported-program,$(FORMAT)),pt2,onnx))
 SWEEP ?= $(shell ls -td logs/train/multiruns/* 2>/dev/null | head -1)
 
-.PHONY: help install test test-fast lint format train smoke eval predict export sweep report bench bench-data bench-data-memory clean
+.PHONY: help install test test-fast lint format docs train smoke eval predict export sweep report bench bench-data bench-data-memory clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -56,6 +56,11 @@ format: install ## ruff fix and format
 	$(BIN)/ruff check --fix src tests
 	$(BIN)/ruff format src tests
 
+# the docs site from docs/ and the docstrings (the API reference is generated from src/ at build
+# time); --strict: a broken link or reference fails the build. Open site/index.html.
+docs: install ## build the docs site into site/ (mkdocs --strict)
+	NO_MKDOCS_2_WARNING=1 DISABLE_MKDOCS_2_WARNING=true $(BIN)/mkdocs build --strict --site-dir site $(ARGS)
+
 train: install ## train PredRNN on Moving MNIST (the preset that fits the machine, or EXPERIMENT=name); overrides in ARGS="..."
 	$(BIN)/predrnn-train $(if $(EXPERIMENT),experiment=$(EXPERIMENT)) $(ARGS)
 
@@ -80,7 +85,7 @@ export: install ## export for deployment: make export CKPT=... FORMAT=onnx|torch
 # experiment turns the bar off, this puts it back).
 SWEEP_ARGS ?= trainer.max_steps=300 sampling.end=1.0 optim.lr=3e-3 data.image_size=48 data.num_digits=1 \
 	data.batch_size=8 data.train_size=2400 data.val_size=64 data.test_size=64 \
-	"callbacks.progress_bar={_target_:predrnn.training.console.StepProgressBar}"
+	"callbacks.progress_bar={_target_:predrnn.training.progress.StepProgressBar}"
 
 sweep: install ## a small multirun comparing the sampling curves (CPU-sized: about 4 CPU minutes)
 	$(BIN)/predrnn-train -m experiment=smoke hparams_search=sampling_curves $(SWEEP_ARGS) $(ARGS)
@@ -97,6 +102,6 @@ bench-data: install ## sequences/s of the Moving MNIST generator (JSON lines)
 bench-data-memory: install ## peak RSS of training from an HDF5 file larger than a memory budget (JSON line)
 	$(BIN)/python benchmarks/data_memory.py $(ARGS)
 
-clean: ## remove caches and build leftovers (keeps .venv and logs/)
-	rm -rf .pytest_cache .ruff_cache build dist src/*.egg-info
+clean: ## remove caches and build leftovers, the docs site included (keeps .venv and logs/)
+	rm -rf .pytest_cache .ruff_cache build dist site src/*.egg-info
 	find . -name __pycache__ -not -path "./$(VENV)/*" -prune -exec rm -rf {} +

@@ -85,7 +85,7 @@ def child(args) -> None:
         note = openmp_policy()  # as predrnn's entry points do, before torch is imported
     import torch
 
-    from predrnn.cli.bench import build
+    from predrnn.bench.step import build
     from predrnn.cpu_features import cpu_bf16
 
     step, _, setup = build(args.size, args.mode, torch.device("cpu"), args.batch)

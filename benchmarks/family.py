@@ -43,7 +43,7 @@ def networks() -> list[tuple[str, str, list[str]]]:
     for each type no config holds by default (`simvp_incepu`)."""
     from hydra.utils import get_class
 
-    from predrnn.config import compose
+    from predrnn.cli.hydra_state import compose
     from predrnn.models import api
 
     rows, typed, seen = [], [], set()
@@ -67,7 +67,7 @@ def networks() -> list[tuple[str, str, list[str]]]:
 def overrides(name: str, model: str, own: list[str], args) -> list[str]:
     from hydra.utils import get_class
 
-    from predrnn.config import compose
+    from predrnn.cli.hydra_state import compose
     from predrnn.models import api
 
     cfg = compose("train", [f"model={model}"], Path("/tmp/predrnn-family/compose")).model
@@ -98,7 +98,7 @@ def fixed(model: str) -> bool:
     """Whether the network of `conf/model/<model>.yaml` predicts a fixed horizon (models/api.py)."""
     from hydra.utils import get_class
 
-    from predrnn.config import compose
+    from predrnn.cli.hydra_state import compose
     from predrnn.models import api
 
     cfg = compose("train", [f"model={model}"], Path("/tmp/predrnn-family/compose")).model
@@ -125,8 +125,9 @@ def size_and_speed(checkpoint: Path, batch: int) -> tuple[int, int | None, float
 
     from predrnn.checkpoints import open_checkpoint
     from predrnn.models import api
+    from predrnn.training.module import PredRNNModule
 
-    module = open_checkpoint(checkpoint).module.cpu().train()
+    module = open_checkpoint(checkpoint, module_class=PredRNNModule).module.cpu().train()
     network = module.network
     params = sum(p.numel() for p in network.parameters())
     flops = api.forward_flops(network, 1, 20)

@@ -52,11 +52,11 @@ def workdir(tmp_path_factory) -> Path:
     """A folder with a trained smoke checkpoint (`model.ckpt`) and files of every kind."""
     folder = tmp_path_factory.mktemp("errors")
     from helpers import compose
-    from predrnn.cli import train
+    from predrnn.training.run import train
 
     cfg = compose("train", folder / "trained", ["experiment=smoke", "trainer.max_steps=2", "logger=csv", "test=false",
                                                 "data.val_size=4", "callbacks.media=null"])  # fmt: skip
-    train.train(cfg)
+    train(cfg)
     (folder / "trained" / "run" / "checkpoints" / "last.ckpt").rename(folder / "model.ckpt")
     state = torch.load(folder / "model.ckpt", weights_only=True)
     torch.save(state["state_dict"], folder / "bare.ckpt")

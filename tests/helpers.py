@@ -54,7 +54,7 @@ needs_cpu_compiler = pytest.mark.skipif(
 
 def compose(config_name: str, tmp_path, overrides=()):
     """The real configs composed as the entry points do, with the run folder tmp_path/run."""
-    from predrnn.config import compose as compose_config
+    from predrnn.cli.hydra_state import compose as compose_config
 
     return compose_config(config_name, overrides, Path(tmp_path) / "run")
 
@@ -111,7 +111,7 @@ def run_main(argv, cwd, monkeypatch, capsys, stdout: bool = False):
 
 def eval_score(ckpt, eval_args: str, cwd, monkeypatch, capsys) -> dict:
     """`metrics.json` of `predrnn-eval ckpt_path=CKPT` run in-process with the data overrides a
-    data module prints (`command_arguments()`), on the CPU, without media."""
+    data module prints (`command_line.data_arguments(dm.command_overrides()[0])`), on the CPU, without media."""
     import json
     import shlex
 

@@ -180,8 +180,9 @@ def test_experiment_trains_predicts_and_exports_with_actions(bair, tmp_path, mon
     # the same rollout by hand, and the artefacts: actions (N, J + K - 1, A) as their second input
     from predrnn.checkpoints import open_checkpoint
     from predrnn.export import Rollout, export
+    from predrnn.training.module import PredRNNModule
 
-    module = open_checkpoint(ckpt).module.eval()
+    module = open_checkpoint(ckpt, module_class=PredRNNModule).module.eval()
     rollout = Rollout(module.network, 10, module.normalization).eval()
     x = torch.from_numpy(frames).permute(0, 1, 4, 2, 3).float() / 255
     a = torch.from_numpy(actions)

@@ -27,7 +27,7 @@ def test_experiment_composes_and_instantiates(experiment, tmp_path):
     cfg = compose("train", tmp_path, [f"experiment={experiment}"])
     dm, module = build(cfg)
     assert isinstance(module, PredRNNModule) and type(module.network) is get_class(cfg.model._target_)
-    assert isinstance(module.network, api.Network)  # keeps the network contract
+    api.check_network(module.network)  # keeps the network contract (one line naming what it lacks, if not)
     assert dm.total_length == 20 and dm.input_length == 10 and module.network.input_length == 10
     schedule = instantiate(cfg.sampling)
     assert 0.0 <= schedule.probabilities(0)[1] <= 1.0
@@ -93,7 +93,8 @@ def test_grid_sweeps_name_real_keys_and_valid_values(search, tmp_path):
     so a sweep can't fail on a typo after its first jobs have run."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    from predrnn.config.validation import validate_train
+    from predrnn.launch import Launch
+    from predrnn.validation import validate_train
 
     cfg = compose("train", tmp_path, [f"hparams_search={search}"])
     assert cfg.hydra.mode.name == "MULTIRUN"
@@ -103,7 +104,7 @@ def test_grid_sweeps_name_real_keys_and_valid_values(search, tmp_path):
         assert len(values) >= 2, sweep
         for value in values:
             job = compose("train", tmp_path, ["experiment=paper_mnist", f"{sweep.key_or_group}={value}"])
-            validate_train(job)
+            validate_train(job, Launch())
             build(job)
 
 

@@ -17,10 +17,11 @@ from hydra.utils import get_class
 
 from helpers import ENV, compose, run
 from predrnn.checkpoints import open_checkpoint
-from predrnn.cli.train import train
-from predrnn.config import CONF_DIR
+from predrnn.config_groups import CONF_DIR
 from predrnn.export import Rollout, example_inputs, export
 from predrnn.models import api
+from predrnn.training.module import PredRNNModule
+from predrnn.training.run import train
 
 # three short trainings and one ONNX export per network: about 20-60 s each on a shared 2-core machine
 pytestmark = pytest.mark.slow
@@ -94,7 +95,7 @@ def test_trains_and_resumes_exactly(trained):
 
 def test_predicts_longer_than_trained_and_exports_equal_to_pytorch(trained):
     model, _, folder = trained
-    checkpoint = open_checkpoint(folder / "a" / "run" / "checkpoints" / "last.ckpt")
+    checkpoint = open_checkpoint(folder / "a" / "run" / "checkpoints" / "last.ckpt", module_class=PredRNNModule)
     network = checkpoint.module.network.eval()
     rollout = Rollout(network, LONGER, checkpoint.module.normalization).eval()  # trained to predict T - J = 3
     inputs = example_inputs(rollout, 2)

@@ -17,7 +17,8 @@ import torch
 from pytorch_lightning.callbacks import Callback
 
 from helpers import SMOKE, compose, run
-from predrnn.cli.train import choose_experiment, train
+from predrnn.training.presets import choose_experiment
+from predrnn.training.run import train
 
 TINY = [
     "trainer.max_steps=6",

@@ -17,9 +17,10 @@ import torch
 from helpers import run_main
 from predrnn.checkpoints import open_checkpoint
 from predrnn.export import Rollout
+from predrnn.training.module import PredRNNModule
 
 FORMATS = [("onnx", ".onnx"), ("torchscript", ".pt"), ("exported-program", ".pt2")]
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = Path(__file__).resolve().parents[1] / "docs" / "export.md"  # the snippet the README links to
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +50,7 @@ def test_artefact_matches_the_eager_model(fmt, suffix, workdir, exported):
     if fmt == "onnx":
         pytest.importorskip("onnxruntime", reason="the export extra (pip install 'predrnn[export]') is not installed")
     out = exported[fmt]
-    module = open_checkpoint(workdir / "model.ckpt").module
+    module = open_checkpoint(workdir / "model.ckpt", module_class=PredRNNModule).module
     rollout = Rollout(module.network, 10).eval()
     observed = torch.rand(3, 10, 1, 64, 64)  # exported with a batch of 2: the batch is dynamic
     with torch.no_grad():
@@ -93,7 +94,7 @@ def test_readme_onnx_snippet_runs_as_written(workdir, exported, tmp_path, monkey
     monkeypatch.chdir(tmp_path)
     exec(compile(snippet, "README.md", "exec"), {})
     predicted = np.load(tmp_path / "predicted.npy")
-    module = open_checkpoint(workdir / "model.ckpt").module
+    module = open_checkpoint(workdir / "model.ckpt", module_class=PredRNNModule).module
     with torch.no_grad():
         want = Rollout(module.network, 10).eval()(torch.from_numpy(clip[-10:] / 255).float()[None, :, None])
     assert predicted.shape == (10, 64, 64) and predicted.dtype == np.uint8

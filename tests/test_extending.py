@@ -17,7 +17,7 @@ import torch
 
 from helpers import ENV, run, run_main
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = Path(__file__).resolve().parents[1] / "docs" / "extending.md"  # the example the README links to
 TESTS = Path(__file__).resolve().parent
 
 
@@ -72,12 +72,13 @@ def test_own_network_as_the_readme_shows(tmp_path):
     sys.path.insert(0, str(tmp_path))
     try:
         from predrnn.checkpoints import open_checkpoint
-        from predrnn.config import compose
+        from predrnn.cli.hydra_state import compose
         from predrnn.export import Rollout
+        from predrnn.training.module import PredRNNModule
 
         cfg = compose("eval", [f"hydra.searchpath=[file://{tmp_path}/conf]", "model=copylast", "ckpt_path=x"],
                       tmp_path / "x")  # fmt: skip
-        module = open_checkpoint(train_run / "checkpoints" / "last.ckpt", cfg).module
+        module = open_checkpoint(train_run / "checkpoints" / "last.ckpt", cfg, module_class=PredRNNModule).module
         with torch.no_grad():
             want = Rollout(module.network, 10).eval()(torch.from_numpy(clip))
     finally:

@@ -78,4 +78,4 @@ def test_without_pysteps_the_error_names_the_extra(monkeypatch):
     with pytest.raises(ConfigError) as caught:
         extrapolate(clip(0, 3), 2)
     message = str(caught.value)
-    assert "pip install predrnn[nowcast]" in message and "\n" not in message
+    assert "pip install 'predrnn[nowcast]'" in message and "\n" not in message

@@ -13,6 +13,7 @@ from helpers import FAMILY, FAMILY_OVERRIDES, compose, family_arrays, run_main
 from predrnn.build import described_network
 from predrnn.checkpoints import open_checkpoint
 from predrnn.checkpoints.official import teacher_mask
+from predrnn.training.module import PredRNNModule
 
 CASES = sorted(FAMILY_OVERRIDES)
 
@@ -30,7 +31,7 @@ def lightning_form(case: str, folder) -> str:
 
 def opened(case: str, path, tmp_path):
     cfg = compose("convert", tmp_path, [*FAMILY_OVERRIDES[case], f"ckpt_path={path}", "output=x.ckpt"])
-    return open_checkpoint(path, cfg, describe=lambda: described_network(cfg))
+    return open_checkpoint(path, cfg, describe=lambda: described_network(cfg), module_class=PredRNNModule)
 
 
 @pytest.mark.parametrize("form", ["openstl", "lightning"])
@@ -108,7 +109,7 @@ def test_convert_eval_and_fine_tune_from_an_openstl_checkpoint(tmp_path, monkeyp
     code, err = run_main(["predrnn-convert", f"ckpt_path={FAMILY}/predrnnpp.pth", "output=native.ckpt", *common],
                          tmp_path, monkeypatch, capsys)  # fmt: skip
     assert code == 0, err
-    native = open_checkpoint(tmp_path / "native.ckpt")  # carries its network: no overrides
+    native = open_checkpoint(tmp_path / "native.ckpt", module_class=PredRNNModule)  # carries its network: no overrides
     assert native.kind == "predrnn" and native.module.hparams["network"]["_target_"].endswith("PredRNNpp")
     code, err = run_main(["predrnn-eval", "ckpt_path=native.ckpt", "data.image_size=32", "data.test_size=4",
                           "data.num_workers=0", "num_media=0"], tmp_path, monkeypatch, capsys)  # fmt: skip

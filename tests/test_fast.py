@@ -247,7 +247,7 @@ def test_speed_fast_trains_through_the_real_loop_on_cpu(tmp_path):
     from pytorch_lightning.callbacks import Callback
 
     from helpers import SMOKE, compose
-    from predrnn.cli.train import train
+    from predrnn.training.run import train
 
     seen = {}
 
@@ -283,8 +283,8 @@ def test_bench_modes_are_the_speed_configs(mode, tmp_path):
     from hydra.utils import instantiate
 
     from helpers import compose
+    from predrnn.bench.modes import MODES, mode_settings
     from predrnn.build import build
-    from predrnn.cli.bench import MODES, mode_settings
 
     assert mode in MODES
     fast, dtype = mode_settings(mode)

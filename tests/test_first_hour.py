@@ -339,6 +339,7 @@ def test_printed_commands_name_the_script_where_path_lacks_it(monkeypatch):
 
 def test_printed_commands_carry_the_search_path_and_model_of_an_own_network(tmp_path):
     from helpers import compose
+    from predrnn.cli.hydra_state import current_launch
     from predrnn.command_line import network_overrides
 
     conf = tmp_path / "my conf" / "model"
@@ -346,14 +347,14 @@ def test_printed_commands_carry_the_search_path_and_model_of_an_own_network(tmp_
     (conf / "mine.yaml").write_text("# my network\n_target_: predrnn.models.PredRNN\nhidden_channels: [4]\n")
     search = f"hydra.searchpath=[file://{conf.parent}]"
     compose("train", tmp_path, [search, "model=mine", "experiment=smoke"])
-    words = network_overrides()
+    words = network_overrides(current_launch())
     assert [shlex.split(w)[0] for w in words] == [search, "model=mine"]
     compose("train", tmp_path, ["experiment=smoke"])
-    assert network_overrides() == []  # predrnn's own networks need nothing
+    assert network_overrides(current_launch()) == []  # predrnn's own networks need nothing
 
 
 def test_the_closing_lines_set_every_metric_beside_the_baselines_and_say_when_the_model_loses():
-    from predrnn.training.console import beside_baselines
+    from predrnn.training.run_summary import beside_baselines
 
     test = {"mse": 150.0, "mse_per_frame": [150.0], "mae": 264.0, "mae_per_frame": [264.0], "ssim": 0.509,
             "ssim_per_frame": [0.509], "csi_35": None, "csi_35_per_frame": [None], "num_sequences": 200,
@@ -373,7 +374,7 @@ def test_the_closing_lines_set_every_metric_beside_the_baselines_and_say_when_th
 
 
 def test_metric_tables_print_every_heading_whole(capsys):
-    from predrnn.training.console import print_metrics_table
+    from predrnn.training.metric_tables import print_metrics_table
 
     names = ["mse", "csi_35", "far_35", "pod_35", "hss_35", "ets_35", "bias_35", "fss_35_s8", "fss_35_s16"]
     results = {n: 0.5 for n in names} | {f"{n}_per_frame": [0.5] * 3 for n in names} | {"num_sequences": 4}
@@ -393,7 +394,7 @@ def test_a_newcomers_shell_runs_what_a_run_prints(tmp_path):
     predict commands run as printed, `predrnn-eval ckpt_path=last` (make eval) scores the run's
     own test set, and a resume says one true line instead of Lightning's warning."""
     tiny = ["experiment=smoke", "data.val_size=4", "data.test_size=4", "callbacks.media=null",
-            "callbacks.progress_bar={_target_:predrnn.training.console.StepProgressBar}"]  # fmt: skip
+            "callbacks.progress_bar={_target_:predrnn.training.progress.StepProgressBar}"]  # fmt: skip
 
     def console_script(args: list[str]) -> str:
         proc = subprocess.run([script(args[0]), *args[1:]], cwd=tmp_path, env=OUTSIDE, capture_output=True,

@@ -291,7 +291,8 @@ def test_stale_temporary_stores_of_killed_writes_are_removed(tmp_path):
 
 
 def test_lead_times_label_the_metric_table(capsys):
-    from predrnn.training.console import lead_times_minutes, print_metrics_table
+    from predrnn.training.metric_tables import print_metrics_table
+    from predrnn.training.test_report import lead_times_minutes
 
     assert lead_times_minutes(np.timedelta64(5, "m"), 3) == [5, 10, 15]
     assert lead_times_minutes(np.timedelta64(90, "s"), 2) == [1.5, 3]
@@ -382,8 +383,9 @@ def described(trained) -> str:
 
     from predrnn.checkpoints import open_checkpoint
     from predrnn.data.xarray_datamodule import XarrayDataModule
+    from predrnn.training.module import PredRNNModule
 
-    if open_checkpoint(str(trained["ckpt"])).module.hparams.get("data_description"):
+    if open_checkpoint(str(trained["ckpt"]), module_class=PredRNNModule).module.hparams.get("data_description"):
         return str(trained["ckpt"])
     path = trained["folder"] / "described.ckpt"
     if not path.exists():
@@ -402,8 +404,9 @@ def by_hand(ckpt, observed: np.ndarray) -> np.ndarray:
     import torch
 
     from predrnn.checkpoints import open_checkpoint
+    from predrnn.training.module import PredRNNModule
 
-    module = open_checkpoint(str(ckpt)).module.eval()
+    module = open_checkpoint(str(ckpt), module_class=PredRNNModule).module.eval()
     norm = module.normalization
     low = norm.low.flatten().numpy()[0]
     x = norm.encode(torch.from_numpy(np.where(np.isnan(observed), low, observed).astype(np.float32)))

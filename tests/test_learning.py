@@ -6,7 +6,7 @@ import json
 import pytest
 
 from helpers import compose
-from predrnn.cli.train import train
+from predrnn.training.run import train
 
 
 @pytest.mark.slow

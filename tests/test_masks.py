@@ -27,7 +27,7 @@ from predrnn.metrics.events import EventScores
 from predrnn.metrics.frame import MAE, MSE, PSNR
 from predrnn.metrics.fss import FractionsSkillScore
 from predrnn.models import PredRNN, reconstruction_loss
-from predrnn.training import callbacks
+from predrnn.training import prediction_media, test_report
 from predrnn.training.module import PredRNNModule, default_metrics
 
 NAN = float("nan")
@@ -390,7 +390,7 @@ def test_fit_and_test_on_a_data_module_with_nan(tmp_path):
         max_steps=2, accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
         enable_progress_bar=False, enable_model_summary=False, limit_val_batches=1, num_sanity_val_steps=0,
         default_root_dir=tmp_path,
-        callbacks=[log, callbacks.TestReport(str(tmp_path)), callbacks.PredictionMedia(1, str(tmp_path))],
+        callbacks=[log, test_report.TestReport(str(tmp_path)), prediction_media.PredictionMedia(1, str(tmp_path))],
     )  # fmt: skip
     trainer.fit(module, datamodule=datamodule)
     trainer.test(module, datamodule=datamodule)

@@ -17,6 +17,7 @@ from helpers import OFFICIAL, OFFICIAL_OVERRIDES, run_main
 from predrnn.checkpoints import open_checkpoint
 from predrnn.checkpoints.official import teacher_mask
 from predrnn.models import api, reconstruction_loss
+from predrnn.training.module import PredRNNModule
 
 CASES = sorted(OFFICIAL_OVERRIDES)
 
@@ -55,7 +56,7 @@ def converted(tmp_path_factory) -> dict:
 @pytest.mark.parametrize("case", CASES)
 def test_outputs_match_the_official_code(case, converted):
     ref = fixture(case)
-    module = open_checkpoint(converted[case]).module
+    module = open_checkpoint(converted[case], module_class=PredRNNModule).module
     net = module.network
     mask = teacher_mask(ref["teacher_mask"], 10, 20, bool(ref["reverse_scheduled_sampling"]))
     for dtype, tol in ((torch.float64, 1e-5), (torch.float32, 1e-3)):

@@ -126,7 +126,7 @@ def _float_model(folder):
     import h5py
 
     from helpers import compose
-    from predrnn.cli.train import train
+    from predrnn.training.run import train
 
     dbz = (np.random.default_rng(3).random((6, 12, 16, 16)) * 70).astype(np.float32)
     over = dbz.astype(np.float64)

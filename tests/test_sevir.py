@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from helpers import run_main
+from predrnn.command_line import data_arguments
 from predrnn.data.sevir import SevirDataModule
 from predrnn.errors import DataError
 from predrnn.metrics.sevir import SevirScores
@@ -153,7 +154,7 @@ def test_experiment_trains_evaluates_predicts(experiment, release, tmp_path, mon
     assert {s: v["windows"] for s, v in summary["data_summary"].items()} == windows
     ckpt = run_dir / "checkpoints" / "last.ckpt"
     dm = module(root, **(LR if experiment == "sevir_lr" else {}))
-    data = shlex.split(dm.command_arguments()[0])  # what the run summary's eval command gives
+    data = shlex.split(data_arguments(dm.command_overrides()[0]))  # what the run summary's eval command gives
     code, err = run_main(["predrnn-eval", f"ckpt_path={ckpt}", *data, "metrics=sevir", "logger=csv", "num_media=0",
                           "+trainer.limit_test_batches=1", "data.num_workers=0", "~metrics.lpips", "baselines=[]"], tmp_path,
                          monkeypatch, capsys)  # fmt: skip

@@ -73,11 +73,11 @@ class CopyLastAt(Callback):
 
 
 def _train(folder: Path, overrides, callbacks=()) -> tuple[int, dict]:
-    from predrnn.cli import train
+    from predrnn.training.run import train
 
     cfg = compose("train", folder, list(overrides))
     try:
-        train.train(cfg, extra_callbacks=list(callbacks))
+        train(cfg, extra_callbacks=list(callbacks))
         code = 0
     except SystemExit as stop:
         code = stop.code

@@ -260,7 +260,7 @@ def test_a_job_that_fills_the_disk_ends_with_its_line(tmp_path, monkeypatch, cap
     import hydra
 
     from predrnn.cli.entry import report_errors
-    from predrnn.config import CONF_DIR
+    from predrnn.config_groups import CONF_DIR
 
     done = []
 

@@ -11,6 +11,7 @@ import pytest
 
 from helpers import compose, eval_score, run_main
 from predrnn.build import build_data
+from predrnn.command_line import data_arguments
 from weather_files import write_human36m, write_taxibj
 
 TINY = ("trainer=cpu", "logger=csv", "model.hidden_channels=[4]", "model.kernel_size=3", "trainer.max_steps=2",
@@ -46,9 +47,8 @@ def test_taxibj_trains_evaluates_and_predicts(taxibj, tmp_path, monkeypatch, cap
     assert metrics["num_sequences"] == 5 and len(metrics["mse_per_frame"]) == 4
     ckpt = run_dir / "checkpoints" / "last.ckpt"
     # predrnn-eval with the overrides the data module gives scores the same samples the same
-    eval_args, _ = build_data(
-        compose("train", tmp_path, ["experiment=taxibj", f"data.path={taxibj}"])
-    ).command_arguments()
+    dm = build_data(compose("train", tmp_path, ["experiment=taxibj", f"data.path={taxibj}"]))
+    eval_args = data_arguments(dm.command_overrides()[0])
     evaluated = eval_score(ckpt, eval_args, tmp_path, monkeypatch, capsys)
     assert evaluated["mse"] == pytest.approx(metrics["mse"], rel=1e-4)
     sample = np.load(run_dir / "sample_input.npy")

@@ -1,5 +1,5 @@
 """The CPU path: which CPUs compute bf16 natively (cpu_features.py), the CPU presets' precision
-and the line that says why (cli/train.py), and as many OpenMP threads as the idle CPUs
+and the line that says why (training/presets.py), and as many OpenMP threads as the idle CPUs
 (threads.py, set by the entry point before torch starts). docs/cpu.md."""
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import pytest
 import yaml
 
 from helpers import run_main
-from predrnn.cli.train import choose_precision
 from predrnn.cpu_features import Bf16Support, bf16_support, cpu_bf16, cpuinfo_flags
 from predrnn.threads import busy_cpus, choose_openmp, cpu_times
+from predrnn.training.presets import choose_precision
 
 ROOT = Path(__file__).resolve().parents[1]
 NATIVE, EMULATED = Bf16Support("native", ("avx512_bf16",)), Bf16Support("emulated", ())

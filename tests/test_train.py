@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from helpers import SMOKE, compose
-from predrnn.cli.train import task, train
+from predrnn.cli.train import task
 from predrnn.errors import TrainingStopped
+from predrnn.training.run import train
 
 
 def _weights(ckpt: Path) -> dict:

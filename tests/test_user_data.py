@@ -152,8 +152,9 @@ def test_colour_float_data_trains_and_predicts_in_its_units(tmp_path, monkeypatc
     assert pred.shape == (2, 9, 32, 32, 3) and pred.dtype == np.float32  # 9 > the 6 it was trained to predict
     # the same rollout by hand: encode with the checkpoint's statistics, run, decode
     from predrnn.checkpoints import open_checkpoint
+    from predrnn.training.module import PredRNNModule
 
-    module = open_checkpoint(ckpt).module
+    module = open_checkpoint(ckpt, module_class=PredRNNModule).module
     norm = module.normalization
     x = norm.encode(torch.from_numpy(units[:2, 6:]).permute(0, 1, 4, 2, 3))
     with torch.no_grad():
@@ -217,7 +218,7 @@ def test_readme_own_data_example_runs_as_written(tmp_path, monkeypatch, capsys):
     import pyproj
     import xarray as xr
 
-    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    readme = (Path(__file__).parents[1] / "docs" / "data.md").read_text()  # the README links to it
     block = re.search(r"<!-- tested by tests/test_user_data.py -->\s*```bash\n(.*?)```", readme, re.S).group(1)
     export = re.search(r"python - <<'EOF'\n(.*?)EOF\n", block, re.S).group(1)
     (tmp_path / "export.py").write_text(export)

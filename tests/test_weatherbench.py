@@ -17,6 +17,7 @@ import torch
 
 from helpers import compose, run_main
 from predrnn.build import build_data, evaluation_settings
+from predrnn.command_line import data_arguments
 from predrnn.metrics.api import summarise
 from predrnn.metrics.weather import WeatherScores, latitude_weights
 from weather_files import HOURS, LAT, LEVELS, seed_of, weatherbench_values, write_weatherbench
@@ -269,7 +270,7 @@ def test_weatherbench_trains_evaluates_and_predicts(weatherbench, tmp_path, monk
     import xarray as xr
 
     cfg = compose("train", tmp_path, ["experiment=weatherbench_t2m_predrnn", f"data.path={weatherbench}"])
-    eval_args, _ = build_data(cfg).command_arguments()
+    eval_args = data_arguments(build_data(cfg).command_overrides()[0])
     later = tmp_path / "later"
     later.mkdir()
     for year in (2016, 2017, 2018):
@@ -351,7 +352,7 @@ def test_uv10_joins_two_folders_trains_evaluates_and_predicts(tmp_path, monkeypa
     (run_dir,) = (tmp_path / "logs" / "train" / "runs").iterdir()
     metrics = json.loads((run_dir / "metrics.json").read_text())
     ckpt = run_dir / "checkpoints" / "last.ckpt"
-    eval_args, _ = dm.command_arguments()
+    eval_args = data_arguments(dm.command_overrides()[0])
     argv = ["predrnn-eval", f"ckpt_path={ckpt}", *shlex.split(eval_args), "metrics=weather", "trainer=cpu",
             "logger=csv", "num_media=0", "data.num_workers=0"]  # fmt: skip
     code, err = run_main(argv, tmp_path, monkeypatch, capsys)

@@ -15,6 +15,7 @@ import pytest
 
 from helpers import compose, run_main
 from predrnn.build import build_data
+from predrnn.command_line import data_arguments
 from weather_files import seed_of, weatherbench_values, write_weatherbench
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
@@ -101,7 +102,7 @@ def test_mv_4_4_trains_evaluates_and_predicts(mv, tmp_path, monkeypatch, capsys)
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert len(metrics["wrmse_per_frame"]) == 4 and np.isfinite(metrics["wrmse"]) and metrics["num_sequences"] == 3
     cfg = compose("train", tmp_path, ["experiment=weatherbench_mv_4_4_s6_predrnn", path_of(mv)])
-    eval_args, predict_args = build_data(cfg).command_arguments()
+    eval_args, predict_args = map(data_arguments, build_data(cfg).command_overrides())
     assert "data.time_step=6h" in predict_args and "data.variables=[r,t,u,v]" in predict_args
     ckpt = run_dir / "checkpoints" / "last.ckpt"
     argv = ["predrnn-eval", f"ckpt_path={ckpt}", *shlex.split(eval_args), "metrics=weather", "trainer=cpu",

@@ -19,6 +19,7 @@ import pytest
 import torch
 
 from helpers import compose, eval_score, run_main
+from predrnn.command_line import data_arguments
 from predrnn.data import timeline
 from predrnn.data.xarray_datamodule import XarrayDataModule
 from predrnn.data.xarray_source import open_series
@@ -450,7 +451,7 @@ def test_the_printed_eval_command_reads_the_same_test_windows(radar, tmp_path):
     dm = XarrayDataModule(radar["folder"], select={"y": [-1e9, 1e9]}, coarsen={"x": 2}, split_dates=GAP_DATES,
                           **SMALL)  # fmt: skip
     dm.check_sources()
-    eval_args, predict_args = dm.command_arguments()
+    eval_args, predict_args = map(data_arguments, dm.command_overrides())
     assert predict_args.startswith(" data=xarray") and "data.path" not in predict_args
     cfg = compose("eval", tmp_path, ["ckpt_path=x.ckpt", *shlex.split(eval_args)])
     from predrnn.build import build_data
@@ -472,7 +473,7 @@ def test_storage_options_never_reach_the_hyperparameters_or_the_printed_commands
     options = {"secret": "hunter2", "anon": True, "client_kwargs": {"aws_secret_access_key": "hunter3"}}
     dm = XarrayDataModule(radar["nc4"], storage_options=options, **SMALL)
     assert "storage_options" not in dm.hparams
-    printed = "".join(dm.command_arguments())
+    printed = "".join(map(data_arguments, dm.command_overrides()))
     assert "hunter" not in printed and "data.storage_options={anon:true}" in printed
 
 
@@ -488,7 +489,7 @@ def test_training_runs_end_to_end_on_a_radar_archive(radar, tmp_path, monkeypatc
     assert np.isfinite(metrics["mse"])
     # predrnn-eval with the overrides the data module prints scores the same test windows
     dm = XarrayDataModule(radar["folder"], split_dates=GAP_DATES, stride=4, **SMALL)
-    eval_args, _ = dm.command_arguments()
+    eval_args = data_arguments(dm.command_overrides()[0])
     ckpt = run_dir / "checkpoints" / "last.ckpt"
     evaluated = eval_score(ckpt, eval_args, tmp_path, monkeypatch, capsys)
     assert evaluated["mse"] == pytest.approx(metrics["mse"], rel=1e-4)

@@ -1,16 +1,21 @@
 """Building the run's parts from a composed config: the data module, the network (its frame
 size, channels, observed length and any conditioning sizes come from the data) and the
-LightningModule with its optimiser, sampling schedule, metrics and baselines."""
+LightningModule with its optimiser, sampling schedule, metrics and baselines; and, beside
+`build_network`, the memory estimate that refuses sizes that can't fit before anything is
+allocated (`check_fits_memory`, `memory_limit`)."""
 
 from __future__ import annotations
 
 import inspect
+import os
+from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from predrnn.config import instantiate_group
-from predrnn.config.validation import check_fits_memory
+from predrnn import checks
+from predrnn.config_groups import instantiate_group
 from predrnn.errors import ConfigError
+from predrnn.validation import on_cpu
 
 FROM_DATA = ("in_channels", "image_size", "input_length", "action_channels")
 
@@ -95,6 +100,81 @@ def _metric_class(config):
 def _from_data(config) -> tuple[str, ...]:
     """The constructor arguments a metric class fills from the data (its `from_data`)."""
     return tuple(getattr(_metric_class(config), "from_data", ()))
+
+
+# bytes a parameter costs in training: its float32 value, its gradient and Adam's two moments
+TRAINING_BYTES_PER_PARAMETER = 16
+
+
+def memory_limit(trainer) -> tuple[int, str] | None:
+    """The memory one training process can have, and where: the GPU's when training runs on
+    one, else this machine's (physical memory, or a smaller cgroup limit); None if unknown."""
+    import torch
+
+    if not on_cpu(trainer) and torch.cuda.is_available():
+        return torch.cuda.get_device_properties(0).total_memory, "the GPU's"
+    try:
+        limit = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        return None
+    try:
+        cgroup = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        if cgroup.isdigit():
+            limit = min(limit, int(cgroup))
+    except OSError:
+        pass
+    return limit, "this machine's"
+
+
+def readable_bytes(n: float) -> str:
+    """`n` bytes for a message, in decimal units: "65.5 TB"."""
+    for unit in ("B", "kB", "MB", "GB", "TB", "PB"):
+        if n < 1000 or unit == "PB":
+            return f"{n:.3g} {unit}"
+        n /= 1000
+    return f"{n:.3g} PB"
+
+
+def check_fits_memory(cfg: DictConfig, datamodule, limit: tuple[int, str] | None = None) -> None:
+    """Widths and batch sizes that can't fit are refused from an estimate, before anything is
+    allocated: the network is built on the meta device (no memory) to count its parameters, and
+    a training step needs at least its frames and, for a recurrent network, one state per layer
+    per step. Both estimates are lower bounds, so only sizes that surely fail are refused."""
+    import torch
+
+    limit = limit or memory_limit(cfg.trainer)
+    if limit is None:
+        return
+    available, where = limit
+    try:
+        with torch.device("meta"):
+            network = build_network(cfg, datamodule)
+    except ConfigError:
+        raise
+    except Exception:  # a network that can't be built on the meta device: no estimate
+        return
+    parameters = sum(p.numel() for p in network.parameters())
+    weights = parameters * TRAINING_BYTES_PER_PARAMETER
+    if weights > available:
+        widths = cfg.model.get("hidden_channels")
+        key = f"model.hidden_channels={list(widths)}" if widths is not None else f"model._target_={cfg.model._target_}"
+        raise ConfigError(
+            f"{key} makes a network of {parameters / 1e9:.3g} G parameters: training it needs at least "
+            f"{readable_bytes(weights)} (weights, gradients, Adam's moments), more than {where} {readable_bytes(available)}: "
+            "use smaller widths or fewer layers"
+        )
+    c, (h, w) = datamodule.channels, checks.pair("image_size", datamodule.image_size, 64)
+    per_frame = c * h * w
+    widths, grid = getattr(network, "widths", None), getattr(network, "grid", None)
+    if widths is not None and grid is not None:
+        per_frame += sum(widths) * grid[0] * grid[1]
+    step = 4 * datamodule.batch_size * datamodule.total_length * per_frame
+    if weights + step > available:
+        raise ConfigError(
+            f"data.batch_size={datamodule.batch_size} needs at least {readable_bytes(step)} for one training batch "
+            f"({datamodule.total_length} frames and the network's states), more than {where} {readable_bytes(available)}: "
+            "lower data.batch_size"
+        )
 
 
 def build(cfg: DictConfig):

@@ -10,10 +10,11 @@ way a printed command must spell it to give that value back.
 from __future__ import annotations
 
 import shlex
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from predrnn.errors import ConfigError
+from predrnn.launch import Launch
 
 _SPECIAL_IN_DOUBLE_QUOTES = set('"$`\\!')  # what the shell still expands inside double quotes
 
@@ -71,6 +72,12 @@ def override_text(key: str, value: Any) -> str:
     return shell_word(f"{key}={hydra_value(value)}")
 
 
+def data_arguments(overrides: Mapping[str, Any]) -> str:
+    """A data module's overrides (`command_overrides()`: key -> value) as words of a printed
+    command, each after a space ("" for none)."""
+    return "".join(f" {override_text(key, value)}" for key, value in overrides.items())
+
+
 def check_syntax(args: Sequence[str]) -> None:
     """Every override in `args` can be read by Hydra, and none is a sweep unless `-m` asks for
     one; else a ConfigError naming the override and the quoting that works."""
@@ -103,7 +110,7 @@ def _eval_config(metrics_choice: str):
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    from predrnn.config import CONF_DIR
+    from predrnn.config_groups import CONF_DIR
 
     overrides = [f"metrics={metrics_choice}"]
     if GlobalHydra.instance().is_initialized():
@@ -164,19 +171,14 @@ def script_command(prog: str) -> str:
     return shell_word(str(local))
 
 
-def network_overrides() -> list[str]:
+def network_overrides(launch: Launch) -> list[str]:
     """What a printed eval / predict / export command needs to read a checkpoint of the user's
-    own network again (README, "Your own network"): the run's `hydra.searchpath` and its
-    `model=` choice (a `model._target_=` override too); nothing for predrnn's own networks."""
-    from hydra.core.hydra_config import HydraConfig
-
-    try:
-        hydra_cfg = HydraConfig.get()
-    except ValueError:
-        return []
-    given = [*hydra_cfg.overrides.hydra, *hydra_cfg.overrides.task]
+    own network again (docs/extending.md, "Your own network"): the run's `hydra.searchpath` and its
+    `model=` choice (a `model._target_=` override too), from the `launch` the entry point read;
+    nothing for predrnn's own networks."""
+    given = [*launch.hydra, *launch.task]
     searchpath = [o for o in given if o.lstrip("+").startswith("hydra.searchpath=")]
-    model = [o for o in hydra_cfg.overrides.task if o.lstrip("+~").split("=")[0] in ("model", "model._target_")]
+    model = [o for o in launch.task if o.lstrip("+~").split("=")[0] in ("model", "model._target_")]
     if not searchpath and not any(o.lstrip("+").startswith("model._target_=") for o in model):
         return []
     return [shell_word(o) for o in (*searchpath, *model)]

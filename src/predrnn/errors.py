@@ -43,3 +43,8 @@ class OutputError(PredRNNError, ValueError):
 
 class TrainingStopped(PredRNNError):
     """Training went wrong (NaN/inf, divergence) and was stopped before saving bad state."""
+
+
+class MissingExtra(ConfigError):
+    """An optional capability's library is not installed: the message names the pip extra that
+    installs it (predrnn/extras.py)."""

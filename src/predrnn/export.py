@@ -23,6 +23,7 @@ from torch import Tensor, nn
 
 from predrnn.data.normalization import Normalization
 from predrnn.errors import ConfigError
+from predrnn.extras import require
 from predrnn.files import atomic_outputs
 from predrnn.models import api
 
@@ -227,10 +228,8 @@ def _quiet_exporters():
 
 
 def _onnx(rollout: Rollout, example: tuple[Tensor, ...], dynamic: tuple, path: Path, info: dict[str, Any]) -> None:
-    try:
-        import onnx
-    except ImportError:
-        raise ConfigError("format=onnx needs the onnx packages: pip install 'predrnn[export]'") from None
+    onnx = require("onnx", "export", "format=onnx")
+    require("onnxscript", "export", "format=onnx")
     inputs = ["observed", "actions"][: len(example)]
     program = torch.onnx.export(
         rollout, example, input_names=inputs, output_names=["predicted"], dynamic_shapes=dynamic, dynamo=True,

@@ -24,25 +24,21 @@ import torch
 from torch import Tensor
 
 from predrnn import checks
-from predrnn.errors import ConfigError
-
-INSTALL = "pip install predrnn[nowcast]"
+from predrnn.extras import require
 
 
 def _methods():
     """pySTEPS' Lucas-Kanade motion and semi-Lagrangian advection (pySTEPS prints where its
     configuration file is on import: kept off the console)."""
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):
-            import cv2  # noqa: F401 — pySTEPS' Lucas-Kanade needs OpenCV, and says so only when called
-            import pysteps
-    except ImportError as err:
-        raise ConfigError(f"the extrapolation nowcast needs pySTEPS and OpenCV ({err.name} is missing): {INSTALL}")
+    with contextlib.redirect_stdout(io.StringIO()):
+        # pySTEPS' Lucas-Kanade needs OpenCV, and says so only when called
+        require("cv2", "nowcast", "the extrapolation nowcast")
+        pysteps = require("pysteps", "nowcast", "the extrapolation nowcast")
     return pysteps.motion.get_method("lucaskanade"), pysteps.extrapolation.get_method("semilagrangian")
 
 
 def require_pysteps() -> None:
-    """A one-line ConfigError naming the extra when pySTEPS or OpenCV is missing."""
+    """A one-line MissingExtra naming the extra when pySTEPS or OpenCV is missing."""
     _methods()
 
 

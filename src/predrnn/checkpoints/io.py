@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 
+from predrnn.compatibility import check_weights_fit
 from predrnn.errors import CheckpointError, TrainingStopped
 from predrnn.files import atomic_path
 
@@ -139,21 +140,9 @@ def check_normalization(hparams: dict[str, Any], path: str | Path, key: str = "c
 
 
 def load_weights(module: torch.nn.Module, weights: dict[str, Any], path: str | Path, key: str = "ckpt_path") -> None:
-    """`module.load_state_dict(weights)`, with a short error naming the first mismatches."""
-    own = module.state_dict()
-    problems = [f"{k} missing" for k in own if k not in weights]
-    problems += [f"{k} unexpected" for k in weights if k not in own]
-    problems += [
-        f"{k} is {tuple(weights[k].shape)} here {tuple(own[k].shape)}"
-        for k in own
-        if k in weights and tuple(weights[k].shape) != tuple(own[k].shape)
-    ]
-    if problems:
-        more = f" and {len(problems) - 2} more" if len(problems) > 2 else ""
-        raise CheckpointError(
-            f"{key}={path} does not fit the model ({'; '.join(problems[:2])}{more}): "
-            "give the model overrides it was trained with, or another checkpoint"
-        )
+    """`module.load_state_dict(weights)`, with a short error naming the first mismatches
+    (`compatibility.check_weights_fit`)."""
+    check_weights_fit(module.state_dict(), weights, path, key)
     module.load_state_dict(weights)
 
 

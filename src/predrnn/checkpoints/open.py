@@ -1,12 +1,14 @@
 """The one call through which every entry point opens a checkpoint (docs/checkpoints.md):
 predrnn's own, the authors' PredRNN code's (`net_param`) or OpenSTL's, read weights-only,
-rebuilt as a `PredRNNModule` with no class named in code."""
+rebuilt as the module class the caller gives (`PredRNNModule`: this package imports nothing of
+`predrnn.training`) with no class named in the file. Whether the checkpoint, the command line's
+overrides and the data belong together is `predrnn.compatibility`'s answer."""
 
 from __future__ import annotations
 
 import inspect
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,7 @@ from predrnn.checkpoints.native import build_network, is_native, legacy_weights,
 from predrnn.checkpoints.official import is_official
 from predrnn.checkpoints.openstl import never_called, openstl_weights
 from predrnn.checkpoints.reference import reference_weights
+from predrnn.compatibility import check_input_length, refuse_model_overrides
 from predrnn.errors import BadValue, CheckpointError
 
 
@@ -49,10 +52,10 @@ class Checkpoint:
     ) -> int:  # fmt: skip
         """K, the frames to predict: `given` (num_predictions) or what the model was trained for,
         bounded by the memory a rollout of K needs, refused before anything is allocated. The
-        estimate is a lower bound (as for training's sizes, `config.validation.check_fits_memory`):
+        estimate is a lower bound (as for training's sizes, `build.check_fits_memory`):
         `clips` rollouts of J + K frames, their J + K − 1 predictions (float32), plus `per_step`
         bytes per step (an export's graph grows by one step's operations per frame)."""
-        from predrnn.config.validation import _size, memory_limit
+        from predrnn.build import memory_limit, readable_bytes
 
         k = self.trained_future_frames(data) if given is None else int(given)
         network = self.module.network
@@ -66,7 +69,7 @@ class Checkpoint:
             key = "num_predictions" if given is not None else f"ckpt_path={self.path}'s total_length"
             shown = f"num_predictions={k}" if given is not None else f"{key} (K = {k})"
             raise CheckpointError(
-                f"{shown}: {what} needs at least {_size(need)}, more than {limit[1]} {_size(limit[0])}: "
+                f"{shown}: {what} needs at least {readable_bytes(need)}, more than {limit[1]} {readable_bytes(limit[0])}: "
                 f"predict fewer frames, e.g. num_predictions={min(fits, k - 1)}"
             )
         return k
@@ -82,71 +85,42 @@ class Checkpoint:
         return f"{self.path} ({network}, step {step}{where})"
 
 
-def command_line_overrides() -> list[str]:
-    """This run's command-line overrides (none outside a Hydra run)."""
-    try:
-        from hydra.core.hydra_config import HydraConfig
-
-        return list(HydraConfig.get().overrides.task)
-    except (ImportError, ValueError):
-        return []
-
-
 def _user_target(cfg) -> str | None:
     model = None if cfg is None else cfg.get("model")
     return None if model is None else model.get("_target_")
 
 
-def _refuse_model_overrides(path: str, stored: str, cfg, key: str) -> None:
-    """A predrnn checkpoint decides its network: model.* overrides would do nothing, and a
-    `model=` choice must name the network it holds."""
-    for override in command_line_overrides():
-        name = override.lstrip("+~").split("=")[0]
-        if name.startswith("model."):
-            raise CheckpointError(
-                f"{override} does nothing: {key}={path} carries its network's settings; remove the override"
-            )
-        if name == "model" and _user_target(cfg) != stored:
-            raise CheckpointError(
-                f"{key}={path} holds the network {stored}, not {_user_target(cfg)} ({override}): remove {override}"
-            )
+FAST_PATH = ("compile", "channels_last")  # the module.* switches a command gives the module it opens
 
 
-def _check_input_length(state: Mapping, network: nn.Module, path: str, key: str) -> None:
-    """A predrnn checkpoint stores its data's input_length beside its network's: two that differ
-    would observe one number of frames and predict from another without a word."""
-    saved = state.get("datamodule_hyper_parameters")
-    stored = saved.get("input_length") if isinstance(saved, Mapping) else None
-    runs = getattr(network, "input_length", None)
-    if stored is not None and runs is not None and stored != runs:
-        raise CheckpointError(
-            f"{key}={path} is inconsistent: its data's input_length={stored}, its network's input_length={runs}; "
-            "it was not written by predrnn-train or predrnn-convert: use another checkpoint"
-        )
+def _build_module(module_class, network, settings: dict[str, Any]):
+    """`module_class(network, **settings)`, a bad fast-path switch named as its module.* key."""
+    try:
+        return module_class(network, **settings)
+    except BadValue as err:
+        if err.key in FAST_PATH and not err.group:
+            raise err.in_group("module") from None
+        raise
 
 
 def open_checkpoint(
-    path: str | Path, cfg=None, *, key: str = "ckpt_path", compile: str | None = None, channels_last: bool = False,
-    describe: Callable[[], nn.Module] | None = None, **module_args: Any,
+    path: str | Path, cfg=None, *, module_class: type, key: str = "ckpt_path", compile: str | None = None,
+    channels_last: bool = False, describe: Callable[[], nn.Module] | None = None, overrides: Sequence[str] = (),
+    **module_args: Any,
 ) -> Checkpoint:  # fmt: skip
-    """Read `path` weights-only and rebuild its module.
+    """Read `path` weights-only and rebuild its module, an instance of `module_class`
+    (`predrnn.training.module.PredRNNModule`, given by the caller).
 
     A predrnn checkpoint carries its network (`_target_` and arguments, honoured only for
     predrnn's own networks or the `model._target_` of `cfg`) and module settings; a weights-only
     file (official, OpenSTL) is described by `describe()`, which builds the network from the
     model and data overrides. `compile`/`channels_last` are the fast path of this run;
+    `overrides` the command line's (`Launch.task`), checked against the checkpoint;
     `module_args` (metrics, baselines, future_frames) the evaluation settings of this run.
     """
-    from predrnn.training.fastpath import FastPath
-    from predrnn.training.module import PredRNNModule
-
     path = str(path)
     state = read_checkpoint(path, key)
     fast = {"compile": compile, "channels_last": channels_last}
-    try:
-        FastPath(**fast)  # its checks name the module.* keys
-    except BadValue as err:
-        raise err.in_group("module") from None
     reference = state["net_param"] if is_official(state) else openstl_weights(state)
     if reference is not None:
         kind = "official" if is_official(state) else "openstl"
@@ -165,20 +139,24 @@ def open_checkpoint(
                 file=sys.stderr,
             )
         beta = (cfg.get("module") or {}).get("decouple_beta", 0.0) if cfg is not None else 0.0
-        module = PredRNNModule(network, decouple_beta=beta, **fast, **module_args)
+        module = _build_module(module_class, network, {"decouple_beta": beta, **fast, **module_args})
         return Checkpoint(module, state, kind, path)
     hparams = native_hparams(state, path, key)
     check_normalization(hparams, path, key)
     spec = hparams["network"]
     if cfg is not None:
-        _refuse_model_overrides(path, spec.get("_target_"), cfg, key)
+        refuse_model_overrides(path, spec.get("_target_"), _user_target(cfg), overrides, key)
     network = build_network(spec, _user_target(cfg), path, key)
-    _check_input_length(state, network, path, key)
-    accepted = inspect.signature(PredRNNModule).parameters
+    check_input_length(state, network, path, key)
+    accepted = inspect.signature(module_class).parameters
     settings = {k: v for k, v in hparams.items() if k in accepted and k != "network"}
     try:
-        module = PredRNNModule(network, **{**settings, **fast, **module_args})
-    except (BadValue, TypeError, ValueError) as err:
+        module = _build_module(module_class, network, {**settings, **fast, **module_args})
+    except BadValue as err:
+        if err.group == "module" and err.key in FAST_PATH:  # this run's switch, not the checkpoint's
+            raise
+        raise CheckpointError(f"{key}={path} holds settings this version of predrnn can't build ({err})") from None
+    except (TypeError, ValueError) as err:
         raise CheckpointError(f"{key}={path} holds settings this version of predrnn can't build ({err})") from None
     weights = state["state_dict"]
     if "_target_" not in state["hyper_parameters"]["network"]:  # written before networks were named
@@ -188,4 +166,4 @@ def open_checkpoint(
     return Checkpoint(module, state, "predrnn", path)
 
 
-__all__ = ["Checkpoint", "command_line_overrides", "is_native", "open_checkpoint"]
+__all__ = ["Checkpoint", "is_native", "open_checkpoint"]

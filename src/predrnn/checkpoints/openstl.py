@@ -34,9 +34,5 @@ def openstl_weights(state: Mapping) -> dict[str, Tensor] | None:
     return None
 
 
-def is_openstl(state: Mapping) -> bool:
-    return openstl_weights(state) is not None
-
-
 def never_called(network: torch.nn.Module) -> tuple[str, ...]:
     return NEVER_CALLED.get(type(network).__name__, ())

@@ -101,7 +101,7 @@ def _config_holding(name: str, network: nn.Module) -> str | None:
     from hydra.utils import get_class
     from omegaconf import OmegaConf
 
-    from predrnn.config import CONF_DIR
+    from predrnn.config_groups import CONF_DIR
 
     data = {"in_channels": network.in_channels, "image_size": list(network.image_size),
             "input_length": network.input_length}  # fmt: skip

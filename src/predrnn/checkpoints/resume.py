@@ -1,12 +1,12 @@
 """Which checkpoint a command means, and whether training resumes it or fine-tunes from it
-(docs/checkpoints.md, "Resume or fine-tune")."""
+(docs/checkpoints.md, "Resume or fine-tune"); whether the checkpoint fits this run is
+`predrnn.compatibility`'s answer."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
-import numpy as np
 import yaml
 
 from predrnn.checkpoints.io import check_finite, load_weights, read_checkpoint
@@ -14,6 +14,12 @@ from predrnn.checkpoints.native import legacy_weights, native_hparams
 from predrnn.checkpoints.official import is_official
 from predrnn.checkpoints.openstl import never_called, openstl_weights
 from predrnn.checkpoints.reference import reference_weights
+from predrnn.compatibility import (
+    check_resume_data,
+    check_same_network,
+    normalization_change,
+    optimiser_settings_dropped,
+)
 from predrnn.errors import CheckpointError
 
 
@@ -83,14 +89,7 @@ def start_from(ckpt_path: str, module) -> str | None:
         note(f"fine-tuning from the {kind} checkpoint {ckpt_path}: its weights, a fresh optimiser, step 0")
         return None
     hparams = native_hparams(state, ckpt_path)
-    trained = hparams["network"]
-    current = {"_target_": module.hparams["network"]["_target_"], **module.network.init_args}
-    diff = [f"model.{k}={trained.get(k)} (config: {v})" for k, v in current.items() if trained.get(k) != v]
-    if diff:
-        raise CheckpointError(
-            f"ckpt_path={ckpt_path} was trained with {', '.join(diff[:3])}{' …' if len(diff) > 3 else ''}: "
-            "give the model/data overrides it was trained with, or another checkpoint"
-        )
+    check_same_network(ckpt_path, hparams["network"], module)
     changed = normalization_change(hparams.get("normalization"), module.normalization.as_dict())
     weights = state["state_dict"]
     if "_target_" not in state["hyper_parameters"]["network"]:
@@ -102,39 +101,8 @@ def start_from(ckpt_path: str, module) -> str | None:
         if changed:
             note(f"{ckpt_path} was trained on {changed}: its weights are fine-tuned in this data's units")
         return None
-    if changed:  # a resume continues a run on its own data: other data would be refitted silently
-        raise CheckpointError(
-            f"ckpt_path={ckpt_path} was trained on {changed}: resume it with the data.* overrides it was trained "
-            "with, or train on this data in a new run"
-        )
-    saved, current = hparams.get("optim") or {}, module.optim.as_dict()
-    dropped = [
-        f"optim.{k}={current[k]} (restored: {saved[k]})"
-        for k in ("lr", "weight_decay")
-        if k in saved and saved[k] != current[k]
-    ]
+    check_resume_data(ckpt_path, changed)  # a resume continues a run on its own data
+    dropped = optimiser_settings_dropped(hparams.get("optim") or {}, module.optim.as_dict())
     if dropped:  # the optimiser state carries the learning rate and weight decay
         note(f"resuming {ckpt_path} restores its optimiser state, so {', '.join(dropped)} does not take effect")
     return ckpt_path
-
-
-def normalization_change(saved: dict | None, current: dict) -> str | None:
-    """What differs between a checkpoint's normalisation (`saved`) and the one this run's data
-    gives (`current`), as "<saved>, this data gives <current>"; None when they agree (or the
-    checkpoint predates stored normalisations)."""
-    if not saved:
-        return None
-    numbers = ("shift", "scale", "low", "high")
-    same = saved.get("kind") == current["kind"] and bool(saved.get("uint8", True)) == current["uint8"]
-    same = same and all(
-        len(saved.get(k, ())) == len(current[k]) and np.allclose(saved[k], current[k], rtol=1e-6, atol=0)
-        for k in numbers
-    )
-    if same:
-        return None
-
-    def text(n: dict) -> str:
-        values = ", ".join(f"{k} [{', '.join(f'{v:.4g}' for v in n.get(k, ())[:4])}]" for k in ("shift", "scale"))
-        return f"{'uint8' if n.get('uint8', True) else 'float'} data normalised by {n.get('kind')} ({values})"
-
-    return f"{text(saved)}, this data gives {text(current)}"

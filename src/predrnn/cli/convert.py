@@ -13,6 +13,7 @@ from predrnn.build import build_data, build_network
 from predrnn.checkpoints import open_checkpoint
 from predrnn.checkpoints.io import check_finite
 from predrnn.cli.entry import entry_point, report_errors
+from predrnn.cli.hydra_state import current_launch
 from predrnn.errors import CheckpointError
 from predrnn.files import atomic_path, check_output
 
@@ -21,6 +22,8 @@ def convert(cfg: DictConfig) -> Path:
     import pytorch_lightning as pl
     import torch
 
+    from predrnn.training.module import PredRNNModule
+
     checks.boolean("overwrite", cfg.overwrite)
     if cfg.ckpt_path == "last":
         raise CheckpointError("ckpt_path=last: give the official checkpoint's path")
@@ -28,7 +31,10 @@ def convert(cfg: DictConfig) -> Path:
         raise CheckpointError(f"ckpt_path={cfg.ckpt_path} not found: give the path of the official checkpoint file")
     out = check_output(cfg.output, ".ckpt", "output", inputs=[cfg.ckpt_path], overwrite=cfg.overwrite)
     datamodule = build_data(cfg)
-    opened = open_checkpoint(cfg.ckpt_path, cfg, describe=lambda: build_network(cfg, datamodule))
+    opened = open_checkpoint(
+        cfg.ckpt_path, cfg, module_class=PredRNNModule, describe=lambda: build_network(cfg, datamodule),
+        overrides=current_launch().task,
+    )  # fmt: skip
     if opened.kind == "predrnn":
         raise CheckpointError(
             f"ckpt_path={cfg.ckpt_path} is not an official PredRNN checkpoint (nor OpenSTL's): it is a predrnn "

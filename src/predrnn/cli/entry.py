@@ -20,15 +20,15 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from predrnn.cli.hydra_state import in_multirun
 from predrnn.command_line import check_syntax
-from predrnn.config import CONF_DIR
-from predrnn.config.validation import check_group_overrides, in_multirun
+from predrnn.config_groups import CONF_DIR
 from predrnn.errors import ConfigError, OutputError, PredRNNError
+from predrnn.extras import check_hydra_plugins
 from predrnn.files import check_run_folder, not_writable
-
-# the signals that stop a run with its summary (GracefulStop, `Stopped`): Ctrl-C, SIGTERM, a
-# closed terminal (SIGHUP) and SIGUSR1 (a scheduler's warning before the end of a job)
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1)
+from predrnn.training.noise import quiet_unless_verbose
+from predrnn.training.signals import STOP_SIGNALS, Stopped
+from predrnn.validation import check_group_overrides
 
 
 def one_line(err: BaseException) -> str:
@@ -69,30 +69,8 @@ def _chain(err: BaseException):
         err = err.__cause__ or err.__context__
 
 
-class Stopped(BaseException):
-    """Ctrl-C or SIGTERM outside training (training finishes its step first: GracefulStop).
-    A BaseException, so that no `except Exception` on the way swallows it; outputs are written
-    atomically (`predrnn.files`), so nothing half-written is left."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
-        # what the command did not write, for its one line (the task that catches it says)
-        self.not_written = "nothing half-written is left"
-
-
 def _stop(signum: int, frame) -> None:
     raise Stopped(signum)
-
-
-def quiet_unless_verbose(cfg: DictConfig) -> None:
-    """The quiet console of every entry point (`verbose=true`, or HYDRA_FULL_ERROR=1, shows all)."""
-    if cfg.get("verbose") or os.environ.get("HYDRA_FULL_ERROR") == "1":
-        return
-    from predrnn.training.console import quiet_console
-
-    quiet_console()
-    os.environ.setdefault("WANDB_SILENT", "true")  # the closing summary says where the wandb run is
 
 
 def _drop_empty_run_folder(folder: Path) -> None:
@@ -112,7 +90,7 @@ def report_errors(prog: str) -> Callable:
     def decorate(task: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]:
         @functools.wraps(task)
         def wrapper(cfg: DictConfig) -> Any:
-            quiet_unless_verbose(cfg)
+            quiet_unless_verbose(bool(cfg.get("verbose")))
             scrub_run_files(cfg)
             overwrite = cfg.get("overwrite") is True
             try:
@@ -296,6 +274,7 @@ def entry_point(
             try:
                 check_syntax(args)
                 check_group_overrides([a for a in args if not a.startswith("-")], CONF_DIR)
+                check_hydra_plugins(config_name, args, str(CONF_DIR))  # a launcher / sweeper's extra
                 if not asks_help:
                     _precompose(config_name, args)
             except PredRNNError as err:

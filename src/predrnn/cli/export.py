@@ -11,6 +11,7 @@ from predrnn import checks
 from predrnn.build import described_network
 from predrnn.checkpoints import open_checkpoint, resolve_checkpoint, single_run_checkpoints
 from predrnn.cli.entry import entry_point, report_errors
+from predrnn.cli.hydra_state import current_launch
 from predrnn.export import FORMATS, Rollout, export
 from predrnn.files import check_output
 from predrnn.threads import share_cpus
@@ -53,6 +54,8 @@ def traced_step_bytes(network, normalization) -> int:
 
 
 def export_task(cfg: DictConfig) -> Path:
+    from predrnn.training.module import PredRNNModule
+
     share_cpus(1)
     fmt = checks.choice("format", cfg.format, FORMATS, "onnx")
     checks.boolean("overwrite", cfg.overwrite)
@@ -63,7 +66,9 @@ def export_task(cfg: DictConfig) -> Path:
     check_output(
         out.with_name(out.name + ".json"), ".json", "output (its .json)", inputs=[ckpt], overwrite=cfg.overwrite
     )
-    opened = open_checkpoint(ckpt, cfg, describe=lambda: described_network(cfg))
+    opened = open_checkpoint(
+        ckpt, cfg, module_class=PredRNNModule, describe=lambda: described_network(cfg), overrides=current_launch().task
+    )
     print(f"predrnn-export: checkpoint {opened.describe()}")
     module = opened.module
     per_step = traced_step_bytes(module.network, module.normalization)

@@ -12,7 +12,7 @@ import ast
 from collections.abc import Sequence
 from pathlib import Path
 
-from predrnn.config import CONF_DIR
+from predrnn.config_groups import CONF_DIR
 
 BASELINES_FILE = Path(__file__).resolve().parents[1] / "baselines.py"
 # what each entry point lists (the groups that change what it does)
@@ -164,7 +164,7 @@ def _what_runs(cfg, config_name: str) -> list[str]:
 
 
 def help_text(config_name: str, prog: str, args: list[str]) -> str:
-    from predrnn.config.validation import search_path
+    from predrnn.validation import search_path
 
     overrides = [a for a in args if not a.startswith("-")]
     folders = search_path(overrides)

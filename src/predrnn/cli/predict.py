@@ -37,10 +37,11 @@ from pathlib import Path
 import numpy as np
 from omegaconf import DictConfig
 
-from predrnn import checks
+from predrnn import checks, compatibility
 from predrnn.build import described_network
 from predrnn.checkpoints import open_checkpoint, resolve_checkpoint, single_run_checkpoints
-from predrnn.cli.entry import Stopped, entry_point, report_errors
+from predrnn.cli.entry import entry_point, report_errors
+from predrnn.cli.hydra_state import current_launch
 from predrnn.data import series_input
 from predrnn.data.array_source import ArraySource
 from predrnn.data.forecast_writer import ZARR_MARKERS, forecast_dataset
@@ -51,6 +52,7 @@ from predrnn.data.sources import open_clips
 from predrnn.errors import BadValue, DataError, OutputError
 from predrnn.files import atomic_outputs, check_output
 from predrnn.threads import share_cpus
+from predrnn.training.signals import Stopped
 
 PRECISIONS = ("32-true", "32", "bf16-mixed", "16-mixed")
 OUTPUTS = {".npy": "a NumPy array", ".nc": "a CF netCDF-4 forecast", ".zarr": "a CF forecast as a Zarr store"}
@@ -77,7 +79,6 @@ def read_observed(
     the layout to write the predictions in. The frames' values must suit the checkpoint's
     `normalization`: far outside its range is an error, beyond it a warning line. NaN (no data)
     is refused unless `no_data_ok` (a model trained with data.no_data=mask)."""
-    uint8_model = normalization.uint8
     grey = bool(cfg.data.get("grey")) or network.in_channels == 1  # colour videos for a grey model
     reads_actions = "actions" in getattr(network, "conditioning", ())
     actions_key = cfg.data.get("actions_key")
@@ -95,19 +96,12 @@ def read_observed(
     layout = (
         source.layout if isinstance(source, ArraySource) else Layout("NTHWC" if source.frame_shape[0] > 1 else "NTHW")
     )
-    c, h, w = source.frame_shape
-    want = (network.in_channels, *network.image_size)
-    if (c, h, w) != want:
-        raise DataError(
-            f"input={cfg.input} frames are {h}x{w}x{c}, the model was trained on {want[1]}x{want[2]}x{want[0]} "
-            "(height x width x channels): give frames of that shape (data.layout names the axes)"
-        )
-    need = getattr(network, "action_channels", None)
-    if reads_actions and need is not None and clips[0].action_channels != need:
-        raise DataError(
-            f"data.actions_key={actions_key} of input={cfg.input} gives {clips[0].action_channels} values per frame, "
-            f"the model was trained on {need}: give actions of that length"
-        )
+    where = f"input={cfg.input}"
+    compatibility.check_input_frames(
+        where, source.frame_shape, network, "give frames of that shape (data.layout names the axes)"
+    )
+    if reads_actions:
+        compatibility.check_input_actions(where, actions_key, clips[0].action_channels, network)
     j = network.input_length
     short = next((clip for clip in clips if clip.length < j), None)
     if short is not None:
@@ -122,19 +116,9 @@ def read_observed(
         if reads_actions:  # the observed frames' actions, then the predicted frames' (the last never read)
             actions.append(clip.read_actions(clip.length - j, clip.length + num_predictions - 1))
     frames = np.stack(blocks)
-    if frames.dtype == np.uint8 and not uint8_model:  # uint8 reads as x / 255: the units would not match
-        raise DataError(
-            f"input={cfg.input} holds uint8 frames, the model was trained on float frames (their units, "
-            f"{normalization.low.min().item():.4g} to {normalization.high.max().item():.4g}): give them as float in "
-            "those units, e.g. frames.astype(np.float32)"
-        )
+    compatibility.check_input_units(where, frames, normalization)  # uint8 reads as x / 255
     if frames.dtype != np.uint8:
-        dtype, frames = frames.dtype, frames.astype(np.float32)
-        if uint8_model and (frames.min() < 0 or frames.max() > 1):
-            raise DataError(
-                f"input={cfg.input} holds {dtype} values in [{frames.min():.3g}, {frames.max():.3g}], the model was "
-                "trained on uint8 frames: give uint8 0-255 or float frames in [0, 1]"
-            )
+        frames = frames.astype(np.float32)
         with warnings.catch_warnings():  # a channel without any data has no range: nothing to compare
             warnings.simplefilter("ignore", RuntimeWarning)
             seen = series_input.valid_range(frames) if no_data_ok else value_range(frames)
@@ -161,30 +145,16 @@ def read_observed_series(cfg: DictConfig, opened, network, normalization) -> Obs
     )
     series_input.check_same_variables(trained, observed.variables, ckpt, where)
     series_input.check_same_units(description, observed.grid, ckpt, where)
-    _, _, c, h, w = observed.frames.shape
-    _check_frame_shape(cfg, network, c, h, w)
+    compatibility.check_input_frames(where, observed.frames.shape[2:], network,
+                                     "give frames of that shape (data.select and data.coarsen cut a series)")  # fmt: skip
     frames = observed.frames
-    if normalization.uint8 and (np.nanmin(frames) < 0 or np.nanmax(frames) > 1):
-        raise DataError(
-            f"{where} holds values in [{np.nanmin(frames):.3g}, {np.nanmax(frames):.3g}], the model was trained on "
-            "uint8 frames: give values in [0, 1]"
-        )
+    compatibility.check_input_units(where, frames, normalization, series=True)
     with warnings.catch_warnings():  # a channel without any data has no range: nothing to compare
         warnings.simplefilter("ignore", RuntimeWarning)
         low, high = series_input.valid_range(frames)
     for line in normalization.check_range(low, high, where):
         print(f"predrnn-predict: {line}", file=sys.stderr)
     return Observed(frames, None, Layout("NTHWC"), observed, no_data=True)
-
-
-def _check_frame_shape(cfg: DictConfig, network, c: int, h: int, w: int) -> None:
-    want = (network.in_channels, *network.image_size)
-    if (c, h, w) != want:
-        raise DataError(
-            f"input={series_input.shown_input(cfg.input)} frames are {h}x{w}x{c}, the model was trained on "
-            f"{want[1]}x{want[2]}x{want[0]} (height x width x channels): give frames of that shape "
-            "(data.select and data.coarsen cut a series)"
-        )
 
 
 def observe(cfg: DictConfig, opened, num_predictions: int) -> Observed:
@@ -249,6 +219,7 @@ def predict(cfg: DictConfig) -> Path:
     from predrnn.export import Rollout
     from predrnn.training import media
     from predrnn.training.fastpath import autocast_dtype
+    from predrnn.training.module import PredRNNModule
 
     share_cpus(1)
     batch_size = checks.integer("batch_size", cfg.batch_size, 64, minimum=1)
@@ -262,8 +233,9 @@ def predict(cfg: DictConfig) -> Path:
     device = _device(cfg.accelerator)
     ckpt = resolve_checkpoint(cfg.ckpt_path, single_run_checkpoints(cfg.paths.log_dir), "under logs/train")
     opened = open_checkpoint(
-        ckpt, cfg, compile=cfg.module.compile, channels_last=cfg.module.channels_last,
+        ckpt, cfg, module_class=PredRNNModule, compile=cfg.module.compile, channels_last=cfg.module.channels_last,
         describe=lambda: described_network(_without_series_keys(cfg), **_input_actions(cfg)),
+        overrides=current_launch().task,
     )  # fmt: skip
     print(f"predrnn-predict: checkpoint {opened.describe()}")
     module = opened.module

@@ -19,7 +19,7 @@ from pytorch_lightning.utilities import rank_zero_info
 from typing_extensions import override
 
 from predrnn import checks
-from predrnn.command_line import override_text
+from predrnn.compatibility import ServedFrames
 from predrnn.data.base import WindowedDataModule, sha256_of
 from predrnn.data.clip import Clip
 from predrnn.data.normalization import KINDS, Normalization, fit_normalization, read_blocks, stream_stats, value_range
@@ -206,27 +206,15 @@ class ArraysDataModule(WindowedDataModule):
             self._normalization = fit_normalization(kind, stats, self.uint8, self.channels)
         return self._normalization
 
+    def served_frames(self) -> ServedFrames:
+        where = f"data.path={self.hparams.path}"
+        return ServedFrames(
+            (self.channels, *self.image_size), f"{where} frames are {{shape}}", "give data of that shape", where=where,
+            actions_key=self.hparams.actions_key, action_channels=self.action_channels, reads_actions=True,
+        )  # fmt: skip
+
     def adopt(self, network, normalization: Normalization) -> None:
-        """Serve data for a trained model (eval): its observed length, its units; the frames
-        must have its shape."""
-        c, (h, w) = network.in_channels, tuple(network.image_size)
-        if (self.channels, *self.image_size) != (c, h, w):
-            raise DataError(
-                f"data.path={self.hparams.path} frames are {self.image_size[0]}x{self.image_size[1]}x{self.channels}, "
-                f"the model was trained on {h}x{w}x{c}: give data of that shape"
-            )
-        if "actions" in getattr(network, "conditioning", ()):
-            need = getattr(network, "action_channels", None)
-            if self.action_channels is None:
-                raise DataError(
-                    f"the model reads actions ({need} values per frame), data.path={self.hparams.path} has none: "
-                    "name them with data.actions_key=NAME"
-                )
-            if need is not None and need != self.action_channels:
-                raise DataError(
-                    f"data.actions_key={self.hparams.actions_key} gives {self.action_channels} values per frame, the "
-                    f"model was trained on {need}: give the actions it was trained with"
-                )
+        """Serve data for a trained model (eval): its observed length, its units."""
         self.set_input_length(network.input_length)
         self._normalization = normalization
         self._windows.clear()
@@ -266,13 +254,12 @@ class ArraysDataModule(WindowedDataModule):
         definition["clips"] = [c.name for c in self.splits["test"]][:1000]
         return definition
 
-    def command_arguments(self) -> tuple[str, str]:
+    def command_overrides(self) -> tuple[dict[str, Any], dict[str, Any]]:
         """The overrides predrnn-eval and predrnn-predict need to read this data: (eval, predict)."""
         h = self.hparams
-        read = "".join(
-            f" {override_text(f'data.{k}', h[k])}" for k in ("key", "layout", "actions_key") if h[k] is not None
-        )
-        read += " data.grey=true" if h.grey else ""
+        read: dict[str, Any] = {f"data.{k}": h[k] for k in ("key", "layout", "actions_key") if h[k] is not None}
+        if h.grey:
+            read["data.grey"] = True
         given = {k: h[k] for k in ("test_path", "test_clips", "eval_total_length") if h[k] is not None}
         if "test_path" in given:
             given["test_path"] = str(Path(h.test_path).expanduser().resolve())
@@ -280,9 +267,8 @@ class ArraysDataModule(WindowedDataModule):
             given["total_length"] = h.total_length
         drawn = {"val_fraction": 0.1, "test_fraction": 0.1, "split_seed": 0}  # the split by clip, where it differs
         given.update({k: h[k] for k, v in drawn.items() if h.get(k, v) != v})
-        split = "".join(f" {override_text(f'data.{k}', v)}" for k, v in given.items())
-        path = override_text("data.path", str(Path(h.path).expanduser().resolve()))
-        return f" data=arrays {path}{read}{split}", read
+        split = {f"data.{k}": v for k, v in given.items()}
+        return {"data": "arrays", "data.path": str(Path(h.path).expanduser().resolve()), **read, **split}, read
 
     # --- loaders ---------------------------------------------------------------------------
     def window_length(self, split: str) -> int:

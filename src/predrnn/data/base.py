@@ -22,10 +22,12 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from typing_extensions import override
 
 from predrnn import checks
+from predrnn.compatibility import ServedFrames
 from predrnn.data.loaders import ShardBatchSampler, make_loader
 from predrnn.data.normalization import Normalization
 from predrnn.data.windows import WindowBatchSampler
 from predrnn.errors import BadValue, DataError
+from predrnn.training import lightning_internals
 
 Batch = Tensor | dict[str, Tensor]
 
@@ -131,15 +133,22 @@ class SpatiotemporalDataModule(pl.LightningDataModule):
         settings): recorded in the run's `summary.json` to reproduce the numbers."""
         raise NotImplementedError
 
-    def command_arguments(self) -> tuple[str, str]:
+    def command_overrides(self) -> tuple[dict[str, Any], dict[str, Any]]:
         """The overrides `predrnn-eval` and `predrnn-predict` need to read this data, as
-        (eval, predict) strings that begin with a space (or are empty); the run summary prints
-        them in its closing commands."""
+        (eval, predict) dicts of override key -> value in the order they are given (`data` for the
+        group's choice, `data.path`, …); the run summary renders them into its closing commands
+        (`command_line.data_arguments`)."""
+        raise NotImplementedError
+
+    def served_frames(self) -> ServedFrames:
+        """What this data serves, as `compatibility.check_data` compares it with a trained
+        network (`predrnn-eval`): the frames' shape and how a message names them."""
         raise NotImplementedError
 
     def adopt(self, network, normalization: Normalization) -> None:
         """Serve data for a trained `network` (`predrnn-eval`): its observed length and its
-        checkpoint's `normalization`; a DataError when the data can't have its frame shape."""
+        checkpoint's `normalization` (whether the data fits it is `compatibility.check_data`'s
+        decision, taken before)."""
         raise NotImplementedError
 
     # --- what each data module fills in ----------------------------------------------------------
@@ -173,8 +182,7 @@ class SpatiotemporalDataModule(pl.LightningDataModule):
         (Lightning's batch counter, restored from a checkpoint), or None without a Trainer."""
         if self.trainer is None:
             return None
-        progress = self.trainer.fit_loop.epoch_loop.batch_progress
-        return lambda: progress.total.ready
+        return lightning_internals.batches_drawn(self.trainer)
 
     def _loader(self, dataset: Dataset, batch_sampler: Sampler) -> DataLoader:
         return make_loader(dataset, batch_sampler, self.hparams.num_workers, self.hparams.pin_memory)

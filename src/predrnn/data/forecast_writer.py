@@ -14,6 +14,7 @@ import numpy as np
 from predrnn import __version__
 from predrnn.data.grid import Grid
 from predrnn.errors import OutputError
+from predrnn.extras import require
 from predrnn.files import atomic_outputs, check_output
 
 SUFFIXES = (".nc", ".zarr")
@@ -24,7 +25,7 @@ DIMS = ("forecast_reference_time", "forecast_period")
 def forecast_dataset(values: np.ndarray, grid: Grid, issue_times, lead_times, history: str | None = None):
     """The xarray Dataset of `values` float32 (N, K, C, H, W) in data units (NaN: no coverage),
     issued at `issue_times` (N datetime64) for `lead_times` (K timedelta64) ahead, on `grid`."""
-    import xarray as xr
+    xr = require("xarray", "xarray", "a forecast written as netCDF / Zarr")
 
     values = np.asarray(values, dtype=np.float32)
     issue = np.asarray(issue_times, dtype="datetime64[ns]").reshape(-1)

@@ -20,7 +20,7 @@ def _worker_init(_: int) -> None:
     clean stop into "DataLoader worker exited unexpectedly". A worker still ends with its
     parent: torch's worker loop checks that the parent is alive."""
     torch.set_num_threads(1)
-    from predrnn.cli.entry import STOP_SIGNALS  # and a closed terminal's SIGHUP, SIGUSR1
+    from predrnn.training.signals import STOP_SIGNALS  # and a closed terminal's SIGHUP, SIGUSR1
 
     for signum in STOP_SIGNALS:
         signal.signal(signum, signal.SIG_IGN)

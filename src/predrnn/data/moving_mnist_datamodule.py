@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -15,7 +16,7 @@ from torch.utils.data import Dataset, Sampler
 from typing_extensions import override
 
 from predrnn import checks
-from predrnn.command_line import override_text
+from predrnn.compatibility import ServedFrames
 from predrnn.data.base import SpatiotemporalDataModule, sha256_of
 from predrnn.data.loaders import TrainBatchSampler
 from predrnn.data.mnist import load_digits
@@ -28,7 +29,7 @@ from predrnn.data.moving_mnist import (
     to_unit_float,
 )
 from predrnn.data.normalization import Normalization
-from predrnn.errors import BadValue, DataError
+from predrnn.errors import BadValue
 
 
 class MovingMNISTDataModule(SpatiotemporalDataModule):
@@ -88,26 +89,20 @@ class MovingMNISTDataModule(SpatiotemporalDataModule):
         """Frames in [0, 1]: uint8 digits / 255."""
         return Normalization.identity(1)
 
+    def served_frames(self) -> ServedFrames:
+        """Any size (the generator renders the model's), but square, grey and at least a digit wide."""
+        return ServedFrames(
+            None, "", "", rendered="Moving MNIST is square and grey",
+            no_actions="Moving MNIST has none: evaluate it with data=arrays data.actions_key=NAME",
+            smallest=(28, "an MNIST digit (28 px): use data=arrays"),
+        )  # fmt: skip
+
     def adopt(self, network, normalization: Normalization) -> None:
-        """Serve sequences for a trained model (eval): its observed length and frame size (the
-        generator renders any size), in [0, 1]."""
-        height, width = network.image_size
-        if network.in_channels != 1 or height != width:
-            raise DataError(
-                f"the model takes {height}x{width}x{network.in_channels} frames; Moving MNIST is square and grey: "
-                "evaluate it with data=arrays on data of its shape"
-            )
-        if "actions" in getattr(network, "conditioning", ()):
-            raise DataError(
-                "the model reads actions, Moving MNIST has none: evaluate it with data=arrays data.actions_key=NAME"
-            )
+        """Serve sequences for a trained model (eval): its observed length and frame size, in [0, 1]."""
+        height, _ = network.image_size
         if self.total_length <= network.input_length:
             raise BadValue(
                 "total_length", self.total_length, f"must exceed the model's input_length={network.input_length}", 20
-            )
-        if height < 28:
-            raise DataError(
-                f"the model takes {height}x{width} frames, smaller than an MNIST digit (28 px): use data=arrays"
             )
         self.input_length = self.hparams.input_length = network.input_length
         self.image_size = self.hparams.image_size = height
@@ -123,15 +118,15 @@ class MovingMNISTDataModule(SpatiotemporalDataModule):
         if "test" in splits and self.hparams.test_file is not None:
             self.make_test_set()
 
-    def command_arguments(self) -> tuple[str, str]:
+    def command_overrides(self) -> tuple[dict[str, Any], dict[str, Any]]:
         """The overrides predrnn-eval and predrnn-predict need to test on this data: (eval, predict).
         Eval gets the run's own test set (its file, or its generator's settings where they differ
         from predrnn-eval's defaults), so the printed command scores what the run's test scored."""
         h = self.hparams
         if h.test_file:
-            return f" {override_text('data.test_file', str(Path(h.test_file).expanduser().resolve()))}", ""
+            return {"data.test_file": str(Path(h.test_file).expanduser().resolve())}, {}
         defaults = {"test_seed": 2017, "num_digits": 2, "speed": 3.6, "digits": "bundled", "total_length": 20}
-        args = f" {override_text('data.test_size', h.test_size)}"
+        args: dict[str, Any] = {"data.test_size": h.test_size}
         for key, default in defaults.items():
             value = h[key]
             if not isinstance(value, (str, int, float)):  # a speed range [low, high]
@@ -139,8 +134,8 @@ class MovingMNISTDataModule(SpatiotemporalDataModule):
             elif key == "digits" and value != default:
                 value = str(Path(str(value)).expanduser().resolve())
             if value != default:
-                args += f" {override_text(f'data.{key}', value)}"
-        return args, ""
+                args[f"data.{key}"] = value
+        return args, {}
 
     def test_set_definition(self) -> dict:
         """What makes the test set this one: the file and its SHA-256, or the generator's settings."""

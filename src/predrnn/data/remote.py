@@ -36,6 +36,7 @@ from collections.abc import Iterator, Mapping
 from urllib.parse import urlsplit, urlunsplit
 
 from predrnn.errors import DataError
+from predrnn.extras import require
 
 NETCDF_SUFFIXES = (".nc", ".nc4", ".netcdf", ".cdf")
 ZARR_SUFFIX = ".zarr"
@@ -118,7 +119,7 @@ _DECODE = {"mask_and_scale": True, "decode_times": True, "chunks": None, "cache"
 def _open_netcdf(where: _Where, fs, path: str):
     """A netCDF file through an fsspec file object: HDF5-based netCDF-4 with h5netcdf, netCDF-3
     (classic and 64-bit offset) with scipy, chosen by the file's first bytes."""
-    import xarray as xr
+    xr = require("xarray", "xarray", "data=xarray")
 
     handle = where.attempt(lambda: fs.open(path, "rb"))
     head = where.attempt(lambda: _head_and_tail(handle, where.protocol in ("http", "https")))
@@ -209,7 +210,7 @@ def _closing(close, handle):
 def _open_zarr(where: _Where, fs, path: str):
     """A Zarr store (v3: zarr.json, v2: .zgroup), its consolidated metadata used when it has
     some (so opening it is one read, without the fallback warning of xarray)."""
-    import xarray as xr
+    xr = require("xarray", "xarray", "data=xarray")
 
     if "::" in where.location:
         raise DataError(f"{where.named}: a Zarr store is read chunk by chunk, without a cache chain: give its URL "

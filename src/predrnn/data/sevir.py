@@ -29,12 +29,13 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from predrnn import checks
-from predrnn.command_line import override_text
+from predrnn.compatibility import ServedFrames
 from predrnn.data import timeline
 from predrnn.data.base import WindowedDataModule, sha256_of
 from predrnn.data.normalization import Normalization
 from predrnn.data.windows import SPLITS
 from predrnn.errors import BadValue, DataError
+from predrnn.extras import require
 
 IMAGE_TYPE = "vil"  # Earthformer sevir_torch_wrap.py#L40: data_types=["vil"]
 FRAMES, SIZE, STEP_MIN = 49, 384, 5  # an event: 49 frames of 384 × 384, 5 minutes apart
@@ -53,7 +54,7 @@ def sevir_error(what: str) -> DataError:
 
 def read_catalog(root: Path):
     """CATALOG.csv with the columns the reference loaders read; a DataError naming the layout."""
-    import pandas as pd
+    pd = require("pandas", "sevir", "data=sevir")
 
     path = root / "CATALOG.csv"
     if not root.is_dir():
@@ -111,7 +112,7 @@ class SevirEvents:
         return len(self.events)
 
     def file(self, name: str):
-        import h5py
+        h5py = require("h5py", "sevir", "data=sevir")
 
         pid, handles = self._handles
         if pid != os.getpid():  # one set of handles per process (loader workers)
@@ -122,7 +123,7 @@ class SevirEvents:
 
     def check(self) -> None:
         """Every file the events name exists and holds `vil` (N, 384, 384, 49) uint8 with the row."""
-        import h5py
+        h5py = require("h5py", "sevir", "data=sevir")
 
         for name, rows in self.events.groupby("file_name", sort=True):
             path = self.root / "data" / name
@@ -255,8 +256,9 @@ class SevirDataModule(WindowedDataModule):
             parts = {"train": train, "val": val, "test": test}
             windows = {s: [(int(e), t) for e in events for t in per_event] for s, events in parts.items()}
         else:
-            import pandas as pd
             from torch.utils.data import random_split
+
+            pd = require("pandas", "sevir", "data=sevir")
 
             before = np.flatnonzero(times <= dates["test"])
             order = pd.Series(before)
@@ -287,13 +289,13 @@ class SevirDataModule(WindowedDataModule):
             self._normalization = Normalization("minmax", [0.0], [255.0], [0.0], [255.0], uint8=False)
         return self._normalization
 
+    def served_frames(self) -> ServedFrames:
+        return ServedFrames(
+            (1, *self.image_size), f"SEVIR at {self.root} gives {{shape}} frames",
+            "give the data.downsample it was trained with",
+        )  # fmt: skip
+
     def adopt(self, network, normalization: Normalization) -> None:
-        c, (h, w) = network.in_channels, tuple(network.image_size)
-        if (1, *self.image_size) != (c, h, w):
-            raise DataError(
-                f"SEVIR at {self.root} gives {self.image_size[0]}x{self.image_size[1]}x1 frames, the model was trained "
-                f"on {h}x{w}x{c}: give the data.downsample it was trained with"
-            )
         self.check_lengths(network.input_length, self.total_length)
         self.input_length = network.input_length
         self._normalization = normalization
@@ -332,11 +334,11 @@ class SevirDataModule(WindowedDataModule):
             "events": [str(events.id.iloc[e]) for e in test][:1000], "windows": self.data_summary()["test"],
         }  # fmt: skip
 
-    def command_arguments(self) -> tuple[str, str]:
+    def command_overrides(self) -> tuple[dict[str, Any], dict[str, Any]]:
         h = self.hparams
         keys = ("total_length", "stride", "downsample", "start_date", "end_date", "split_dates", "val_ratio")
-        given = "".join(f" {override_text(f'data.{k}', h[k])}" for k in keys if h[k] is not None)
-        return f" data=sevir {override_text('data.path', str(self.root.resolve()))}{given}", ""
+        given = {f"data.{k}": h[k] for k in keys if h[k] is not None}
+        return {"data": "sevir", "data.path": str(self.root.resolve()), **given}, {}
 
     # --- loaders ---------------------------------------------------------------------------
     def windows(self, split: str) -> list[tuple[int, int]]:

@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 
 from predrnn.errors import BadValue, DataError
+from predrnn.extras import require
 
 SPLITS = ("train", "val", "test")
 NS = np.dtype("datetime64[ns]")
@@ -52,7 +53,7 @@ def span_text(times: np.ndarray) -> str:
 
 def parse_step(value: object, key: str = "time_step") -> np.timedelta64:
     """A duration given as text ("5min", "10min", "1h", "PT10M") -> a positive timedelta64[ns]."""
-    import pandas as pd
+    pd = require("pandas", "xarray", f"{key} (a duration)")
 
     if not isinstance(value, str) or not value.strip():
         raise BadValue(key, value, "must be a duration such as 5min, 10min or 1h", "10min")
@@ -68,7 +69,7 @@ def parse_step(value: object, key: str = "time_step") -> np.timedelta64:
 def parse_time(value: object, key: str) -> np.datetime64:
     """A date or time as text ("2019-01-01", "2019-01-01T06:00", a time zone turned UTC) or a
     datetime -> datetime64[ns]."""
-    import pandas as pd
+    pd = require("pandas", "xarray", f"{key} (a date)")
 
     try:
         stamp = pd.Timestamp(value)

@@ -25,7 +25,7 @@ from torch.utils.data import Dataset
 from typing_extensions import override
 
 from predrnn import checks
-from predrnn.command_line import override_text
+from predrnn.compatibility import ServedFrames
 from predrnn.data import timeline
 from predrnn.data.base import WindowedDataModule, sha256_of
 from predrnn.data.climatology import Climatology, ClimatologyFit
@@ -279,16 +279,14 @@ class XarrayDataModule(WindowedDataModule):
             self._normalization = fit_normalization(self.hparams.normalize, self._stats, False, self.channels)
         return self._normalization
 
+    def served_frames(self) -> ServedFrames:
+        return ServedFrames(
+            (self.channels, *self.image_size), f"{self.series.where} frames are {{shape}} ({', '.join(self.series.variables)})",
+            "give data of that shape (the same data.variables, data.select and data.coarsen)",
+        )  # fmt: skip
+
     def adopt(self, network, normalization: Normalization) -> None:
-        """Serve data for a trained model (eval): its observed length, its units; the frames
-        must have its shape."""
-        c, (h, w) = network.in_channels, tuple(network.image_size)
-        if (self.channels, *self.image_size) != (c, h, w):
-            raise DataError(
-                f"{self.series.where} frames are {self.image_size[0]}x{self.image_size[1]}x{self.channels} "
-                f"({', '.join(self.series.variables)}), the model was trained on {h}x{w}x{c}: give data of that shape "
-                "(the same data.variables, data.select and data.coarsen)"
-            )
+        """Serve data for a trained model (eval): its observed length, its units."""
         self.set_input_length(network.input_length)
         self._normalization = normalization
         self._windows.clear()
@@ -413,7 +411,7 @@ class XarrayDataModule(WindowedDataModule):
             return [str(Path(p).expanduser().resolve()) for p in path]
         return str(Path(path).expanduser().resolve())
 
-    def command_arguments(self) -> tuple[str, str]:
+    def command_overrides(self) -> tuple[dict[str, Any], dict[str, Any]]:
         """The overrides predrnn-eval and predrnn-predict need to read this data: (eval, predict)."""
         h = self.hparams
         read = {"variables": list(self.series.sources)}  # the files' variables (the channels may be their levels)
@@ -437,9 +435,9 @@ class XarrayDataModule(WindowedDataModule):
             given["eval_total_length"] = h.eval_total_length
         if h.get("eval_stride") is not None:
             given["eval_stride"] = h.eval_stride
-        text = "".join(f" {override_text(f'data.{k}', v)}" for k, v in read.items())
-        split = "".join(f" {override_text(f'data.{k}', v)}" for k, v in given.items())
-        return f" data=xarray {override_text('data.path', self._path_text())}{text}{split}", f" data=xarray{text}"
+        text = {f"data.{k}": v for k, v in read.items()}
+        split = {f"data.{k}": v for k, v in given.items()}
+        return {"data": "xarray", "data.path": self._path_text(), **text, **split}, {"data": "xarray", **text}
 
     # --- loaders ---------------------------------------------------------------------------------
     def dataset(self, split: str) -> SeriesWindows:

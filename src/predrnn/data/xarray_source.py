@@ -32,7 +32,8 @@ from predrnn.data import remote, timeline
 from predrnn.data.cf_axes import Axes, check_dims_key, check_same_grid, find_axes, pick_variables
 from predrnn.data.coarsen import check_coarsen_key, check_size, factors, nan_block_mean
 from predrnn.data.selection import Selection, check_select_key, check_time_selection, resolve
-from predrnn.errors import BadValue, ConfigError, DataError
+from predrnn.errors import BadValue, DataError
+from predrnn.extras import require
 
 OPEN_FILES = 8  # handles kept open per process; the others are reopened when a window needs them
 # decoded blocks of times kept per process (docs/data.md, "CF netCDF and Zarr"): a block is the
@@ -386,14 +387,8 @@ def _block_times(array, time: str) -> int:
 # --- files ------------------------------------------------------------------------------------------
 def require_xarray() -> None:
     """A one-line ConfigError naming the extra when xarray (or its netCDF engines) is missing."""
-    try:
-        import h5netcdf  # noqa: F401
-        import xarray  # noqa: F401
-    except ImportError as err:
-        raise ConfigError(
-            f"data=xarray needs xarray and its netCDF / Zarr readers ({err.name} is missing): "
-            "pip install 'predrnn[xarray]'"
-        ) from None
+    require("xarray", "xarray", "data=xarray")
+    require("h5netcdf", "xarray", "data=xarray")
 
 
 def is_zarr_store(path: Path) -> bool:
@@ -439,7 +434,7 @@ def local_locations(path: str, path_key: str) -> list[str]:
 
 def open_local(path: Path, path_key: str):
     """A local netCDF file or Zarr store as a lazy, CF-decoded xarray Dataset (no dask)."""
-    import xarray as xr
+    xr = require("xarray", "xarray", "data=xarray")
 
     options = {"chunks": None, "cache": False, "mask_and_scale": True, "decode_times": True,
                "decode_timedelta": False}  # fmt: skip

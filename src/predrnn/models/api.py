@@ -33,7 +33,7 @@ Optional, with defaults here for a network that knows nothing of them:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -41,17 +41,6 @@ from torch import Tensor, nn
 NEXT_FRAME = "next_frame"  # frames 1 … T−1 from frames 0 … T−2 under a teacher mask
 FUTURE = "future"  # the K frames after the J observed ones, no mask
 KINDS = (NEXT_FRAME, FUTURE)
-
-
-@runtime_checkable
-class Network(Protocol):
-    """The attributes and call every network has (its constructor arguments, kept)."""
-
-    in_channels: int
-    image_size: tuple[int, int]
-    input_length: int
-
-    def __call__(self, frames: Tensor, teacher_mask: Tensor | None = None, **conditioning: Tensor) -> Any: ...
 
 
 def check_network(network: Any) -> None:

@@ -15,7 +15,7 @@ from typing_extensions import override
 
 from predrnn import checks
 from predrnn.baselines import BASELINES
-from predrnn.config import CONF_DIR
+from predrnn.config_groups import CONF_DIR
 from predrnn.data.normalization import Normalization
 from predrnn.errors import BadValue, ConfigError
 from predrnn.extrapolation import require_pysteps
@@ -259,6 +259,17 @@ class PredRNNModule(pl.LightningModule):
             loss = loss + self.aux_weight(name) * value
         return loss, predictions[:, j - first :], aux
 
+    def step_losses(
+        self, frames: Tensor, mask: Tensor | None, conditioning: Mapping[str, Tensor]
+    ) -> tuple[Tensor, ...]:
+        """What a training step minimises: (loss, *the auxiliary losses in `aux_names` order) of a
+        batch, the coverage mask riding in `conditioning` under `valid`. The whole-step CUDA graph
+        captures it and `predrnn-bench` times it, so what is benchmarked is what trains."""
+        conditioning = dict(conditioning)
+        valid = conditioning.pop(VALID, None)
+        loss, _, aux = self.compute_loss(frames, mask, True, conditioning, valid)
+        return (loss, *(aux[name] for name in self.aux_names))
+
     def aux_weight(self, name: str) -> float:
         """The weight of auxiliary loss `name`: the network's number, or the module option it names."""
         weight = self.aux_weights.get(name, 1.0)
@@ -421,15 +432,8 @@ class PredRNNModule(pl.LightningModule):
         graphed = self.fast.graphed(device)
         steps = self.trainer.max_steps if self.trainer.max_steps > 0 else self.trainer.estimated_stepping_batches
         optimizer = self.optim.build(self.parameters(), fused=device.type == "cuda", capturable=graphed)
-        if graphed:
-
-            def step_outputs(frames, mask, conditioning):
-                conditioning = dict(conditioning)
-                valid = conditioning.pop(VALID, None)  # the coverage mask, copied in on each replay
-                loss, _, aux = self.compute_loss(frames, mask, True, conditioning, valid)
-                return (loss, *(aux[name] for name in self.aux_names))
-
-            self.graph_step = self.fast.train_step(step_outputs, list(self.parameters()), optimizer)
+        if graphed:  # the coverage mask rides in the conditioning, copied in on each replay
+            self.graph_step = self.fast.train_step(self.step_losses, list(self.parameters()), optimizer)
             optimizer = self.fast.optimizer(optimizer, device)
         scheduler = self.optim.schedule(optimizer, steps)
         if scheduler is None:

@@ -8,7 +8,7 @@ from omegaconf import DictConfig
 
 from predrnn import checks
 from predrnn.checkpoints import SafeCheckpointIO
-from predrnn.config import instantiate_group
+from predrnn.config_groups import instantiate_group
 from predrnn.errors import BadValue, ConfigError
 
 INTEGER_KEYS = {"max_steps": -1, "max_epochs": -1, "log_every_n_steps": 50, "num_nodes": 1,

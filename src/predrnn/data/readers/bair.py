@@ -31,6 +31,7 @@ import numpy as np
 from predrnn.data.readers.api import Options, Source
 from predrnn.data.readers.video import to_chw
 from predrnn.errors import DataError
+from predrnn.extras import require
 
 TFRECORD_SUFFIXES = (".tfrecord", ".tfrecords")
 DEFAULT_STREAM = "image_aux1"  # the camera the official BAIR reader trains on
@@ -38,11 +39,7 @@ IMAGE_MAGIC = (b"\x89PNG", b"\xff\xd8\xff")  # encoded frames (PNG, JPEG) rather
 
 
 def _tfrecord():
-    try:
-        import tfrecord
-    except ImportError:
-        raise DataError("reading TFRecord files (BAIR) needs the tfrecord package: pip install tfrecord") from None
-    return tfrecord
+    return require("tfrecord", "bair", "reading TFRecord files (BAIR)")
 
 
 def scan_records(path: Path, path_key: str = "data.path") -> list[tuple[int, int]]:

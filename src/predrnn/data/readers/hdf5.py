@@ -14,6 +14,7 @@ from pathlib import Path
 from predrnn.data.readers.array import ArraySource
 from predrnn.data.readers.packing import refuse_packing
 from predrnn.errors import DataError
+from predrnn.extras import require
 
 SIGNATURE = b"\x89HDF\r\n\x1a\n"
 OFFSETS = (0, 512, 1024, 2048, 4096, 8192)  # where HDF5 puts its superblock (after a user block)
@@ -40,7 +41,7 @@ class Hdf5Source(ArraySource):
         return False
 
     def container(self):
-        import h5py
+        h5py = require("h5py", "formats", f"{self.path_key}={self.path} (HDF5)")
 
         try:
             return h5py.File(self.path, "r")
@@ -48,7 +49,7 @@ class Hdf5Source(ArraySource):
             raise DataError(f"{self.path_key}={self.path} is not a readable HDF5 file ({err}): write it again")
 
     def names(self, container) -> list[str]:
-        import h5py
+        h5py = require("h5py", "formats", f"{self.path_key}={self.path} (HDF5)")
 
         names: list[str] = []
         container.visititems(lambda name, obj: names.append(name) if isinstance(obj, h5py.Dataset) else None)

@@ -15,6 +15,7 @@ import numpy as np
 
 from predrnn.data.readers.api import Options, Source
 from predrnn.errors import DataError
+from predrnn.extras import require
 
 LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
@@ -39,6 +40,8 @@ class VideoSource(Source):
     def __init__(self, path: Path, grey: bool = False, path_key: str = "data.path") -> None:
         import imageio.v3 as iio
 
+        if path.suffix.lower() != ".gif":  # GIFs decode with Pillow, the other videos with PyAV
+            require("av", "formats", f"{path_key}={path} (a video)")
         self.path, self.grey, self.name, self.path_key = path, grey, str(path), path_key
         try:
             props = iio.improps(path, index=None)

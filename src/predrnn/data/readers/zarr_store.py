@@ -15,6 +15,7 @@ from pathlib import Path
 from predrnn.data.readers.array import ArraySource
 from predrnn.data.readers.packing import refuse_packing
 from predrnn.errors import BadValue, DataError
+from predrnn.extras import require
 
 METADATA = (".zarray", ".zgroup", "zarr.json")
 
@@ -30,7 +31,7 @@ class ZarrSource(ArraySource):
         return path.is_dir() and (path.suffix.lower() == ".zarr" or any((path / f).exists() for f in METADATA))
 
     def container(self):
-        import zarr
+        zarr = require("zarr", "formats", f"{self.path_key}={self.path} (Zarr)")
 
         try:
             if self.path.suffix.lower() == ".zip":  # a zipped store
@@ -47,7 +48,7 @@ class ZarrSource(ArraySource):
         return sorted(names)
 
     def open_array(self):
-        import zarr
+        zarr = require("zarr", "formats", f"{self.path_key}={self.path} (Zarr)")
 
         container = self.container()
         if not isinstance(container, zarr.Array):
@@ -58,7 +59,7 @@ class ZarrSource(ArraySource):
         return container
 
     def actions_array(self):
-        import zarr
+        zarr = require("zarr", "formats", f"{self.path_key}={self.path} (Zarr)")
 
         if isinstance(self.container(), zarr.Array):
             raise BadValue(

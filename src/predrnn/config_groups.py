@@ -1,38 +1,19 @@
-"""The configs: where they live, composing them outside an entry point, building their groups."""
+"""The configs: the folder they live in (`CONF_DIR`, which registers the resolvers they use) and
+building a config group (`instantiate_group`). Composing them as an entry point does is
+`predrnn.cli.hydra_state.compose`; checks across keys are `predrnn.validation`."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig
 
-from predrnn.config import resolvers
+from predrnn import resolvers
 from predrnn.errors import BadValue, ConfigError, PredRNNError
 
-CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+CONF_DIR = Path(__file__).resolve().parent / "conf"
 resolvers.register()
-
-
-def compose(config_name: str, overrides: Sequence[str], output_dir: str | Path) -> DictConfig:
-    """The configs composed as an entry point composes them, outside `@hydra.main` (benchmarks,
-    tests): the run folder, and so every `${hydra:...}` path, is `output_dir`."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.core.hydra_config import HydraConfig
-    from omegaconf import open_dict
-
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = hydra_compose(config_name, overrides=list(overrides), return_hydra_config=True)
-    with open_dict(cfg):
-        cfg.hydra.runtime.output_dir = str(output_dir)
-        cfg.hydra.runtime.cwd = str(Path(output_dir).parent)
-        cfg.hydra.job.num = 0
-    HydraConfig.instance().set_config(cfg)
-    return cfg
 
 
 def instantiate_group(node: DictConfig, group: str, **kwargs: Any) -> Any:

@@ -22,16 +22,13 @@ def wandb_offline() -> bool:
         return True
 
 
-def sweep_group() -> str | None:
-    """In a multirun, the sweep folder's name (so a sweep's wandb runs are grouped)."""
-    try:
-        from hydra.core.hydra_config import HydraConfig
-        from hydra.types import RunMode
-
-        hc = HydraConfig.get()
-    except (ImportError, ValueError):
+def sweep_group(mode=None, sweep_dir=None) -> str | None:
+    """In a multirun, the sweep folder's name (so a sweep's wandb runs are grouped). The config
+    hands in Hydra's `mode` and `sweep.dir` (`${predrnn_sweep_group:${hydra:mode},${hydra:sweep.dir}}`),
+    so nothing here reads Hydra's global state."""
+    if mode is None or sweep_dir is None or getattr(mode, "name", str(mode)).rpartition(".")[2] != "MULTIRUN":
         return None
-    return Path(hc.sweep.dir).name if hc.mode == RunMode.MULTIRUN else None
+    return Path(str(sweep_dir)).name
 
 
 def register() -> None:

@@ -1,9 +1,10 @@
 """Checks that span several config keys (a single key is checked by the constructor that owns
-it), run before anything is instantiated or written."""
+it), run before anything is instantiated or written. What Hydra says about the launch (a sweep?
+its launcher?) comes in as a `Launch` from the entry point. The one estimate that needs the
+network built, `build.check_fits_memory`, lives beside `build_network`."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -11,17 +12,8 @@ from omegaconf import DictConfig
 
 from predrnn import checks
 from predrnn.errors import BadValue, ConfigError
+from predrnn.launch import Launch
 from predrnn.threads import available_cpus
-
-
-def in_multirun() -> bool:
-    try:
-        from hydra.core.hydra_config import HydraConfig
-        from hydra.types import RunMode
-
-        return HydraConfig.get().mode == RunMode.MULTIRUN
-    except (ImportError, ValueError):
-        return False
 
 
 def search_path(overrides: Sequence[str]) -> list[Path]:
@@ -53,7 +45,8 @@ def check_group_overrides(overrides: Sequence[str], conf_dir: Path) -> None:
                 raise ConfigError(f"{key}={choice} is unknown: use one of {', '.join(options)}")
 
 
-def _on_cpu(trainer: DictConfig) -> bool:
+def on_cpu(trainer) -> bool:
+    """Whether `trainer` (its config) trains on the CPU: `accelerator=cpu`, or `auto` without a GPU."""
     accelerator = str(trainer.get("accelerator", "auto"))
     if accelerator == "cpu":
         return True
@@ -64,7 +57,7 @@ def _on_cpu(trainer: DictConfig) -> bool:
     return not torch.cuda.is_available()
 
 
-def validate_train(cfg: DictConfig) -> None:
+def validate_train(cfg: DictConfig, launch: Launch) -> None:
     """The checks that must fail before any data is read or process started."""
     seed = checks.integer("seed", cfg.get("seed"), 42, minimum=0)
     if seed > 2**32 - 1:  # what numpy's generators accept
@@ -73,7 +66,7 @@ def validate_train(cfg: DictConfig) -> None:
     if trainer.get("max_steps") == 0:
         raise ConfigError("trainer.max_steps=0 trains nothing: give a positive number of steps (or -1 with max_epochs)")
     devices = trainer.get("devices", 1)
-    if _on_cpu(trainer) and isinstance(devices, int) and devices > available_cpus():
+    if on_cpu(trainer) and isinstance(devices, int) and devices > available_cpus():
         raise ConfigError(
             f"trainer.devices={devices} CPU processes on {available_cpus()} CPUs would share cores: "
             f"use trainer.devices={available_cpus()} or fewer"
@@ -90,13 +83,13 @@ def validate_train(cfg: DictConfig) -> None:
             f"trainer.gradient_clip_val={clip} can't combine with module.cuda_graph=true (the graphed step makes "
             "its own optimiser step): set trainer.gradient_clip_val=null or module.cuda_graph=false"
         )
-    check_launch(cfg)
+    check_launch(cfg, launch)
 
 
-def check_launch(cfg: DictConfig) -> None:
+def check_launch(cfg: DictConfig, launch: Launch) -> None:
     """A local multirun must not use a strategy that relaunches the script (Lightning's `ddp`
     starts `sys.argv` again per rank, which would start the whole sweep again)."""
-    if not in_multirun():
+    if not launch.multirun:
         return
     trainer = cfg.trainer
     strategy = str(trainer.get("strategy", "auto"))
@@ -114,17 +107,15 @@ def check_launch(cfg: DictConfig) -> None:
     )
 
 
-def processes_per_machine(cfg: DictConfig) -> int:
+def processes_per_machine(cfg: DictConfig, launch: Launch) -> int:
     """How many training processes this run starts on this machine at once: DDP ranks on the
     CPU times the jobs a joblib launcher runs side by side."""
     trainer = cfg.trainer
     devices = trainer.get("devices", 1)
-    ranks = devices if _on_cpu(trainer) and isinstance(devices, int) and devices > 0 else 1
+    ranks = devices if on_cpu(trainer) and isinstance(devices, int) and devices > 0 else 1
     jobs = 1
-    if in_multirun():
-        from hydra.core.hydra_config import HydraConfig
-
-        launcher = HydraConfig.get().launcher
+    if launch.multirun:
+        launcher = launch.launcher
         n_jobs = launcher.get("n_jobs") if "joblib" in str(launcher.get("_target_", "")).lower() else None
         if isinstance(n_jobs, int) and n_jobs > 0:
             jobs = n_jobs
@@ -143,79 +134,3 @@ def check_against_data(cfg: DictConfig, datamodule) -> None:
             raise BadValue(
                 "channel", c.channel, f"must be below the data's {datamodule.channels} channels", 0
             ).in_group(f"callbacks.{name}")
-
-
-# bytes a parameter costs in training: its float32 value, its gradient and Adam's two moments
-TRAINING_BYTES_PER_PARAMETER = 16
-
-
-def memory_limit(trainer: DictConfig) -> tuple[int, str] | None:
-    """The memory one training process can have, and where: the GPU's when training runs on
-    one, else this machine's (physical memory, or a smaller cgroup limit); None if unknown."""
-    import torch
-
-    if not _on_cpu(trainer) and torch.cuda.is_available():
-        return torch.cuda.get_device_properties(0).total_memory, "the GPU's"
-    try:
-        limit = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError):
-        return None
-    try:
-        cgroup = Path("/sys/fs/cgroup/memory.max").read_text().strip()
-        if cgroup.isdigit():
-            limit = min(limit, int(cgroup))
-    except OSError:
-        pass
-    return limit, "this machine's"
-
-
-def _size(n: float) -> str:
-    for unit in ("B", "kB", "MB", "GB", "TB", "PB"):
-        if n < 1000 or unit == "PB":
-            return f"{n:.3g} {unit}"
-        n /= 1000
-    return f"{n:.3g} PB"
-
-
-def check_fits_memory(cfg: DictConfig, datamodule, limit: tuple[int, str] | None = None) -> None:
-    """Widths and batch sizes that can't fit are refused from an estimate, before anything is
-    allocated: the network is built on the meta device (no memory) to count its parameters, and
-    a training step needs at least its frames and, for a recurrent network, one state per layer
-    per step. Both estimates are lower bounds, so only sizes that surely fail are refused."""
-    import torch
-
-    from predrnn.build import build_network
-
-    limit = limit or memory_limit(cfg.trainer)
-    if limit is None:
-        return
-    available, where = limit
-    try:
-        with torch.device("meta"):
-            network = build_network(cfg, datamodule)
-    except ConfigError:
-        raise
-    except Exception:  # a network that can't be built on the meta device: no estimate
-        return
-    parameters = sum(p.numel() for p in network.parameters())
-    weights = parameters * TRAINING_BYTES_PER_PARAMETER
-    if weights > available:
-        widths = cfg.model.get("hidden_channels")
-        key = f"model.hidden_channels={list(widths)}" if widths is not None else f"model._target_={cfg.model._target_}"
-        raise ConfigError(
-            f"{key} makes a network of {parameters / 1e9:.3g} G parameters: training it needs at least "
-            f"{_size(weights)} (weights, gradients, Adam's moments), more than {where} {_size(available)}: "
-            "use smaller widths or fewer layers"
-        )
-    c, (h, w) = datamodule.channels, checks.pair("image_size", datamodule.image_size, 64)
-    per_frame = c * h * w
-    widths, grid = getattr(network, "widths", None), getattr(network, "grid", None)
-    if widths is not None and grid is not None:
-        per_frame += sum(widths) * grid[0] * grid[1]
-    step = 4 * datamodule.batch_size * datamodule.total_length * per_frame
-    if weights + step > available:
-        raise ConfigError(
-            f"data.batch_size={datamodule.batch_size} needs at least {_size(step)} for one training batch "
-            f"({datamodule.total_length} frames and the network's states), more than {where} {_size(available)}: "
-            "lower data.batch_size"
-        )
