@@ -1,4 +1,4 @@
-"""Own networks that break the contract of predrnn.models.api, for tests/test_errors.py (the
+"""Own networks that break the contract of predrnn.models.api, for tests/cli/test_errors.py (the
 "family" rows): each must end in one line naming it and what it returned."""
 
 from __future__ import annotations

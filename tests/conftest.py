@@ -120,12 +120,12 @@ def _user_data(folder: Path) -> None:
 
 # the files that take longest, longest first (seconds of CPU on 2 cores, `make test` with
 # --junitxml): test_learning.py (about 200, one test) first, then as measured; the rest follow
-LONGEST_FIRST = ("test_learning.py", "test_first_hour.py", "test_conformance.py", "test_fast.py", "test_signals.py",
-                 "test_sweeps.py", "test_extending.py", "test_cli.py", "test_errors.py", "test_safety.py",
-                 "test_user_data.py", "test_ddp.py", "test_export.py", "test_sevir.py", "quickstart.ipynb",
-                 "test_family_train.py", "test_console.py", "test_readers.py", "test_suggestions.py",
-                 "test_train.py", "test_remote_data.py", "test_bair.py", "test_weatherbench_multivariable.py",
-                 "test_threads.py", "test_weatherbench.py", "test_xarray_data.py")  # fmt: skip
+LONGEST_FIRST = ("test_learning.py", "test_stopping.py", "test_conformance.py", "test_fastpath.py", "test_signals.py",
+                 "test_sweeps.py", "test_extending.py", "test_console_scripts.py", "test_errors.py", "test_safety.py",
+                 "test_arrays_datamodule.py", "test_ddp.py", "test_export.py", "test_sevir.py", "quickstart.ipynb",
+                 "test_unused_weights.py", "test_console.py", "test_readers.py", "test_suggestions.py",
+                 "test_run.py", "test_remote.py", "test_bair.py", "test_weatherbench_multivariable.py",
+                 "test_threads.py", "test_weatherbench.py", "test_xarray_datamodule.py")  # fmt: skip
 
 
 def pytest_collection_modifyitems(items) -> None:

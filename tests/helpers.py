@@ -22,7 +22,9 @@ from predrnn.toolchain import cpu_compile_problem
 # the smoke experiment, even smaller: a few steps, 4 validation and test sequences
 SMOKE = ("experiment=smoke", "data.val_size=4", "data.test_size=4", "trainer.max_steps=4")
 # the authors' reference outputs (tests/fixtures/official_parity/README.md)
-OFFICIAL = Path(__file__).parent / "fixtures" / "official_parity"
+TESTS = Path(__file__).resolve().parent  # this folder: the shared helpers and tests/fixtures/
+ROOT = TESTS.parent  # the repository
+OFFICIAL = TESTS / "fixtures" / "official_parity"
 # the model and data overrides that describe the official fixtures' networks
 OFFICIAL_OVERRIDES = {
     "predrnn_ln0": (
@@ -125,7 +127,7 @@ def eval_score(ckpt, eval_args: str, cwd, monkeypatch, capsys) -> dict:
 
 # the model and data overrides that describe each reference checkpoint of the family
 # (fixtures/family_parity/, whose npz files record these settings)
-FAMILY = Path(__file__).parent / "fixtures" / "family_parity"
+FAMILY = TESTS / "fixtures" / "family_parity"
 _SMALL = ("model.kernel_size=5", "data.image_size=32", "data.input_length=10", "data.total_length=20")
 FAMILY_OVERRIDES = {
     "convlstm": ("model=convlstm", "model.hidden_channels=[8,8]", "model.patch_size=4", "model.forget_bias=0.0",

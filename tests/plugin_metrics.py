@@ -1,5 +1,5 @@
 """Own metrics that break the metric contract (docs/metrics.md), added from the command line
-(`+metrics.NAME._target_=plugin_metrics.…`) by the rows of tests/test_errors.py."""
+(`+metrics.NAME._target_=plugin_metrics.…`) by the rows of tests/cli/test_errors.py."""
 
 from __future__ import annotations
 

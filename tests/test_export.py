@@ -1,6 +1,6 @@
 """predrnn-export: ONNX (run with onnxruntime), TorchScript and the exported program (run with
 torch) predict what the eager model predicts, at a batch size other than the one exported,
-and say what they take and return. The README's onnxruntime snippet runs as written."""
+and say what they take and return. docs/export.md's onnxruntime snippet runs as written."""
 
 from __future__ import annotations
 
@@ -16,11 +16,11 @@ import torch
 
 from helpers import run_main
 from predrnn.checkpoints import open_checkpoint
-from predrnn.export import Rollout
+from predrnn.export import Forecaster
 from predrnn.training.module import PredRNNModule
 
 FORMATS = [("onnx", ".onnx"), ("torchscript", ".pt"), ("exported-program", ".pt2")]
-README = Path(__file__).resolve().parents[1] / "docs" / "export.md"  # the snippet the README links to
+DOC = Path(__file__).resolve().parents[1] / "docs" / "export.md"  # its onnxruntime snippet
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +51,7 @@ def test_artefact_matches_the_eager_model(fmt, suffix, workdir, exported):
         pytest.importorskip("onnxruntime", reason="the export extra (pip install 'predrnn[export]') is not installed")
     out = exported[fmt]
     module = open_checkpoint(workdir / "model.ckpt", module_class=PredRNNModule).module
-    rollout = Rollout(module.network, 10).eval()
+    rollout = Forecaster(module.network, 10).eval()
     observed = torch.rand(3, 10, 1, 64, 64)  # exported with a batch of 2: the batch is dynamic
     with torch.no_grad():
         want = rollout(observed).numpy()
@@ -83,19 +83,19 @@ def test_num_predictions_is_chosen_at_export(workdir, tmp_path, monkeypatch, cap
         assert torch.jit.load(str(out))(torch.rand(1, 10, 1, 64, 64)).shape == (1, 15, 1, 64, 64)
 
 
-def test_readme_onnx_snippet_runs_as_written(workdir, exported, tmp_path, monkeypatch):
+def test_documented_onnx_snippet_runs_as_written(workdir, exported, tmp_path, monkeypatch):
     pytest.importorskip("onnxruntime", reason="the export extra (pip install 'predrnn[export]') is not installed")
-    text = README.read_text()
+    text = DOC.read_text()
     snippet = re.search(r"<!-- tested by tests/test_export.py -->\s*```python\n(.*?)```", text, re.S).group(1)
     assert len(snippet.strip().splitlines()) <= 12 and "predrnn" not in snippet
     shutil.copy(exported["onnx"], tmp_path / "model.onnx")
     clip = (np.random.default_rng(0).random((12, 64, 64)) * 255).astype(np.uint8)
     np.save(tmp_path / "clip.npy", clip)
     monkeypatch.chdir(tmp_path)
-    exec(compile(snippet, "README.md", "exec"), {})
+    exec(compile(snippet, "docs/export.md", "exec"), {})
     predicted = np.load(tmp_path / "predicted.npy")
     module = open_checkpoint(workdir / "model.ckpt", module_class=PredRNNModule).module
     with torch.no_grad():
-        want = Rollout(module.network, 10).eval()(torch.from_numpy(clip[-10:] / 255).float()[None, :, None])
+        want = Forecaster(module.network, 10).eval()(torch.from_numpy(clip[-10:] / 255).float()[None, :, None])
     assert predicted.shape == (10, 64, 64) and predicted.dtype == np.uint8
     assert np.abs(predicted.astype(int) - (want[0, :, 0].numpy() * 255).round().astype(int)).max() <= 1

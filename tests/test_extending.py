@@ -1,5 +1,5 @@
 """A network of the user's own, outside the package, trains, evaluates, predicts and exports
-exactly as the README shows it; a checkpoint that names any other code is refused before
+exactly as docs/extending.md shows it; a checkpoint that names any other code is refused before
 anything is imported; a metric added from the command line reaches every report."""
 
 from __future__ import annotations
@@ -17,27 +17,27 @@ import torch
 
 from helpers import ENV, run, run_main
 
-README = Path(__file__).resolve().parents[1] / "docs" / "extending.md"  # the example the README links to
+DOC = Path(__file__).resolve().parents[1] / "docs" / "extending.md"  # the own-network example
 TESTS = Path(__file__).resolve().parent
 
 
 def readme_example() -> tuple[str, str, list[str]]:
-    """The README's own-network example: (python file, YAML, shell lines)."""
-    text = README.read_text()
+    """docs/extending.md's own-network example: (python file, YAML, shell lines)."""
+    text = DOC.read_text()
     block = re.search(r"<!-- tested by tests/test_extending.py -->\s*```python\n(.*?)```\s*```yaml\n(.*?)```\s*"
                       r"```bash\n(.*?)```", text, re.S)  # fmt: skip
     return block.group(1), block.group(2), [line for line in block.group(3).splitlines() if line.strip()]
 
 
 def shell(line: str, variables: dict[str, str]) -> list[str]:
-    """One README command line as argv, with $VAR expanded as a shell would (comments dropped)."""
+    """One documented command line as argv, with $VAR expanded as a shell would (comments dropped)."""
     for name, value in variables.items():
         line = line.replace(f"${name}", value)
     return shlex.split(line, comments=True)
 
 
 @pytest.mark.slow
-def test_own_network_as_the_readme_shows(tmp_path):
+def test_own_network_as_the_docs_show(tmp_path):
     code, yaml_text, lines = readme_example()
     assert len(code.strip().splitlines()) <= 25  # "a 20-line example network"
     (tmp_path / "copylast.py").write_text(code)
@@ -73,14 +73,14 @@ def test_own_network_as_the_readme_shows(tmp_path):
     try:
         from predrnn.checkpoints import open_checkpoint
         from predrnn.cli.hydra_state import compose
-        from predrnn.export import Rollout
+        from predrnn.export import Forecaster
         from predrnn.training.module import PredRNNModule
 
         cfg = compose("eval", [f"hydra.searchpath=[file://{tmp_path}/conf]", "model=copylast", "ckpt_path=x"],
                       tmp_path / "x")  # fmt: skip
         module = open_checkpoint(train_run / "checkpoints" / "last.ckpt", cfg, module_class=PredRNNModule).module
         with torch.no_grad():
-            want = Rollout(module.network, 10).eval()(torch.from_numpy(clip))
+            want = Forecaster(module.network, 10).eval()(torch.from_numpy(clip))
     finally:
         sys.path.remove(str(tmp_path))
     np.testing.assert_allclose(onnx_out, want.numpy(), atol=1e-5)

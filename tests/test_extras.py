@@ -66,7 +66,7 @@ CASES = [
     ("dates", "xarray", "pandas", "parse_step('10min')"),
     ("forecast", "xarray", "xarray", "forecast_dataset(np.zeros((1, 1, 1, 2, 2)), None, [], [])"),
     ("nowcast", "nowcast", "opencv-python-headless", "require_pysteps()"),
-    ("export", "export", "onnx", "export(Rollout(PredRNN((4,), 1, 8, 2, 3, input_length=2), 1), 'onnx', PATH, '')"),
+    ("export", "export", "onnx", "export(Forecaster(PredRNN((4,), 1, 8, 2, 3, input_length=2), 1), 'onnx', PATH, '')"),
     ("optuna", "optuna", "hydra-optuna-sweeper", ["-m", "experiment=smoke", "hparams_search=optuna"]),
     ("joblib", "joblib", "hydra-joblib-launcher", ["-m", "experiment=smoke", "hydra/launcher=joblib"]),
     ("slurm", "slurm", "hydra-submitit-launcher", ["-m", "experiment=smoke", "hydra/launcher=slurm_local"]),
@@ -86,7 +86,7 @@ from predrnn.data.readers.api import Options
 from predrnn.data.sevir import read_catalog
 from predrnn.data.sources import open_sources
 from predrnn.data.timeline import parse_step
-from predrnn.export import Rollout, export
+from predrnn.export import Forecaster, export
 from predrnn.extrapolation import require_pysteps
 from predrnn.models.predrnn import PredRNN
 

@@ -62,8 +62,8 @@ def test_trojan_never_runs(argv, message, workdir, monkeypatch, capsys):
     assert code == 2 and len(err) == 1 and message in err[0], err
 
 
-# --- round two: read only what was named, refuse weights that are not finite, exports that
-# refuse misuse, outputs written together (issue 20) --------------------------------------------
+# --- read only what was named, refuse weights that are not finite, exports that refuse misuse,
+# outputs written together ------------------------------------------------------------------------
 
 PREDICT = ("predrnn-predict", "ckpt_path=model.ckpt")
 ARRAYS = ("predrnn-train", "trainer=cpu", "logger=csv", "model.hidden_channels=[8]", "data=arrays", "data.layout=NTHW",
@@ -326,7 +326,7 @@ BAD_INPUTS = {
 
 @pytest.fixture(scope="module")
 def artefacts(tmp_path_factory):
-    from predrnn.export import Rollout, export
+    from predrnn.export import Forecaster, export
     from predrnn.models.predrnn import PredRNN
 
     torch.manual_seed(0)
@@ -334,7 +334,7 @@ def artefacts(tmp_path_factory):
     folder = tmp_path_factory.mktemp("artefacts")
     loaded = {}
     for fmt, suffix in (("torchscript", ".pt"), ("exported-program", ".pt2"), ("onnx", ".onnx")):
-        export(Rollout(net, 3), fmt, folder / f"m{suffix}", source="test")
+        export(Forecaster(net, 3), fmt, folder / f"m{suffix}", source="test")
         if fmt == "torchscript":
             module = torch.jit.load(str(folder / "m.pt"))
             loaded[fmt] = lambda x, m=module: m(x)

@@ -30,7 +30,7 @@ from predrnn.models import api
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt", "exported-program": ".pt2"}
 
 
-class Rollout(nn.Module):
+class Forecaster(nn.Module):
     """`network` predicting `num_predictions` frames from `input_length` observed ones
     (`models/api.py`'s `predict_future`: a next-frame network runs free, a fixed-horizon one
     is fed its own chunks beyond its horizon), in data
@@ -68,7 +68,7 @@ class Rollout(nn.Module):
         return out.clamp(0.0, 1.0) if self.normalization.uint8 else out
 
 
-def metadata(rollout: Rollout, fmt: str, source: str) -> dict[str, Any]:
+def metadata(rollout: Forecaster, fmt: str, source: str) -> dict[str, Any]:
     net = rollout.network
     c = net.in_channels
     h, w = net.image_size
@@ -92,7 +92,7 @@ def metadata(rollout: Rollout, fmt: str, source: str) -> dict[str, Any]:
     return info
 
 
-def action_channels(rollout: Rollout) -> int:
+def action_channels(rollout: Forecaster) -> int:
     a = getattr(rollout.network, "action_channels", None)
     if not isinstance(a, int):
         raise ConfigError(
@@ -102,7 +102,7 @@ def action_channels(rollout: Rollout) -> int:
     return a
 
 
-def example_inputs(rollout: Rollout, batch: int) -> tuple[Tensor, ...]:
+def example_inputs(rollout: Forecaster, batch: int) -> tuple[Tensor, ...]:
     """Random inputs of the artefact's shapes: the frames, and the actions when it reads them."""
     net = rollout.network
     frames = torch.rand(batch, rollout.input_length, net.in_channels, *net.image_size)
@@ -112,7 +112,7 @@ def example_inputs(rollout: Rollout, batch: int) -> tuple[Tensor, ...]:
 
 
 def export(
-    rollout: Rollout, fmt: str, output: Path, source: str, batch: int = 2, overwrite: bool = True
+    rollout: Forecaster, fmt: str, output: Path, source: str, batch: int = 2, overwrite: bool = True
 ) -> dict[str, Any]:
     """Write the artefact and its JSON beside it, as one step (both or neither; without
     `overwrite` neither may exist when they are renamed into place); returns the metadata."""
@@ -129,7 +129,7 @@ def export(
     return info
 
 
-def _write_artefact(rollout: Rollout, fmt: str, example: tuple, dynamic: tuple, tmp: Path, info: dict) -> None:
+def _write_artefact(rollout: Forecaster, fmt: str, example: tuple, dynamic: tuple, tmp: Path, info: dict) -> None:
     if fmt == "onnx":
         _onnx(rollout, example, dynamic, tmp, info)
     elif fmt == "torchscript":  # the trace bakes in the shapes it saw: a scripted guard checks them
@@ -200,7 +200,7 @@ class _GuardedFramesActions(nn.Module):
         return self.traced(observed, actions)
 
 
-def _guarded(traced: nn.Module, rollout: Rollout) -> nn.Module:
+def _guarded(traced: nn.Module, rollout: Forecaster) -> nn.Module:
     net = rollout.network
     frames = [0, rollout.input_length, net.in_channels, *net.image_size]
     if rollout.reads_actions:
@@ -227,7 +227,7 @@ def _quiet_exporters():
             logger.setLevel(level)
 
 
-def _onnx(rollout: Rollout, example: tuple[Tensor, ...], dynamic: tuple, path: Path, info: dict[str, Any]) -> None:
+def _onnx(rollout: Forecaster, example: tuple[Tensor, ...], dynamic: tuple, path: Path, info: dict[str, Any]) -> None:
     onnx = require("onnx", "export", "format=onnx")
     require("onnxscript", "export", "format=onnx")
     inputs = ["observed", "actions"][: len(example)]

@@ -11,7 +11,7 @@ from omegaconf import DictConfig
 
 from predrnn.cli.hydra_state import compose
 from predrnn.toolchain import cpu_compile_problem
-from predrnn.training.fastpath import FastPath, autocast_dtype
+from predrnn.training.fastpath import FastPath, precision_dtype
 
 MODES = (
     "eager_fp32",
@@ -35,7 +35,7 @@ def mode_settings(mode: str, compile_mode: str = "default") -> tuple[FastPath, t
     cfg = compose_train([f"speed={mode}"])
     m = cfg.module
     fast = FastPath(compile_mode if m.compile else None, m.channels_last, m.cuda_graph)
-    return fast, autocast_dtype(cfg.trainer.precision)
+    return fast, precision_dtype(cfg.trainer.precision)
 
 
 def compile_unavailable(device: torch.device) -> str | None:

@@ -11,7 +11,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from predrnn.bench.modes import compose_train
-from predrnn.training.fastpath import autocast_dtype
+from predrnn.training.fastpath import precision_dtype
 
 if TYPE_CHECKING:  # built from the config: importing Lightning waits for the first case
     from predrnn.training.module import PredRNNModule
@@ -49,4 +49,4 @@ def training_module(
     network = _network(cfg, size, layer_norm)
     compile = compile_mode if cfg.module.compile else None
     module = instantiate(cfg.module, _recursive_=False, network=network, compile=compile)
-    return module, autocast_dtype(cfg.trainer.precision)
+    return module, precision_dtype(cfg.trainer.precision)

@@ -4,7 +4,7 @@ own format (`native`), the reference codes' formats (`official`, `openstl`, mapp
 (`resume`)."""
 
 from predrnn.checkpoints.io import SafeCheckpointIO, load_weights, nonfinite_weights, read_checkpoint
-from predrnn.checkpoints.open import Checkpoint, open_checkpoint
+from predrnn.checkpoints.open import OpenedCheckpoint, open_checkpoint
 from predrnn.checkpoints.resume import (
     last_checkpoints,
     resolve_checkpoint,
@@ -14,7 +14,7 @@ from predrnn.checkpoints.resume import (
 )  # fmt: skip
 
 __all__ = [
-    "Checkpoint",
+    "OpenedCheckpoint",
     "SafeCheckpointIO",
     "last_checkpoints",
     "load_weights",

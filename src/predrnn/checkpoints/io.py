@@ -92,7 +92,7 @@ def nonfinite_weights(state_dict: dict[str, Any]) -> list[str]:
     return bad
 
 
-def check_finite(
+def check_finite_weights(
     weights: dict[str, Any], path: str | Path, key: str = "ckpt_path", own: dict[str, Any] | None = None
 ) -> None:
     """Weights that are not what they seem are never used (docs/checkpoints.md): each must be a

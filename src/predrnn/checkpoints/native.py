@@ -102,7 +102,7 @@ def trusted_network_class(target: Any, user_target: str | None, path: str | Path
     return cls
 
 
-def build_network(
+def network_from_spec(
     spec: Mapping[str, Any], user_target: str | None, path: str | Path, key: str = "ckpt_path"
 ) -> nn.Module:
     """The network a checkpoint's spec describes, through `trusted_network_class`."""

@@ -15,8 +15,8 @@ from typing import Any
 
 from torch import nn
 
-from predrnn.checkpoints.io import check_finite, check_normalization, load_weights, read_checkpoint
-from predrnn.checkpoints.native import build_network, is_native, legacy_weights, native_hparams
+from predrnn.checkpoints.io import check_finite_weights, check_normalization, load_weights, read_checkpoint
+from predrnn.checkpoints.native import is_native, legacy_weights, native_hparams, network_from_spec
 from predrnn.checkpoints.official import is_official
 from predrnn.checkpoints.openstl import never_called, openstl_weights
 from predrnn.checkpoints.reference import reference_weights
@@ -25,7 +25,7 @@ from predrnn.errors import BadValue, CheckpointError
 
 
 @dataclass
-class Checkpoint:
+class OpenedCheckpoint:
     """An opened checkpoint: the module rebuilt from it, the file's dict and its format."""
 
     module: Any
@@ -107,7 +107,7 @@ def open_checkpoint(
     path: str | Path, cfg=None, *, module_class: type, key: str = "ckpt_path", compile: str | None = None,
     channels_last: bool = False, describe: Callable[[], nn.Module] | None = None, overrides: Sequence[str] = (),
     **module_args: Any,
-) -> Checkpoint:  # fmt: skip
+) -> OpenedCheckpoint:  # fmt: skip
     """Read `path` weights-only and rebuild its module, an instance of `module_class`
     (`predrnn.training.module.PredRNNModule`, given by the caller).
 
@@ -130,7 +130,7 @@ def open_checkpoint(
             )
         network = describe()
         weights, ignored = reference_weights(reference, network, path, key, kind, never_called(network))
-        check_finite(weights, path, key, network.state_dict())
+        check_finite_weights(weights, path, key, network.state_dict())
         network.load_state_dict(weights)
         if ignored:
             print(
@@ -140,13 +140,13 @@ def open_checkpoint(
             )
         beta = (cfg.get("module") or {}).get("decouple_beta", 0.0) if cfg is not None else 0.0
         module = _build_module(module_class, network, {"decouple_beta": beta, **fast, **module_args})
-        return Checkpoint(module, state, kind, path)
+        return OpenedCheckpoint(module, state, kind, path)
     hparams = native_hparams(state, path, key)
     check_normalization(hparams, path, key)
     spec = hparams["network"]
     if cfg is not None:
         refuse_model_overrides(path, spec.get("_target_"), _user_target(cfg), overrides, key)
-    network = build_network(spec, _user_target(cfg), path, key)
+    network = network_from_spec(spec, _user_target(cfg), path, key)
     check_input_length(state, network, path, key)
     accepted = inspect.signature(module_class).parameters
     settings = {k: v for k, v in hparams.items() if k in accepted and k != "network"}
@@ -161,9 +161,9 @@ def open_checkpoint(
     weights = state["state_dict"]
     if "_target_" not in state["hyper_parameters"]["network"]:  # written before networks were named
         weights = legacy_weights(weights, module)
-    check_finite(weights, path, key, module.state_dict())
+    check_finite_weights(weights, path, key, module.state_dict())
     load_weights(module, weights, path, key)
-    return Checkpoint(module, state, "predrnn", path)
+    return OpenedCheckpoint(module, state, "predrnn", path)
 
 
-__all__ = ["Checkpoint", "is_native", "open_checkpoint"]
+__all__ = ["OpenedCheckpoint", "is_native", "open_checkpoint"]

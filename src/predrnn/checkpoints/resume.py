@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from predrnn.checkpoints.io import check_finite, load_weights, read_checkpoint
+from predrnn.checkpoints.io import check_finite_weights, load_weights, read_checkpoint
 from predrnn.checkpoints.native import legacy_weights, native_hparams
 from predrnn.checkpoints.official import is_official
 from predrnn.checkpoints.openstl import never_called, openstl_weights
@@ -84,7 +84,7 @@ def start_from(ckpt_path: str, module) -> str | None:
         kind = "official" if is_official(state) else "OpenSTL"
         network = module.network
         weights, _ = reference_weights(reference, network, ckpt_path, "ckpt_path", kind.lower(), never_called(network))
-        check_finite(weights, ckpt_path, own=network.state_dict())
+        check_finite_weights(weights, ckpt_path, own=network.state_dict())
         network.load_state_dict(weights)
         note(f"fine-tuning from the {kind} checkpoint {ckpt_path}: its weights, a fresh optimiser, step 0")
         return None
@@ -94,7 +94,7 @@ def start_from(ckpt_path: str, module) -> str | None:
     weights = state["state_dict"]
     if "_target_" not in state["hyper_parameters"]["network"]:
         weights = legacy_weights(weights, module)
-    check_finite(weights, ckpt_path, own=module.state_dict())
+    check_finite_weights(weights, ckpt_path, own=module.state_dict())
     if "optimizer_states" not in state or "loops" not in state:
         load_weights(module, weights, ckpt_path)
         note(f"fine-tuning from {ckpt_path} (weights only): a fresh optimiser, step 0")

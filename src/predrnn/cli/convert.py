@@ -11,7 +11,7 @@ from omegaconf import DictConfig
 from predrnn import checks
 from predrnn.build import build_data, build_network
 from predrnn.checkpoints import open_checkpoint
-from predrnn.checkpoints.io import check_finite
+from predrnn.checkpoints.io import check_finite_weights
 from predrnn.cli.entry import entry_point, report_errors
 from predrnn.cli.hydra_state import current_launch
 from predrnn.errors import CheckpointError
@@ -50,7 +50,7 @@ def convert(cfg: DictConfig) -> Path:
         "global_step": 0,
         "converted_from": str(Path(cfg.ckpt_path).expanduser().resolve()),
     }
-    check_finite(native["state_dict"], cfg.ckpt_path, own=module.state_dict())  # never writes inf weights
+    check_finite_weights(native["state_dict"], cfg.ckpt_path, own=module.state_dict())  # never writes inf weights
     with atomic_path(out) as tmp:
         torch.save(native, tmp)
     print(f"converted {cfg.ckpt_path} -> {out.resolve()}")

@@ -12,7 +12,7 @@ from predrnn.build import described_network
 from predrnn.checkpoints import open_checkpoint, resolve_checkpoint, single_run_checkpoints
 from predrnn.cli.entry import entry_point, report_errors
 from predrnn.cli.hydra_state import current_launch
-from predrnn.export import FORMATS, Rollout, export
+from predrnn.export import FORMATS, Forecaster, export
 from predrnn.files import check_output
 from predrnn.threads import share_cpus
 
@@ -43,7 +43,7 @@ def traced_step_bytes(network, normalization) -> int:
     counted = []
     try:
         for k in (1, 2):
-            rollout = Rollout(network, k, normalization).eval()
+            rollout = Forecaster(network, k, normalization).eval()
             inputs = example_inputs(rollout, EXAMPLE_BATCH)
             with torch.no_grad(), Allocated() as mode:
                 rollout(*inputs)
@@ -74,7 +74,9 @@ def export_task(cfg: DictConfig) -> Path:
     per_step = traced_step_bytes(module.network, module.normalization)
     k = opened.future_frames(cfg.num_predictions, cfg.data, clips=EXAMPLE_BATCH, accelerator="cpu",
                              per_step=per_step, what="exporting them (the graph unrolls one step per frame)")  # fmt: skip
-    info = export(Rollout(module.network, k, module.normalization), fmt, out, source=str(ckpt), overwrite=cfg.overwrite)
+    info = export(
+        Forecaster(module.network, k, module.normalization), fmt, out, source=str(ckpt), overwrite=cfg.overwrite
+    )
     print(f"exported {fmt}: {info['input_length']} frames in, {k} out -> {out.resolve()} (+ .json)")
     return out
 

@@ -47,7 +47,7 @@ from predrnn.data.array_source import ArraySource
 from predrnn.data.forecast_writer import ZARR_MARKERS, forecast_dataset
 from predrnn.data.forecast_writer import save as save_forecast
 from predrnn.data.layout import Layout
-from predrnn.data.normalization import check_finite, value_range
+from predrnn.data.normalization import check_finite_frames, value_range
 from predrnn.data.sources import open_clips
 from predrnn.errors import BadValue, DataError, OutputError
 from predrnn.files import atomic_outputs, check_output
@@ -111,7 +111,7 @@ def read_observed(
     blocks, actions = [], []
     for clip in clips:
         block = clip.read(clip.length - j, clip.length)
-        check_finite(np.nan_to_num(block, nan=0.0) if no_data_ok else block, clip, clip.length - j)
+        check_finite_frames(np.nan_to_num(block, nan=0.0) if no_data_ok else block, clip, clip.length - j)
         blocks.append(block)
         if reads_actions:  # the observed frames' actions, then the predicted frames' (the last never read)
             actions.append(clip.read_actions(clip.length - j, clip.length + num_predictions - 1))
@@ -216,9 +216,9 @@ def _input_actions(cfg: DictConfig) -> dict[str, int]:
 def predict(cfg: DictConfig) -> Path:
     import torch
 
-    from predrnn.export import Rollout
+    from predrnn.export import Forecaster
     from predrnn.training import media
-    from predrnn.training.fastpath import autocast_dtype
+    from predrnn.training.fastpath import precision_dtype
     from predrnn.training.module import PredRNNModule
 
     share_cpus(1)
@@ -256,8 +256,8 @@ def predict(cfg: DictConfig) -> Path:
     n = len(frames)
     module = module.to(device).eval()
     module.fast.prepare(net, device, key="module.compile")  # channels-last and compiled cells, as in training
-    dtype = autocast_dtype(cfg.precision)
-    rollout = Rollout(net, k, norm)  # encode, run free for k frames, decode: what predrnn-export exports
+    dtype = precision_dtype(cfg.precision)
+    rollout = Forecaster(net, k, norm)  # encode, run free for k frames, decode: what predrnn-export exports
     outputs = []
     autocast = torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
     with _not_written(out, gif), torch.inference_mode(), autocast:
@@ -268,7 +268,7 @@ def predict(cfg: DictConfig) -> Path:
     units = torch.cat(outputs)  # (N, K, C, H, W) in the data's units (uint8 data: [0, 1])
     if clip:  # into the training split's range per channel (the checkpoint's normalisation holds it)
         units = torch.clamp(units, norm.low.to(units.device), norm.high.to(units.device))
-    result = media.to_uint8(units) if frames.dtype == np.uint8 else units.numpy().astype(np.float32)
+    result = media.to_uint8_image(units) if frames.dtype == np.uint8 else units.numpy().astype(np.float32)
     if coverage is not None:  # no forecast where the last observed frame has no data
         result = np.where(coverage[:, None], result, np.float32(np.nan)).astype(np.float32)
     norm = norm.cpu()

@@ -209,7 +209,7 @@ def read_blocks(clips, block: int = 64) -> Iterator[np.ndarray]:
     for clip in clips:
         for start in range(0, clip.length, block):
             frames = clip.read(start, min(clip.length, start + block))
-            check_finite(frames, clip, start)
+            check_finite_frames(frames, clip, start)
             yield frames
 
 
@@ -236,7 +236,7 @@ def stream_stats(clips, uint8: bool = False) -> RunningStats | None:
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
-def check_finite(frames: np.ndarray, clip, start: int) -> None:
+def check_finite_frames(frames: np.ndarray, clip, start: int) -> None:
     """Frames the model can take: no NaN or inf, and, in a float64 file, no value that becomes
     inf as float32 (the model's dtype); a DataError naming the clip and the first such frame."""
     if frames.dtype.kind != "f":

@@ -15,7 +15,7 @@ protocol or its missing package, an unreachable host, a missing bucket / object 
 missing or rejected credentials, a server without Range requests, data that is neither
 netCDF nor Zarr. Neither the URL's secrets nor `storage_options`' are ever echoed.
 
-Forked loader workers (what was found, and checked by tests/test_remote_data.py): in a forked
+Forked loader workers (what was found, and checked by tests/data/test_remote.py): in a forked
 child fsspec resets its event loop and empties its cache of filesystems, and zarr resets its own
 loop, so `open_dataset` called in the child builds a new filesystem on a new loop and works,
 whatever the parent opened and read before (a 2-worker DataLoader reads windows of an S3 Zarr
@@ -148,7 +148,7 @@ def _open_netcdf(where: _Where, fs, path: str):
 class _ProcessBound(io.RawIOBase):
     """A read-only view of an fsspec file object that refuses to be read by another process
     than the one that opened it. In a forked child fsspec's event loop doesn't run, and a read
-    through the parent's file object waits for it forever (tests/test_remote_data.py saw a
+    through the parent's file object waits for it forever (tests/data/test_remote.py saw a
     loader worker hang): this turns the hang into an error; each process opens its own."""
 
     def __init__(self, handle, named: str) -> None:

@@ -28,7 +28,7 @@ WINDOW = 7  # scikit-image's default window when gaussian_weights=False
 K1, K2 = 0.01, 0.03  # scikit-image's defaults (Wang et al. 2004)
 
 
-def to_uint8(frames: Tensor) -> Tensor:
+def official_uint8(frames: Tensor) -> Tensor:
     """The official code's `np.uint8(x * 255)`: the product in the frames' dtype, truncated
     (not rounded). Values are clamped to [0, 1] first, which changes nothing for frames that
     are already on [0, 1] and keeps the cast defined for the rest."""
@@ -71,7 +71,7 @@ class OfficialSSIM(PerFrameMean):
     nan_reason = "frames have no-coverage pixels, which SSIM's window can't leave out"
 
     def values(self, predictions: Tensor, target: Tensor) -> Tensor:
-        return uniform_ssim(to_uint8(predictions), to_uint8(target), data_range=255.0)
+        return uniform_ssim(official_uint8(predictions), official_uint8(target), data_range=255.0)
 
 
 class OfficialPSNR(PerFrameMean):
@@ -85,7 +85,7 @@ class OfficialPSNR(PerFrameMean):
     nan_reason = "frames have no-coverage pixels, which the official code's PSNR of whole frames can't leave out"
 
     def values(self, predictions: Tensor, target: Tensor) -> Tensor:
-        error = to_uint8(predictions).to(torch.int64) - to_uint8(target).to(torch.int64)
+        error = official_uint8(predictions).to(torch.int64) - official_uint8(target).to(torch.int64)
         mse = error.square().sum(dim=(2, 3, 4)).double() / math.prod(error.shape[2:])
         return 20 * math.log10(255) - 10 * torch.log10(mse)
 

@@ -36,7 +36,14 @@ from predrnn import checks
 from predrnn.errors import BadValue
 from predrnn.models.cells import LAYER_NORMS, gate_conv, spatiotemporal_update
 from predrnn.models.patching import fold_patches, unfold_patches
-from predrnn.models.rollout import RecurrentNetwork, check_frames, conv_flops, conv_step_flops, expand_mask, step_input
+from predrnn.models.recurrent import (
+    RecurrentNetwork,
+    check_frames,
+    conv_flops,
+    conv_step_flops,
+    expand_mask,
+    step_input,
+)
 
 # a gate convolution (models/cells.py) with bias, always a Sequential: the convolution is `.0`
 # as in the authors' state dicts (`"elementwise"` is the authors' `layer_norm=1`)
@@ -87,7 +94,7 @@ def upsampler(
 class ActionPredRNN(RecurrentNetwork):
     """Action-conditioned PredRNN: `forward(frames, teacher_mask, actions)` with actions
     (B, T, A), one vector per frame; step t reads frame t with action t and predicts frame t + 1,
-    so the last frame's action is never read. Which frame a step sees is `models/rollout.py`'s
+    so the last frame's action is never read. Which frame a step sees is `models/recurrent.py`'s
     rule (the authors' reverse scheduled sampling masks steps 1 … T−2, as our mask does)."""
 
     conditioning: ClassVar[tuple[str, ...]] = ("actions",)

@@ -6,7 +6,7 @@
 - What it predicts, its class attribute `predicts` (default `NEXT_FRAME`):
   - `NEXT_FRAME` (the recurrent family): `forward(frames, teacher_mask=None)`: frames
     (B, T, C, H, W) → predictions of frames 1 … T−1, (B, T−1, C, H, W). `teacher_mask`
-    (B, T−2) says which steps see the true frame (`models/rollout.py`); None is inference.
+    (B, T−2) says which steps see the true frame (`models/recurrent.py`); None is inference.
   - `FUTURE` (fixed horizon, SimVP): `forward(observed)`: the J observed frames (B, J, C, H, W)
     → the next K frames (B, K, C, H, W), K its own (`future_frames`, default J). No mask. Asked
     for more than K frames, it is fed its own predictions chunk by chunk (`predict_future`).

@@ -11,7 +11,7 @@ from torch import Tensor, nn
 from predrnn import checks
 from predrnn.models.cells import check_cell, gate_conv
 from predrnn.models.patching import fold_patches, unfold_patches
-from predrnn.models.rollout import RecurrentNetwork, StepZero, check_frames, expand_mask, step_input
+from predrnn.models.recurrent import RecurrentNetwork, StepZero, check_frames, expand_mask, step_input
 
 
 class ConvLSTMCell(nn.Module):

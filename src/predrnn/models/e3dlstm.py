@@ -36,7 +36,7 @@ from predrnn import checks
 from predrnn.errors import BadValue
 from predrnn.models.cells import LAYER_NORMS, with_layer_norm
 from predrnn.models.patching import fold_patches, unfold_patches
-from predrnn.models.rollout import RecurrentNetwork, check_frames, expand_mask, step_input
+from predrnn.models.recurrent import RecurrentNetwork, check_frames, expand_mask, step_input
 
 FORGET_BIAS = 1.0  # added to the global memory's forget gate, as in the released code
 

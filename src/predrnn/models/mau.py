@@ -33,7 +33,14 @@ from predrnn import checks
 from predrnn.errors import BadValue
 from predrnn.models.cells import Unapplied, gate_conv
 from predrnn.models.patching import fold_patches, unfold_patches
-from predrnn.models.rollout import RecurrentNetwork, check_frames, conv_flops, conv_step_flops, expand_mask, step_input
+from predrnn.models.recurrent import (
+    RecurrentNetwork,
+    check_frames,
+    conv_flops,
+    conv_step_flops,
+    expand_mask,
+    step_input,
+)
 
 CELL_MODES = ("normal", "residual")
 MODEL_MODES = ("normal", "recall")
@@ -84,7 +91,7 @@ class MAU(RecurrentNetwork):
     (H/p/sr, W/p/sr), decoder (log2(sr_size) stride-2 transposed convs), 1×1 conv to the frame.
 
     `forward(frames, teacher_mask)` unrolls over t = 0..T-2 and returns predictions of frames
-    1..T-1; which input each step sees is `models/rollout.py`'s rule (the reference's rule
+    1..T-1; which input each step sees is `models/recurrent.py`'s rule (the reference's rule
     under its scheduled-sampling mask). With `model_mode=recall` each decoder stage adds the
     encoder's feature map of the same size (of the current input frame).
     """

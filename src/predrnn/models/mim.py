@@ -41,7 +41,7 @@ from predrnn import checks
 from predrnn.errors import BadValue
 from predrnn.models.cells import FORGET_BIAS, LAYER_NORMS, SpatioTemporalLSTMCell, Unapplied, gate_conv
 from predrnn.models.patching import fold_patches, unfold_patches
-from predrnn.models.rollout import RecurrentNetwork, check_frames, conv_flops, expand_mask, step_input
+from predrnn.models.recurrent import RecurrentNetwork, check_frames, conv_flops, expand_mask, step_input
 
 # a gate convolution (models/cells.py) in a Sequential: the reference's key names `<name>.0.weight`
 gates = partial(gate_conv, always_sequential=True)
@@ -142,7 +142,7 @@ class MIM(RecurrentNetwork):
     `stlstm_layer_diff` = one MIM-N per MIM block, a 1×1 `conv_last` from the top H to the frame.
 
     `forward(frames, teacher_mask)` unrolls over t = 0..T-2 and returns predictions of frames
-    1..T-1; which input each step sees is `models/rollout.py`'s rule (the reference's rule under
+    1..T-1; which input each step sees is `models/recurrent.py`'s rule (the reference's rule under
     its scheduled-sampling mask). Every sequence starts from zero states, the MIM-S cells
     included (the reference carries those over from the previous batch: docs/models/mim.md).
     """

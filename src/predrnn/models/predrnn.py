@@ -12,11 +12,11 @@ from torch import Tensor, nn
 
 from predrnn.models.cells import SpatioTemporalLSTMCell
 from predrnn.models.patching import fold_patches, unfold_patches
-from predrnn.models.rollout import (
+from predrnn.models.recurrent import (
     RecurrentNetwork,
     StepZero,
-    autocast_dtype,
     check_frames,
+    compute_dtype,
     expand_mask,
     memory_projections,
     step_input,
@@ -27,7 +27,7 @@ class PredRNN(RecurrentNetwork):
     """Stacked ST-LSTM cells over patched frames.
 
     `forward(frames, teacher_mask)` unrolls over t = 0..T-2 and returns predictions of frames
-    1..T-1; which input each step sees is `models/rollout.py`'s rule.
+    1..T-1; which input each step sees is `models/recurrent.py`'s rule.
     """
 
     patched_frame_weights = {"in": ("cells.0.conv_x.weight", "cells.0.conv_x.0.weight"), "out": ("conv_out.weight",)}
@@ -89,7 +89,7 @@ class PredRNN(RecurrentNetwork):
         dtypes the cells return (C, M: the input's; H: autocast's when on), so that compiled
         cells see step 0 as the others (`StepZero`)."""
         start = StepZero(x, self.cells[0], self.cells_compiled)
-        h = [start.zeros(w, autocast_dtype(x)) for w in self.widths]
+        h = [start.zeros(w, compute_dtype(x)) for w in self.widths]
         c = [start.zeros(w) for w in self.widths]
         m = start.zeros(self.widths[-1])
         return start.inputs, h, c, m

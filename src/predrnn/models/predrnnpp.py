@@ -38,11 +38,11 @@ from predrnn import checks
 from predrnn.errors import BadValue
 from predrnn.models.cells import LAYER_NORMS, gate_conv, unapplied_gate_conv
 from predrnn.models.patching import fold_patches, unfold_patches
-from predrnn.models.rollout import (
+from predrnn.models.recurrent import (
     RecurrentNetwork,
     StepZero,
-    autocast_dtype,
     check_frames,
+    compute_dtype,
     expand_mask,
     memory_projections,
     step_input,
@@ -139,7 +139,7 @@ class PredRNNpp(RecurrentNetwork):
     """Causal LSTM cells over patched frames; the GHU's output is the second layer's input.
 
     `forward(frames, teacher_mask)` unrolls over t = 0..T-2 and returns predictions of frames
-    1..T-1; which input each step sees is `models/rollout.py`'s rule (the reference's rule
+    1..T-1; which input each step sees is `models/recurrent.py`'s rule (the reference's rule
     under its scheduled-sampling mask). M zigzags: up the stack within a step, then from the
     top layer to layer 1 of the next step. Unequal widths are bridged by 1×1 projections of M
     (`memory_projections`; identities, without weights, where widths agree, as in the reference).
@@ -190,9 +190,9 @@ class PredRNNpp(RecurrentNetwork):
         # compiled cell sees step 0 as the others
         start = StepZero(x, self.cell_list[0], self.cells_compiled)
         inputs = start.inputs
-        h = [start.zeros(w, autocast_dtype(x)) for w in self.widths]
+        h = [start.zeros(w, compute_dtype(x)) for w in self.widths]
         c = [start.zeros(w) for w in self.widths]
-        m = start.zeros(self.widths[-1], autocast_dtype(x))
+        m = start.zeros(self.widths[-1], compute_dtype(x))
         z = start.zeros(self.widths[0])
         mask = expand_mask(teacher_mask, x)
 

@@ -28,7 +28,7 @@ COMPILE_MODES = (None, "default", "reduce-overhead", "max-autotune", "max-autotu
 AUTOCAST_DTYPES = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
 
 
-def autocast_dtype(precision: str | int | None) -> torch.dtype | None:
+def precision_dtype(precision: str | int | None) -> torch.dtype | None:
     """The autocast dtype of a Lightning precision string (None: no autocast)."""
     return AUTOCAST_DTYPES.get(str(precision))
 

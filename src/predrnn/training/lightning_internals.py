@@ -7,7 +7,7 @@ counter, a few methods of `RichProgressBar` and the arguments WandbLogger keeps 
 `wandb.init`. Each is wrapped here in one small function whose docstring says why predrnn needs
 it and what breaks if Lightning changes it, so that a Lightning upgrade is checked in this file,
 and `pyproject.toml` pins the range the suite passed on. No other module of predrnn touches a
-private Lightning name (tests/test_lightning_internals.py checks it).
+private Lightning name (tests/training/test_lightning_internals.py checks it).
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ import numpy as np
 from torch import Tensor
 
 
-def to_uint8(frames: Tensor | np.ndarray) -> np.ndarray:
+def to_uint8_image(frames: Tensor | np.ndarray) -> np.ndarray:
     """(…, H, W) float in [0, 1] (values outside are clipped, NaN drawn at 0) -> uint8 0-255."""
     array = frames.detach().float().cpu().numpy() if isinstance(frames, Tensor) else np.asarray(frames)
     if array.dtype == np.uint8:
@@ -30,11 +30,11 @@ def frame_images(frames: Tensor, channel: int | None = None) -> np.ndarray:
     """(T, C, H, W) in [0, 1] -> uint8 pictures: (T, H, W, 3) in colour when C = 3 and no
     `channel` is chosen, otherwise (T, H, W) grey of `channel` (default 0)."""
     if frames.shape[1] == 3 and channel is None:
-        return to_uint8(frames.permute(0, 2, 3, 1))
+        return to_uint8_image(frames.permute(0, 2, 3, 1))
     c = channel or 0
     if not 0 <= c < frames.shape[1]:
         raise ValueError(f"channel {c} of frames with {frames.shape[1]} channels")
-    return to_uint8(frames[:, c])
+    return to_uint8_image(frames[:, c])
 
 
 def _canvas(height: int, width: int, like: np.ndarray, fill: int) -> np.ndarray:

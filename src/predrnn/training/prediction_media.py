@@ -39,7 +39,7 @@ class PredictionMedia(Callback):
             return
         valid = pl_module.valid_of(batch)  # where the data has coverage (masked data), or None
         batch = pl_module.split_batch(batch)[0]  # the frames (a batch with actions is a dict)
-        if valid is not None:  # no-coverage pixels drawn at the fill value in every row (media.to_uint8)
+        if valid is not None:  # no-coverage pixels drawn at the fill value in every row (media.to_uint8_image)
             batch = batch.masked_fill(~valid, float("nan"))
             preds = preds.masked_fill(~valid[:, pl_module.input_length :], float("nan"))
         j = pl_module.input_length  # `preds`: the K future frames (the module's step output)

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from data_files import write_formats
-from helpers import run_main
+from helpers import ROOT, run_main
 from predrnn.data.arrays_datamodule import ArraysDataModule
 from predrnn.data.moving_mnist import MovingMNIST
 from predrnn.data.normalization import Normalization
@@ -124,7 +124,7 @@ def test_normalisation_round_trip_and_statistics(tmp_path):
 
 
 def test_colour_float_data_trains_and_predicts_in_its_units(tmp_path, monkeypatch, capsys, digits):
-    """C = 3 float data through predrnn-train, predrnn-eval and predrnn-predict (the README's way)."""
+    """C = 3 float data through predrnn-train, predrnn-eval and predrnn-predict (as docs/data.md shows)."""
     import h5py
 
     grey = MovingMNIST(digits["train"], total_length=12, image_size=32, num_digits=1).generate(10, 1)[:, :, 0].numpy()
@@ -206,8 +206,8 @@ def test_hdf5_and_zarr_readers_are_lazy(tmp_path):
         assert peak < size / 5, f"{path}: peak {peak / 1e6:.1f} MB of a {size / 1e6:.0f} MB file"
 
 
-def test_readme_own_data_example_runs_as_written(tmp_path, monkeypatch, capsys):
-    """The README's "Your own data" commands, in order, with only the step counts made tiny: a CF
+def test_documented_own_data_example_runs_as_written(tmp_path, monkeypatch, capsys):
+    """docs/data.md's worked example (a radar archive): its commands, in order, with only the step counts made tiny: a CF
     netCDF radar archive with gaps and no coverage, trained, swept, evaluated with the
     forecasters' scores and forecast to a CF file that sits on the archive's grid."""
     import re
@@ -218,8 +218,10 @@ def test_readme_own_data_example_runs_as_written(tmp_path, monkeypatch, capsys):
     import pyproj
     import xarray as xr
 
-    readme = (Path(__file__).parents[1] / "docs" / "data.md").read_text()  # the README links to it
-    block = re.search(r"<!-- tested by tests/test_user_data.py -->\s*```bash\n(.*?)```", readme, re.S).group(1)
+    readme = (ROOT / "docs" / "data.md").read_text()  # its worked example
+    block = re.search(
+        r"<!-- tested by tests/data/test_arrays_datamodule.py -->\s*```bash\n(.*?)```", readme, re.S
+    ).group(1)
     export = re.search(r"python - <<'EOF'\n(.*?)EOF\n", block, re.S).group(1)
     (tmp_path / "export.py").write_text(export)
     monkeypatch.chdir(tmp_path)

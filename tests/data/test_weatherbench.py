@@ -15,14 +15,14 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import compose, run_main
+from helpers import TESTS, compose, run_main
 from predrnn.build import build_data, evaluation_settings
 from predrnn.command_line import data_arguments
 from predrnn.metrics.api import summarise
 from predrnn.metrics.weather import WeatherScores, latitude_weights
 from weather_files import HOURS, LAT, LEVELS, seed_of, weatherbench_values, write_weatherbench
 
-SCORES = Path(__file__).parent / "fixtures" / "weather_scores"
+SCORES = TESTS / "fixtures" / "weather_scores"
 TINY = ("trainer=cpu", "logger=csv", "model.hidden_channels=[4]", "model.kernel_size=3", "trainer.max_steps=2",
         "data.batch_size=2", "data.eval_batch_size=7", "data.num_workers=0", "callbacks.media=null")  # fmt: skip
 

@@ -5,7 +5,6 @@ their own behaviour: how actions are read and checked, longer rollouts, training
 from __future__ import annotations
 
 import inspect
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,6 +13,8 @@ import yaml
 from torch.utils.flop_counter import FlopCounterMode
 
 from helpers import (
+    ROOT,
+    TESTS,
     assert_bad_argument,
     assert_compiled_cells_match,
     assert_every_parameter_learns,
@@ -25,7 +26,7 @@ from helpers import (
 )
 from predrnn.models.action_predrnn import ActionPredRNN, ActionPredRNNV2
 
-CONF = Path(__file__).parent.parent / "conf" / "model"
+CONF = ROOT / "conf" / "model"
 CLASSES = {"action_predrnn": ActionPredRNN, "action_predrnn_v2": ActionPredRNNV2}
 # largest differences measured on CPU: float64 7.0e-8 (the fixture's float32 rounding), float32 3.4e-7
 TOLERANCE = {torch.float64: 1e-5, torch.float32: 2e-6}
@@ -270,7 +271,7 @@ def test_the_authors_checkpoint_predicts_through_its_overrides(name, tmp_path, m
     j, k = case["settings"]["input_length"], case["frames"].shape[1] - case["settings"]["input_length"]
     frames = case["frames"][:, :j].float().numpy()
     np.savez(tmp_path / "clips.npz", frames=frames, actions=case["actions"][:, : j + k - 1].float().numpy())
-    ckpt = Path(__file__).parent / "fixtures" / "family_parity" / f"{name}.ckpt"
+    ckpt = TESTS / "fixtures" / "family_parity" / f"{name}.ckpt"
     argv = ["predrnn-predict", f"ckpt_path={ckpt}", "input=clips.npz", "output=pred.npy", f"num_predictions={k}",
             *described_by(case)]  # fmt: skip
     code, err = run_main(argv, tmp_path, monkeypatch, capsys)

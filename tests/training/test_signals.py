@@ -1,4 +1,4 @@
-"""Signals and kills (README, "Your files are safe"): `last.ckpt` is written at a fixed cadence
+"""Signals and kills (docs/safety.md): `last.ckpt` is written at a fixed cadence
 of steps and time, whatever the validation says, so a `kill -9` loses little; SIGTERM / Ctrl-C
 saves the step reached without a validation pass first (one that is running is cut short),
 every entry point then ends with 143 / 130 and one line saying what was not written, and a
@@ -194,7 +194,7 @@ def _start(args, tmp_path) -> subprocess.Popen:
 @pytest.mark.slow
 def test_sigterm_during_a_large_validation_exits_fast(tmp_path):
     """SIGTERM while a 2000-sequence validation runs: the validation is cut short, last.ckpt
-    holds the step reached, exit 143 with one line; the delay is the README's figure."""
+    holds the step reached, exit 143 with one line; the delay is the figure docs/safety.md gives."""
     run = tmp_path / "run"
     args = ["predrnn-train", *SMOKE, "trainer.max_steps=100", "+trainer.val_check_interval=2",
             "trainer.check_val_every_n_epoch=null", "data.val_size=2000", "data.batch_size=2", "test=false",

@@ -13,12 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers import compose, run_main
+from helpers import ROOT, compose, run_main
 from predrnn.build import build_data
 from predrnn.command_line import data_arguments
 from weather_files import seed_of, weatherbench_values, write_weatherbench
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
+CONF = ROOT / "conf"
 FOLDERS = (("relative_humidity", "r", "%"), ("temperature", "t", "K"), ("u_component_of_wind", "u", "m s**-1"),
            ("v_component_of_wind", "v", "m s**-1"))  # fmt: skip
 TINY = ("trainer=cpu", "logger=csv", "model.hidden_channels=[4]", "model.kernel_size=3", "trainer.max_steps=2",

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from predrnn.metrics.conventions import OfficialPSNR, OfficialSSIM, OpenSTLSSIM, to_uint8
+from predrnn.metrics.conventions import OfficialPSNR, OfficialSSIM, OpenSTLSSIM, official_uint8
 
 skimage_metrics = pytest.importorskip(
     "skimage.metrics", reason="scikit-image is the reference of these metrics (pip install scikit-image)"
@@ -106,8 +106,8 @@ def test_official_ssim_and_psnr_equal_the_official_code_on_moving_mnist():
 def test_uint8_cast_truncates_like_numpy():
     # float32 values just below and on the 8-bit grid: k/255 * 255 can land below k
     values = torch.cat([torch.arange(256) / 255, torch.tensor([0.5, 0.999, 1.0, 0.0039])]).float()
-    np.testing.assert_array_equal(to_uint8(values).numpy(), np.uint8(values.numpy() * 255))
-    assert int(to_uint8(torch.tensor(0.5))) == 127  # 127.5 truncated, not rounded
+    np.testing.assert_array_equal(official_uint8(values).numpy(), np.uint8(values.numpy() * 255))
+    assert int(official_uint8(torch.tensor(0.5))) == 127  # 127.5 truncated, not rounded
 
 
 def test_identical_frames_score_one_and_infinite_psnr():

@@ -11,7 +11,7 @@ from predrnn.training.run import train
 
 @pytest.mark.slow
 def test_short_cpu_training_beats_black_frames(tmp_path):
-    # exactly the README's CPU command (make train EXPERIMENT=cpu_quick), logged to CSV only
+    # exactly the documented CPU command (make train EXPERIMENT=cpu_quick), logged to CSV only
     cfg = compose("train", tmp_path, ["experiment=cpu_quick", "logger=csv", "callbacks.media.num_sequences=0"])
     train(cfg)
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())

@@ -22,13 +22,19 @@ import pytest
 import torch
 import yaml
 
-from helpers import assert_bad_argument, assert_every_parameter_learns, assert_exports_for_inference, state_shapes
+from helpers import (
+    TESTS,
+    assert_bad_argument,
+    assert_every_parameter_learns,
+    assert_exports_for_inference,
+    state_shapes,
+)
 from predrnn.checkpoints.openstl import openstl_weights
 from predrnn.errors import BadValue
 from predrnn.models import api
 from predrnn.models.simvp import SimVP
 
-FIXTURES = Path(__file__).parent / "fixtures" / "simvp_parity"
+FIXTURES = TESTS / "fixtures" / "simvp_parity"
 CASES = ("simvp", "simvp_gsta", "tau")
 OUTPUTS = ("future", "future_longer", "future_shorter")
 TOLERANCE = {torch.float64: 1e-7, torch.float32: 1e-6}  # absolute, outputs of scale ~0.5

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).parents[1]
+from helpers import ROOT
+
 PACKAGE = ROOT / "src" / "predrnn"
 INTERNALS = PACKAGE / "training" / "lightning_internals.py"
 LIGHTNING = ("pytorch_lightning", "lightning_fabric", "lightning")

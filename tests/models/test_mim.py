@@ -9,13 +9,12 @@ stretch of steps: tight on the first steps, which use every weight, looser at th
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
 import yaml
 
 from helpers import (
+    ROOT,
     assert_bad_argument,
     assert_compiled_cells_match,
     assert_every_parameter_learns,
@@ -112,7 +111,7 @@ def test_rebuilds_from_init_args_and_counts_its_flops(case):
 
 
 def test_the_config_lists_every_own_key_with_its_default():
-    config = yaml.safe_load((Path(__file__).parents[1] / "conf" / "model" / "mim.yaml").read_text())
+    config = yaml.safe_load((ROOT / "conf" / "model" / "mim.yaml").read_text())
     assert config.pop("_target_") == "predrnn.models.mim.MIM"
     defaults = MIM().init_args
     assert config == {k: v for k, v in defaults.items() if k not in ("in_channels", "image_size", "input_length")}

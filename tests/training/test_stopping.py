@@ -1,4 +1,4 @@
-"""The first hour, round two (issue 21): a signal to the whole process group (a terminal's
+"""Stopping and the first runs: a signal to the whole process group (a terminal's
 Ctrl-C, `timeout`) stops a run with DataLoader workers cleanly, every entry point names the
 checkpoint `last` resolved to, no entry point prints third-party noise unless `verbose=true`,
 and `make install` says where torch comes from before anything is downloaded."""
@@ -20,9 +20,8 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import script
+from helpers import ROOT, script
 
-ROOT = Path(__file__).resolve().parents[1]
 # as a user's shell has it: warnings not silenced (helpers.ENV ignores them), one thread
 ENV = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"} | {"WANDB_MODE": "offline", "OMP_NUM_THREADS": "1"}
 # a smoke run with two DataLoader workers: 8 steps an epoch, a validation (and best-*.ckpt) after each
@@ -118,7 +117,7 @@ def test_a_signal_stops_eval_and_predict_with_nothing_half_written(workdir, tmp_
     assert after == [n for n in before if not n.endswith((".out", ".err"))]  # no output, no temporary file
 
 
-# Third-party lines no entry point shows unless verbose=true (issue 21, item 4)
+# Third-party lines no entry point shows unless verbose=true
 NOISE = {
     "tip": "💡 Tip",
     "gpu": "GPU available:",
@@ -282,7 +281,7 @@ def test_predict_clips_to_the_training_range_only_when_asked(workdir, tmp_path, 
     np.testing.assert_array_equal(clipped[inside], raw[inside])  # only values outside the range change
 
 
-# --- round three (issue 30; issue 29's entry-point items) -------------------------------------
+# --- what a newcomer's shell sees: printed commands that run, progress in a file -----------------
 OUTSIDE = {**ENV, "PATH": "/usr/bin:/bin"}  # a newcomer's shell: the environment not activated
 
 
@@ -389,7 +388,7 @@ def test_metric_tables_print_every_heading_whole(capsys):
 
 @pytest.mark.slow
 def test_a_newcomers_shell_runs_what_a_run_prints(tmp_path):
-    """Issue 30 end to end, with PATH lacking the environment: progress reaches a file as plain
+    """A newcomer's run end to end, with PATH lacking the environment: progress reaches a file as plain
     lines, the closing lines judge the model against the baselines, the printed evaluate and
     predict commands run as printed, `predrnn-eval ckpt_path=last` (make eval) scores the run's
     own test set, and a resume says one true line instead of Lightning's warning."""

@@ -119,7 +119,7 @@ def test_learning_rate_warm_up_and_cosine_fitted_to_the_run():
 def test_the_graphed_step_follows_the_schedule_through_a_learning_rate_tensor():
     """The CUDA-graph step captures the optimiser update once; it reads the learning rate from
     a tensor, which the schedule fills in place. Shown here with the optimiser wrapper the
-    graphed step uses (the capture itself needs CUDA: tests/test_fast.py)."""
+    graphed step uses (the capture itself needs CUDA: tests/training/test_fastpath.py)."""
     from predrnn.training.fastpath import GraphedOptimizer
     from predrnn.training.optim import Optim, warmup_cosine
 

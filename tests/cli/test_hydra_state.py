@@ -7,7 +7,9 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-PACKAGE = Path(__file__).parents[1] / "src" / "predrnn"
+from helpers import ROOT
+
+PACKAGE = ROOT / "src" / "predrnn"
 
 
 def hydra_config_imports(path: Path) -> list[int]:

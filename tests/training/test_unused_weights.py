@@ -1,5 +1,5 @@
 """DDP with weights a training step may not use (E3D-LSTM, MIM). What every network does through
-the entry points (train, resume, predict longer, ONNX, DDP per kind) is tests/test_conformance.py."""
+the entry points (train, resume, predict longer, ONNX, DDP per kind) is tests/models/test_conformance.py."""
 
 from __future__ import annotations
 

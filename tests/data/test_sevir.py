@@ -15,13 +15,13 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import run_main
+from helpers import TESTS, run_main
 from predrnn.command_line import data_arguments
 from predrnn.data.sevir import SevirDataModule
 from predrnn.errors import DataError
 from predrnn.metrics.sevir import SevirScores
 
-REFERENCE = Path(__file__).parent / "fixtures" / "sevir_scores" / "reference.npz"
+REFERENCE = TESTS / "fixtures" / "sevir_scores" / "reference.npz"
 THRESHOLDS = (16, 74, 133, 160, 181, 219)
 FILES = {
     "2018": "vil/2018/SEVIR_VIL_STORMEVENTS_2018_0101_1231.h5",

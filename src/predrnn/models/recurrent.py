@@ -86,7 +86,7 @@ def conv_flops(module: nn.Module, grid: tuple[int, int], skip: set[nn.Module] = 
     )
 
 
-def autocast_dtype(x: Tensor) -> torch.dtype:
+def compute_dtype(x: Tensor) -> torch.dtype:
     """The dtype convolutions return on `x`'s device: autocast's when it is on, else `x`'s."""
     kind = x.device.type
     return torch.get_autocast_dtype(kind) if torch.is_autocast_enabled(kind) else x.dtype
@@ -98,7 +98,7 @@ class StepZero:
     (`memory_format_of`), each input a dense copy (`step_frames`), and, when compiled cells
     train, states and observed frames that carry gradients as later ones do (a few unused
     gradients, about 0.5 % of a 4 × 128 PredRNN training step's FLOPs). Each network picks the
-    states' dtypes: those its cells return (`autocast_dtype` for a state a convolution makes)."""
+    states' dtypes: those its cells return (`compute_dtype` for a state a convolution makes)."""
 
     def __init__(self, x: Tensor, first_cell: nn.Module, compiled: bool) -> None:
         self.x = x

@@ -7,7 +7,7 @@ import subprocess
 import pytest
 import torch
 
-from helpers import CPU_COMPILE_PROBLEM, ENV, needs_cpu_compiler
+from helpers import CPU_COMPILE_PROBLEM, ENV, ROOT, needs_cpu_compiler
 from predrnn.models import PredRNN, reconstruction_loss
 from predrnn.training.fastpath import FastPath, GraphedTrainStep
 
@@ -312,9 +312,8 @@ def test_gpu_time_to_quality_script_runs_dry_on_cpu(tmp_path):
     """`benchmarks/gpu_check.sh ttq`, the one-command GPU comparison of the official and the
     budget recipes, in its CPU dry-run mode: both trainings, both tests, one JSON line each."""
     import sys
-    from pathlib import Path
 
-    root = Path(__file__).parents[1]
+    root = ROOT
     env = {**ENV, "DRY_RUN": "1", "OUT": str(tmp_path), "PYTHON": sys.executable, "SKIP_WHEELS": "1"}
     proc = subprocess.run(["bash", "benchmarks/gpu_check.sh", "ttq", "60"], cwd=root, env=env, capture_output=True,
                           text=True, timeout=600)  # fmt: skip
@@ -332,9 +331,8 @@ def test_gpu_family_stage_runs_dry_on_cpu(tmp_path):
     """`benchmarks/gpu_check.sh family` (the family side by side at the papers' width) in its
     CPU dry-run mode, on two networks: one JSON line each with the table's columns."""
     import sys
-    from pathlib import Path
 
-    root = Path(__file__).parents[1]
+    root = ROOT
     env = {**ENV, "DRY_RUN": "1", "OUT": str(tmp_path), "PYTHON": sys.executable, "SKIP_WHEELS": "1",
            "FAMILY_MODELS": "predrnn,mim"}  # fmt: skip
     proc = subprocess.run(["bash", "benchmarks/gpu_check.sh", "family"], cwd=root, env=env, capture_output=True,

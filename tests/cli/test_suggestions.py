@@ -1,4 +1,4 @@
-"""Every suggested override is accepted: where a one-line error of tests/test_errors.py's table
+"""Every suggested override is accepted: where a one-line error of tests/cli/test_errors.py's table
 suggests an override (`e.g. key=value`, `give key=value`, `set key=value`, `use key=value`), the
 same command with that override applied does not give the same error again.
 
@@ -11,9 +11,9 @@ from __future__ import annotations
 import re
 
 import pytest
+from test_errors import ROWS
 
 from helpers import run_main
-from test_errors import ROWS
 
 # `e.g. key=value` / `e.g. "key='value'"` (a quoted spelling) / `give|set|use key=value`
 SUGGESTION = re.compile(r"""(?:e\.g\.|give|set|use)\s+(?:"([\w.+~]+='[^']*')"|([\w.+~]+=(?:\[[^\]]*\]|[^\s,;:)"]+)))""")

@@ -95,7 +95,7 @@ def test_probes_read_content_not_suffixes(tmp_path, formats):
     rows = {"t2m.nc": Hdf5Source, "t2m.nc4": Hdf5Source, "t2m_no_suffix": Hdf5Source, "classic.nc": NetCDF3File,
             "store": ZarrSource, "notes.txt": None}  # fmt: skip
     if importlib.util.find_spec("tfrecord") is not None:
-        from test_bair import bair_record, write_bair
+        from bair_files import bair_record, write_bair
 
         write_bair(tmp_path / "traj.tfrecords", [bair_record(0, 3)])
         rows["traj.tfrecords"] = BairSource

@@ -18,7 +18,7 @@ from hydra.utils import get_class
 from helpers import ENV, compose, run
 from predrnn.checkpoints import open_checkpoint
 from predrnn.config_groups import CONF_DIR
-from predrnn.export import Rollout, example_inputs, export
+from predrnn.export import Forecaster, example_inputs, export
 from predrnn.models import api
 from predrnn.training.module import PredRNNModule
 from predrnn.training.run import train
@@ -97,7 +97,7 @@ def test_predicts_longer_than_trained_and_exports_equal_to_pytorch(trained):
     model, _, folder = trained
     checkpoint = open_checkpoint(folder / "a" / "run" / "checkpoints" / "last.ckpt", module_class=PredRNNModule)
     network = checkpoint.module.network.eval()
-    rollout = Rollout(network, LONGER, checkpoint.module.normalization).eval()  # trained to predict T - J = 3
+    rollout = Forecaster(network, LONGER, checkpoint.module.normalization).eval()  # trained to predict T - J = 3
     inputs = example_inputs(rollout, 2)
     with torch.no_grad():
         want = rollout(*inputs)

@@ -14,41 +14,11 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import run_main
+from bair_files import FRAMES, bair_record, write_bair
+from helpers import ROOT, run_main
 from predrnn.data.arrays_datamodule import ArraysDataModule
 from predrnn.data.sources import open_clips
 from predrnn.errors import DataError
-
-FRAMES = 14  # BAIR's records hold 30; 14 covers one 12-frame window and keeps the files small
-
-
-def bair_record(seed: int, frames: int = FRAMES) -> dict[str, np.ndarray]:
-    """One clip's streams: two cameras (F, 64, 64, 3) uint8, actions (F, 4), end-effector (F, 3)."""
-    rng = np.random.default_rng(seed)
-    aux = rng.integers(0, 256, (frames, 64, 64, 3), dtype=np.uint8)
-    aux[:, 0, 0, 0] = np.arange(frames)  # pixel (0, 0) counts the frames
-    return {"image_aux1": aux, "image_main": 255 - aux,
-            "action": rng.normal(size=(frames, 4)).astype(np.float32),
-            "endeffector_pos": rng.normal(size=(frames, 3)).astype(np.float32)}  # fmt: skip
-
-
-def write_bair(path: Path, records: list[dict[str, np.ndarray]], drop_last_frame_of: int | None = None) -> None:
-    """A TFRecord file in the layout of softmotion30_44k: per frame j, `{j}/image_aux1/encoded`
-    and `{j}/image_main/encoded` (raw bytes), `{j}/action` and `{j}/endeffector_pos` (floats)."""
-    from tfrecord.writer import TFRecordWriter
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    writer = TFRecordWriter(str(path))
-    for r, record in enumerate(records):
-        count = len(record["action"]) - (r == drop_last_frame_of)
-        example = {}
-        for j in range(count):
-            example[f"{j}/image_aux1/encoded"] = (record["image_aux1"][j].tobytes(), "byte")
-            example[f"{j}/image_main/encoded"] = (record["image_main"][j].tobytes(), "byte")
-            example[f"{j}/action"] = (record["action"][j].tolist(), "float")
-            example[f"{j}/endeffector_pos"] = (record["endeffector_pos"][j].tolist(), "float")
-        writer.write(example)
-    writer.close()
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +115,7 @@ def test_bair_errors_name_the_fix(tmp_path):
 def test_experiment_trains_predicts_and_exports_with_actions(bair, tmp_path, monkeypatch, capsys):
     """experiment=bair_action_predrnn_v2, tiny, for 2 steps; then predrnn-predict with the actions
     of the observed and predicted frames, and the ONNX artefact with actions as a second input."""
-    if not Path(__file__).parents[1].joinpath("src/predrnn/models/action_predrnn.py").is_file():
+    if not ROOT.joinpath("src/predrnn/models/action_predrnn.py").is_file():
         pytest.skip("src/predrnn/models/action_predrnn.py (ActionPredRNNV2) is not there yet")
     root, records = bair
     argv = ["predrnn-train", "experiment=bair_action_predrnn_v2", f"data.path={root / 'train'}",
@@ -179,11 +149,11 @@ def test_experiment_trains_predicts_and_exports_with_actions(bair, tmp_path, mon
 
     # the same rollout by hand, and the artefacts: actions (N, J + K - 1, A) as their second input
     from predrnn.checkpoints import open_checkpoint
-    from predrnn.export import Rollout, export
+    from predrnn.export import Forecaster, export
     from predrnn.training.module import PredRNNModule
 
     module = open_checkpoint(ckpt, module_class=PredRNNModule).module.eval()
-    rollout = Rollout(module.network, 10, module.normalization).eval()
+    rollout = Forecaster(module.network, 10, module.normalization).eval()
     x = torch.from_numpy(frames).permute(0, 1, 4, 2, 3).float() / 255
     a = torch.from_numpy(actions)
     with torch.no_grad():

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import run_main
+from helpers import TESTS, run_main
 from predrnn.threads import available_cpus
 
 TRAIN = ("predrnn-train", "experiment=smoke", "logger=csv")
@@ -197,7 +197,7 @@ ROWS = [
         "frames.h5 frames are 16x16x2, the model was trained on 64x64x1",
     ),
     ((*PREDICT, "input=videos"), "video videos/broken.mp4 can't be decoded"),
-    # the last tracebacks (issue 20): seeds, digits files of the wrong kind
+    # seeds, digits files of the wrong kind
     ((*TRAIN, "seed=-5"), "seed=-5 must be at least 0: e.g. seed=42"),
     ((*TRAIN, "seed=abc"), "seed='abc' must be an integer"),
     ((*TRAIN, "seed=99999999999999"), "seed=99999999999999 must be at most 4294967295"),
@@ -240,7 +240,7 @@ ROWS = [
     (("predrnn-eval", "ckpt_path=a,b.ckpt"), "e.g. \"ckpt_path='a,b.ckpt'\""),
     ((*H5, "data.path=x=1,y=2.h5"), "e.g. \"data.path='x=1,y=2.h5'\""),
     # data=xarray (CF netCDF / Zarr): each class of bad input through the entry point; every
-    # variant of each class is a row of tests/test_xarray_data.py's BAD_INPUTS
+    # variant of each class is a row of tests/data/test_xarray_datamodule.py's BAD_INPUTS
     ((*XARRAY, "data.variables=[rain]"), "data.variables names rain, which"),
     ((*XARRAY, "data.dims.y=rows"), "data.dims.y=rows is not a dimension of dbz"),
     ((*XARRAY, "data.path=shuffled.nc"), "times are not in order"),
@@ -352,7 +352,7 @@ ROWS = [
     (
         (
             "predrnn-predict",
-            f"ckpt_path={Path(__file__).parent}/fixtures/simvp_parity/simvp.pth",
+            f"ckpt_path={TESTS}/fixtures/simvp_parity/simvp.pth",
             "model=predrnn",
             "input=clip.npy",
         ),
@@ -387,7 +387,7 @@ ROWS = [
     (
         (
             "predrnn-convert",
-            f"ckpt_path={Path(__file__).parent / 'fixtures' / 'family_parity' / 'e3dlstm.pth'}",
+            f"ckpt_path={TESTS / 'fixtures' / 'family_parity' / 'e3dlstm.pth'}",
             "output=n.ckpt",
             "model=e3dlstm",
             "model.hidden_channels=[8,8]",
