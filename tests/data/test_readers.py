@@ -17,10 +17,10 @@ import pytest
 
 from data_files import write_formats
 from helpers import run_main
-from predrnn.data.array_source import ArraySource
 from predrnn.data.arrays_datamodule import ArraysDataModule
 from predrnn.data.readers import registry
 from predrnn.data.readers.api import Options, Source
+from predrnn.data.readers.array import ArraySource
 from predrnn.data.readers.bair import BairSource
 from predrnn.data.readers.frames import FrameFolderSource
 from predrnn.data.readers.hdf5 import Hdf5Source

@@ -445,7 +445,10 @@ def test_extrapolation_runs_on_nan_frames_and_is_nan_only_where_the_truth_has_no
     assert centre > float((last.sum(0) * cols).sum() / last.sum()) + 0.5  # 0 without motion
 
     datamodule = CoverageDataModule(raw.numpy())
-    metrics = {"nan_pattern": {"_target_": "test_masks.NaNPattern"}, "mse": {"_target_": "predrnn.metrics.frame.MSE"}}
+    metrics = {
+        "nan_pattern": {"_target_": "test_no_coverage.NaNPattern"},
+        "mse": {"_target_": "predrnn.metrics.frame.MSE"},
+    }
     module = tiny_module(baselines=("extrapolation",), metrics=metrics)
     batch = datamodule.on_after_batch_transfer(raw, 0)
     module.on_test_epoch_start()
