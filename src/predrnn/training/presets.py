@@ -43,13 +43,11 @@ def _choose_preset(args: list[str]) -> tuple[list[str], str | None]:
 CPU_PRESETS = {"cpu_quick": "always", "mnist_budget": "on a CPU"}
 CPU_TRAINERS = ("trainer=cpu", "trainer=ddp_cpu", "trainer.accelerator=cpu")
 # Measured (benchmarks/RESULTS.md, "bf16 on the CPU"): on a CPU with native bf16 the side by
-# side's recipe in bf16 autocast trained in 0.68× the fp32 time; of two seeds, one ended with a
-# 17 % higher test MSE (106.7 against 91.2), the other 1 % lower: not reliably within the 2 %
+# side's recipe in bf16 autocast trained in 0.68× the fp32 time; of three seeds, one ended with a
+# 17 % higher test MSE (106.7 against 91.2), the others 1.0 % and 0.3 % lower: not reliably within the 2 %
 # that would keep the quality. So the CPU presets stay in fp32 everywhere and say why; bf16 is
 # one override away.
-BF16_QUALITY = (
-    "0.68× the fp32 time, but 17 % higher test MSE in one of two seeds of the CPU side by side (benchmarks/RESULTS.md)"
-)
+BF16_QUALITY = "0.68× the fp32 time, but 17 % higher test MSE in one of three seeds of the CPU side by side (benchmarks/RESULTS.md)"
 
 
 def choose_precision(args: list[str], gpu: bool | None = None, bf16=None) -> tuple[list[str], str | None]:
