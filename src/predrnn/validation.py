@@ -77,6 +77,18 @@ def validate_train(cfg: DictConfig, launch: Launch) -> None:
             f"sampling.end={end} is a fraction of trainer.max_steps, which is {trainer.get('max_steps')}: "
             "set trainer.max_steps to the run's length, or give the curve in steps (sampling.end=null)"
         )
+    fp32_start = (cfg.get("callbacks") or {}).get("fp32_start") or {}
+    fraction = fp32_start.get("fraction")
+    if fraction and not (isinstance(trainer.get("max_steps"), int) and trainer.max_steps > 0):
+        raise ConfigError(
+            f"callbacks.fp32_start.fraction={fraction} is a fraction of trainer.max_steps, which is "
+            f"{trainer.get('max_steps')}: set trainer.max_steps to the run's length, or callbacks.fp32_start=null"
+        )
+    if fraction and cfg.module.get("cuda_graph"):
+        raise ConfigError(
+            f"callbacks.fp32_start.fraction={fraction} can't combine with module.cuda_graph=true (the graphed step "
+            "keeps the precision of its first step): set callbacks.fp32_start=null or module.cuda_graph=false"
+        )
     clip = trainer.get("gradient_clip_val")
     if clip and cfg.module.get("cuda_graph"):
         raise ConfigError(

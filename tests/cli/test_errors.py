@@ -89,6 +89,15 @@ ROWS = [
     ((*TRAIN, "trainer.max_steps=abc"), "trainer.max_steps='abc' must be an integer"),
     ((*TRAIN, "trainer.max_steps=0"), "trainer.max_steps=0 trains nothing"),
     ((*TRAIN, "speed=fast", "trainer.gradient_clip_val=1.0"), "can't combine with module.cuda_graph=true"),
+    (
+        (*TRAIN, "speed=bf16_fp32_start", "trainer.max_steps=-1", "trainer.max_epochs=1"),
+        "callbacks.fp32_start.fraction=0.25 is a fraction of trainer.max_steps, which is -1",
+    ),
+    (
+        (*TRAIN, "speed=bf16_fp32_start", "module.cuda_graph=true"),
+        "callbacks.fp32_start.fraction=0.25 can't combine with module.cuda_graph=true",
+    ),
+    ((*TRAIN, "speed=bf16_fp32_start", "callbacks.fp32_start.fraction=2"), "fraction=2.0 must be <= 1.0"),
     ((*TRAIN, "ckpt_path=/no/such.ckpt"), "ckpt_path=/no/such.ckpt not found"),
     ((*TRAIN, "ckpt_path=last"), "ckpt_path=last but no last.ckpt of this experiment"),
     ((*TRAIN, "ckpt_path=text.ckpt"), "text.ckpt is not a torch checkpoint"),
