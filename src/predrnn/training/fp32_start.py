@@ -53,7 +53,3 @@ class Fp32Start(Callback):
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self._bf16 is not None:
             trainer.strategy.precision_plugin = self._bf16
-
-    def in_fp32(self, trainer: pl.Trainer) -> bool:
-        """Whether the training step about to run is one of the fp32 ones."""
-        return self._bf16 is not None and trainer.global_step < self.steps
