@@ -20,6 +20,7 @@ import xarray as xr
 
 from helpers import run_main
 from predrnn.data.remote import expand, is_url, open_dataset, redact
+from predrnn.data.xarray_source import open_series
 from predrnn.errors import DataError
 from servers import FolderServer, free_port, http_server, s3_server  # noqa: F401 (fixtures)
 
@@ -373,13 +374,14 @@ TINY = ["trainer=cpu", "logger=csv", "model.hidden_channels=[8]", "model.patch_s
 @pytest.fixture(scope="module")
 def archives(web, bucket, tmp_path_factory):
     """48 scans (4 hours) as a Zarr v3 store in the bucket and a netCDF-4 file on the web
-    server, and the 6 scans after them (what predict reads) beside each."""
+    server (and in the bucket), and the 6 scans after them (what predict reads) beside each."""
     scans = radar_scans(54)
     archive, recent = scans.isel(time=slice(0, 48)), scans.isel(time=slice(48, 54))
     archive.to_zarr("s3://radar/archive.zarr", zarr_format=3, encoding=PACKED, storage_options=bucket.options())
     recent.to_zarr("s3://radar/recent.zarr", zarr_format=3, encoding=PACKED, storage_options=bucket.options())
     archive.to_netcdf(web.folder / "archive.nc", engine="netcdf4", encoding=PACKED)
     recent.to_netcdf(web.folder / "recent.nc", engine="netcdf4", encoding=PACKED)
+    bucket.filesystem().put(str(web.folder / "archive.nc"), "radar/archive.nc")
     return scans
 
 
@@ -399,6 +401,56 @@ def test_data_xarray_reads_remote_windows_in_forked_loader_workers(archives, web
         assert torch.equal(in_workers.isnan(), here.isnan()) and torch.equal(in_workers.nan_to_num(), here.nan_to_num())
         starts = {s for w in here.numpy() for s in (0, 8, 16) if np.array_equal(w, frames[s : s + 8], equal_nan=True)}
         assert starts == {0, 8, 16}, path  # the 3 training windows of the first 24 scans, in data units
+
+
+@pytest.mark.parametrize("kind", ["http-netcdf", "s3-netcdf"])
+def test_a_forked_worker_leaves_the_parents_connections_working(kind, archives, web, bucket):
+    """A loader worker is a fork: it starts with copies of the parent's filesystems, datasets
+    and event loops, and the loops' epoll sets are shared with the parent. A worker that opens
+    its own and lets the inherited ones be collected closes them (fsspec's finalizers): the
+    parent's pooled connections leave the parent's epoll set, and the parent's next read waits
+    for an answer that sits unread in its socket (for aiohttp's 300 s). So a worker keeps what
+    it inherited (docs/data.md, "Remote stores"). Here the parent reads on after such a worker
+    ended, with a short timeout instead of aiohttp's and no retries."""
+    import multiprocessing
+
+    import fsspec
+
+    timeout = 15
+    if kind == "http-netcdf":
+        url, options = f"{web.url}/archive.nc", {"client_kwargs": {"timeout": _aiohttp_timeout(timeout)}}
+    else:
+        url = "s3://radar/archive.nc"
+        options = bucket.options(config_kwargs={"read_timeout": timeout, "retries": {"max_attempts": 1}})
+    frames = archives["dbz"].values[:, None]
+    series = open_series(url, storage_options=options)
+    np.testing.assert_array_equal(series.read(0, 4), frames[0:4])  # the parent's connections are pooled now
+    child = multiprocessing.get_context("fork").Process(target=_read_and_collect, args=(series, url, options))
+    child.start()
+    child.join(60)
+    assert child.exitcode == 0, child.exitcode
+    np.testing.assert_array_equal(series.read(32, 36), frames[32:36])  # the parent's own handles
+    fs, path = fsspec.core.url_to_fs(url, **options)  # fsspec's cached filesystem, with its pooled connections
+    assert fs.cat_file(path, start=0, end=8) == b"\x89HDF\r\n\x1a\n"  # a range read: no fallback, no retry
+    again = open_series(url, storage_options=options)
+    np.testing.assert_array_equal(again.read(40, 44), frames[40:44])
+
+
+def _aiohttp_timeout(seconds: float):
+    import aiohttp
+
+    return aiohttp.ClientTimeout(total=seconds)
+
+
+def _read_and_collect(series, url, options) -> None:
+    """What a loader worker does: read (opening its own handles), open anew, collect garbage."""
+    import gc
+    import os
+
+    series.read(16, 20)
+    open_series(url, storage_options=options).read(20, 24)
+    gc.collect()
+    os._exit(0)  # as torch's workers end: no interpreter shutdown
 
 
 def _storage_override(server) -> str:

@@ -9,6 +9,7 @@ fsspec with `data.storage_options` (docs/data.md, "Remote stores").
 - `open_dataset(location, storage_options, path_key)`: one remote netCDF file (netCDF-4 through
   h5netcdf on an fsspec file object, netCDF-3 through scipy) or Zarr store (v2 or v3,
   consolidated or not), lazy (no dask, no cache: only what is indexed is read) and CF-decoded.
+- `keep_inherited(handles)`: in a forked child, hold the parent's handles for good (below).
 
 Every failure is a one-line `DataError` naming the URL (redacted) and the fix: an unknown
 protocol or its missing package, an unreachable host, a missing bucket / object / page,
@@ -24,6 +25,15 @@ in the child: its Zarr arrays fail there (aiohttp's session belongs to the paren
 a netCDF file object would wait forever for the parent's loop, which is why it is wrapped to
 raise instead (`_ProcessBound`). So each process opens its own (the series reader reopens per
 pid).
+
+And a child never closes what it inherited. Its copies of the parent's event loops share the
+parent's epoll sets (a fork copies the epoll descriptor, not the set), so a filesystem that the
+child lets go of closes the parent's pooled connections out of the parent's epoll set (fsspec's
+finalizer closes its session's connector, and closing a connection unregisters its socket):
+the parent's next read through such a connection waits for an answer that arrives but is never
+read, until aiohttp's 300 s timeout. So every filesystem made here is remembered (weakly), and
+a forked child keeps the parent's (`_keep_the_parents_filesystems`); the series reader keeps the
+parent's datasets in the child the same way.
 """
 
 from __future__ import annotations
@@ -32,6 +42,7 @@ import io
 import json
 import os
 import re
+import weakref
 from collections.abc import Iterator, Mapping
 from urllib.parse import urlsplit, urlunsplit
 
@@ -58,6 +69,23 @@ _SECRET_NAME = re.compile(r"key|secret|token|pass|pwd|credential|sig|auth|sas", 
 _URL_IN_TEXT = re.compile(r"[A-Za-z][\w+.-]*://[^\s'\"<>()\[\]]+")
 _MAGIC_NETCDF3 = b"CDF"
 _MAGIC_HDF5 = b"\x89HDF\r\n\x1a\n"
+
+# the filesystems made in this process, and in a forked child the parent's, kept (see the module)
+_MADE: weakref.WeakSet = weakref.WeakSet()
+_INHERITED: list = []
+
+
+def keep_inherited(handles) -> None:
+    """In a forked child: hold the parent's `handles` (filesystems, datasets) for the child's
+    lifetime, never closed or collected here (the module docstring says why)."""
+    _INHERITED.append(handles)
+
+
+def _keep_the_parents_filesystems() -> None:
+    keep_inherited(list(_MADE))
+
+
+os.register_at_fork(after_in_child=_keep_the_parents_filesystems)
 
 
 def is_url(path) -> bool:
@@ -316,7 +344,7 @@ class _Where:
         import fsspec
 
         try:
-            return fsspec.core.url_to_fs(self.location, **self.options)
+            fs, path = fsspec.core.url_to_fs(self.location, **self.options)
         except ImportError:
             package = PACKAGES.get(self.protocol, f"the fsspec implementation of {self.protocol}://")
             raise DataError(f"{self.named}: reading {self.protocol}:// needs the package {package}: "
@@ -329,6 +357,8 @@ class _Where:
         except TypeError as err:
             raise DataError(f"data.storage_options are not options of {self.protocol}:// ({self.scrub(err)}): "
                             "give only the options of its fsspec filesystem") from None  # fmt: skip
+        _MADE.add(fs)
+        return fs, path
 
     def attempt(self, call):
         """call(), its failure turned into the DataError that names the problem and the fix."""

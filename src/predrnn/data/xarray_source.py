@@ -11,8 +11,10 @@ _FillValue, missing_value) plus valid_min / valid_max / valid_range here, all ou
 values NaN; then `data.coarsen` as NaN-aware block means (`coarsen.py`), a coarsened time
 reading its `factor` raw times.
 
-Handles are opened per process (DataLoader workers fork), at most `OPEN_FILES` at a time; a file
-opened again must still have the times and shapes it had, or it changed while being read.
+Handles are opened per process (DataLoader workers fork), at most `OPEN_FILES` at a time; a
+forked worker leaves the handles it inherited open (closing them would close the parent's
+connections: remote.py); a file opened again must still have the times and shapes it had, or it
+changed while being read.
 """
 
 from __future__ import annotations
@@ -276,8 +278,9 @@ class Series:
     def _handle(self, k: int) -> _Opened:
         """Part k open in this process: reopened in a new process (or after it was closed to keep
         OPEN_FILES), and then checked to be the file that was opened at setup."""
-        if self._pid != os.getpid():
-            self._opened, self._pid = OrderedDict(), os.getpid()  # the parent's handles stay the parent's
+        if self._pid != os.getpid():  # a forked child: it opens its own, and leaves the parent's open (remote.py)
+            remote.keep_inherited(self._opened)
+            self._opened, self._pid = OrderedDict(), os.getpid()
         part = self.parts[k]
         if part.location in self._opened:
             self._opened.move_to_end(part.location)
