@@ -83,6 +83,34 @@ def test_the_registry_picks_each_formats_reader(name, formats, clips):
         np.testing.assert_array_equal(found[1].read(3, 7)[:, 0], clips[1, 3:7])
 
 
+VIDEOS = [(".mp4", "libx264"), (".mov", "libx264"), (".avi", "mpeg4"), (".mkv", "libx264"), (".webm", "libvpx-vp9")]
+
+
+@pytest.mark.parametrize("suffix, codec", VIDEOS, ids=[v[0] for v in VIDEOS])
+def test_every_video_container_gives_all_its_frames(suffix, codec, tmp_path):
+    """Each container docs/data.md lists, written by PyAV's encoders: every frame is read (Matroska
+    and WebM record no frame count: their packets are counted), in order, close to what was
+    encoded (lossy codecs), and a folder of them trains windows."""
+    import imageio.v3 as iio
+
+    t = np.arange(24)[:, None, None]
+    y, x = np.mgrid[0:32, 0:48]
+    blob = np.exp(-((x - 2 * t) ** 2 + (y - 16) ** 2) / 30)  # a blob crossing the frame: no frame repeats
+    grey = (40 + x + 150 * blob).astype(np.uint8)  # smooth: the codecs keep it
+    for i in range(5):
+        iio.imwrite(tmp_path / f"clip{i}{suffix}", np.repeat(np.roll(grey, i, 0)[..., None], 3, -1), fps=10,
+                    codec=codec)  # fmt: skip
+    source = VideoSource(tmp_path / f"clip0{suffix}", grey=True)
+    assert (source.length, source.frame_shape) == (24, (1, 32, 48))
+    got = source.read(0, 0, 24)[:, 0].astype(int)
+    distance = np.abs(got[:, None] - grey[None].astype(int)).mean(axis=(2, 3))  # decoded frame × encoded frame
+    assert (distance.argmin(axis=1) == np.arange(24)).all()  # each frame is the one encoded there
+    assert distance.diagonal().max() < 8, distance.diagonal()  # MPEG-4 part 2 at its default bitrate: < 7
+    dm = ArraysDataModule(path=str(tmp_path), grey=True, input_length=5, total_length=10, stride=4, num_workers=0,
+                          batch_size=2, val_fraction=0.2, test_fraction=0.2)  # fmt: skip
+    assert len(dm.dataset("train")) == 3 * 4  # 3 training clips of 24 frames: windows at 0, 4, 8, 12
+
+
 def test_probes_read_content_not_suffixes(tmp_path, formats):
     """HDF5 under any name (its signature), a Zarr store without `.zarr`, netCDF-3 whatever its
     suffix (before the HDF5 suffix `.nc`), BAIR TFRecords, and a file nothing reads."""

@@ -1,10 +1,17 @@
-"""Video files (GIF, MP4, …, decoded with imageio's PyAV and Pillow plugins), one clip each
-(docs/data.md, "Formats").
+"""Video files, one clip each (docs/data.md, "Formats"): GIF decoded with imageio's Pillow
+plugin, MP4, AVI, MOV, MKV and WebM with PyAV.
 
 Frames are read as (C, H, W) uint8: grey frames give C = 1, colour ones C = 3 (an alpha channel
 is dropped), and `grey=True` turns colour into grey (ITU-R 601 luma). A video is decoded from its
 start up to the last frame a window needs. `to_chw` is shared with the other readers of decoded
 frames (`frames.py`, `bair.py`).
+
+PyAV is used directly rather than through imageio's plugin, whose `close()` runs a full garbage
+collection: in a process that holds torch and Lightning that is about 0.3 s, paid on every
+window read. The frame count is the stream's, or where the container records none (Matroska,
+WebM) its packets counted without decoding. Colour conversion is single-threaded
+(`threads=1`, PyAV ≥ 17): a scaler's thread pool alive at a fork would be inherited by the
+DataLoader workers without its threads.
 """
 
 from __future__ import annotations
@@ -38,17 +45,15 @@ class VideoSource(Source):
     in_folders = True
 
     def __init__(self, path: Path, grey: bool = False, path_key: str = "data.path") -> None:
-        import imageio.v3 as iio
-
-        if path.suffix.lower() != ".gif":  # GIFs decode with Pillow, the other videos with PyAV
+        self.gif = path.suffix.lower() == ".gif"
+        if not self.gif:
             require("av", "formats", f"{path_key}={path} (a video)")
         self.path, self.grey, self.name, self.path_key = path, grey, str(path), path_key
         try:
-            props = iio.improps(path, index=None)
-            first = next(iter(iio.imiter(path)))
+            self.length = _gif_length(path) if self.gif else _video_length(path)
+            first = self._decoded(1)[0]
         except Exception as err:  # decoders raise many types; all mean the same to the user
             raise self._undecodable(err) from None
-        self.length = int(props.shape[0])
         self.frame_shape = tuple(to_chw(first, grey).shape)
         self.dtype = np.dtype(np.uint8)
 
@@ -62,16 +67,13 @@ class VideoSource(Source):
             f"{self.path_key}: video {self.path} can't be decoded ({reason}): re-encode it (e.g. ffmpeg -i IN -c:v libx264 OUT.mp4) or remove it"
         )
 
-    def read(self, index: int, start: int, stop: int) -> np.ndarray:
-        import imageio.v3 as iio
+    def _decoded(self, stop: int) -> list[np.ndarray]:
+        """Frames 0 … stop − 1 (fewer where the video ends first), each (H, W) or (H, W, 3|4)."""
+        return _gif_frames(self.path, stop) if self.gif else _video_frames(self.path, stop)
 
-        frames = []
+    def read(self, index: int, start: int, stop: int) -> np.ndarray:
         try:
-            for t, frame in enumerate(iio.imiter(self.path)):
-                if t >= stop:
-                    break
-                if t >= start:
-                    frames.append(to_chw(frame, self.grey))
+            frames = [to_chw(frame, self.grey) for frame in self._decoded(stop)[start:]]
         except Exception as err:
             raise self._undecodable(err) from None
         if len(frames) < stop - start:
@@ -80,3 +82,43 @@ class VideoSource(Source):
                 f"{self.length}: re-encode it"
             )
         return np.stack(frames)
+
+
+def _gif_length(path: Path) -> int:
+    import imageio.v3 as iio
+
+    return int(iio.improps(path, index=None).shape[0])
+
+
+def _gif_frames(path: Path, stop: int) -> list[np.ndarray]:
+    import imageio.v3 as iio
+
+    frames = []
+    for frame in iio.imiter(path):
+        if len(frames) == stop:
+            break
+        frames.append(frame)
+    return frames
+
+
+def _video_length(path: Path) -> int:
+    """The video's frame count: its stream's, or its packets where the container records none."""
+    import av
+
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        return stream.frames or sum(1 for packet in container.demux(stream) if packet.size)
+
+
+def _video_frames(path: Path, stop: int) -> list[np.ndarray]:
+    """Frames 0 … stop − 1 as (H, W, 3) RGB, converted on this thread (see the module)."""
+    import av
+    from av.video.reformatter import VideoReformatter
+
+    rgb, frames = VideoReformatter(), []
+    with av.open(str(path)) as container:
+        for frame in container.decode(video=0):
+            if len(frames) == stop:
+                break
+            frames.append(rgb.reformat(frame, format="rgb24", threads=1).to_ndarray())
+    return frames
