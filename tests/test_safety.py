@@ -5,11 +5,15 @@ must refuse it in one line, exit code 2, without running the command."""
 
 from __future__ import annotations
 
+import functools
+import sys
+
 import numpy as np
 import pytest
 import torch
 
 from helpers import OFFICIAL_OVERRIDES, run_main
+from predrnn.training.signals import Stopped
 
 TROJANS = [
     (("predrnn-train", "experiment=smoke", "ckpt_path=trojan.ckpt"), "trojan.ckpt holds a Python object (posix.system"),
@@ -404,6 +408,103 @@ def test_two_writers_of_one_output_one_fails(tmp_path):
         ta.write_bytes(b"new")
         tb.write_bytes(b"new")
     assert a.read_bytes() == b.read_bytes() == b"new"
+
+
+# where CPython runs a pending signal's handler: a frame's start, a backward jump, after a call
+_HANDLER_POINTS = ("RESUME", "JUMP_BACKWARD", "POP_JUMP_BACKWARD_IF_TRUE", "POP_JUMP_BACKWARD_IF_FALSE",
+                   "POP_JUMP_BACKWARD_IF_NONE", "POP_JUMP_BACKWARD_IF_NOT_NONE")  # fmt: skip
+_CALLS = ("CALL", "CALL_FUNCTION_EX")
+
+
+def _signalled_at(point: int, write) -> bool:
+    """write() with SIGTERM's handler (the entry points' `_stop`) run at the `point`-th place in
+    predrnn.files where Python would run a pending handler (traced opcode by opcode), as a
+    SIGTERM arriving at that moment would; True where it was run."""
+    import dis
+    import signal
+
+    from predrnn import files
+    from predrnn.cli.entry import _stop
+
+    count, last = 0, {}
+
+    def local(frame, event, arg):
+        nonlocal count
+        if event == "opcode":
+            op = dis.opname[frame.f_code.co_code[frame.f_lasti]]
+            if op in _HANDLER_POINTS or last.get(id(frame)) in _CALLS:
+                count += 1
+                if count == point:
+                    _stop(signal.SIGTERM, frame)  # held (and raised again later) while names move
+            last[id(frame)] = op
+        return local
+
+    def trace(frame, event, arg):
+        if frame.f_code.co_filename != files.__file__:
+            return None
+        frame.f_trace_opcodes = True
+        return local
+
+    previous = signal.signal(signal.SIGTERM, _stop)
+    sys.settrace(trace)
+    try:
+        write()
+    except Stopped:
+        return True
+    finally:
+        sys.settrace(None)
+        signal.signal(signal.SIGTERM, previous)
+    return count >= point
+
+
+def _write_pair(folder, overwrite):
+    from predrnn.files import atomic_outputs
+
+    with atomic_outputs([folder / "a.csv", folder / "b.zarr"], overwrite, folders=[folder / "b.zarr"]) as (a, b):
+        a.write_text("new")
+        (b / "zarr.json").write_text("new")
+
+
+def _write_one(folder, overwrite):
+    from predrnn.files import write_text
+
+    write_text(folder / "a.csv", "new")
+
+
+@pytest.mark.parametrize(
+    "write, old",
+    [(_write_pair, None), (_write_pair, "old"), (_write_one, None), (_write_one, "old")],
+    ids=["outputs-new", "outputs-overwrite", "path-new", "path-overwrite"],
+)
+def test_a_signal_at_any_moment_of_a_write_leaves_old_or_new_and_no_temporary(write, old, tmp_path):
+    """SIGTERM during `predrnn-report`'s CSV and plot (or any output): its handler raises
+    `Stopped` wherever Python runs it. At every such point of predrnn.files in turn, the outputs
+    are all old (or absent) or all new, and no temporary file or folder is left. (Before, a
+    temporary created but not yet recorded, or one met by the signal during the cleanup, was
+    left behind: tests/sweeps/test_sweeps.py's report test saw it.)"""
+    line = 0
+    while True:
+        line += 1
+        folder = tmp_path / str(line)
+        folder.mkdir()
+        if old is not None:
+            (folder / "a.csv").write_text(old)
+            (folder / "b.zarr").mkdir()
+            (folder / "b.zarr" / "zarr.json").write_text(old)
+        before = sorted(p.name for p in folder.iterdir())
+        signalled = _signalled_at(line, functools.partial(write, folder, overwrite=old is not None))
+        names = sorted(p.name for p in folder.iterdir())
+        assert not [n for n in names if ".tmp" in n], (line, names)
+        texts = {(folder / "a.csv").read_text() if (folder / "a.csv").exists() else None}
+        if write is _write_pair:
+            zarr = folder / "b.zarr" / "zarr.json"
+            texts.add(zarr.read_text() if zarr.exists() else None)
+        assert texts in ({old}, {"new"}), (line, texts)  # both or neither, never half
+        assert names == before or texts == {"new"}, (line, names)
+        if not signalled:  # past the last point of the write: every moment was tried
+            assert texts == {"new"}
+            break
+    assert line > 10
 
 
 def test_report_is_not_replaced_without_overwrite(tmp_path, capsys):

@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 import math
 import os
+import secrets
 import shutil
+import signal
 import tempfile
 from collections.abc import Iterable
 from contextlib import contextmanager
@@ -17,9 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from predrnn.errors import OutputError
-
-_UMASK = os.umask(0)
-os.umask(_UMASK)
 
 
 def _same(a: Path, b: Path) -> bool:
@@ -119,20 +118,29 @@ def not_writable(folder: str | Path) -> Path | None:
     return None
 
 
-def _temporary(path: Path) -> Path:
-    """A new empty file `.<name>.<pid>.<random>.tmp<suffix>` beside `path`: the pid tells a
-    later run whether the process that wrote it is still alive (`remove_stale_temporaries`)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=f".tmp{path.suffix}")
-    os.close(fd)
-    os.chmod(tmp, 0o666 & ~_UMASK)  # the permissions a plain open() would give, not mkstemp's 0600
-    return Path(tmp)
+def _temporary_name(path: Path) -> Path:
+    """A name `.<name>.<pid>.<random>.tmp<suffix>` beside `path` (nothing is created): the pid
+    tells a later run whether the process that wrote it is still alive
+    (`remove_stale_temporaries`)."""
+    return path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp{path.suffix}"
 
 
-def _temporary_folder(path: Path) -> Path:
-    """A new empty folder named as `_temporary` names files, beside `path`."""
-    tmp = tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=f".tmp{path.suffix}")
-    os.chmod(tmp, 0o777 & ~_UMASK)  # as a plain mkdir() would give, not mkdtemp's 0700
-    return Path(tmp)
+def _new_temporary(path: Path, temps: list[Path], folder: bool = False) -> Path:
+    """A new empty temporary file (or folder) beside `path`, with the permissions a plain open()
+    (mkdir()) gives. Its name is appended to `temps` *before* it is created, so that a signal
+    handler raising at any moment (SIGTERM during a report) leaves nothing the caller's cleanup of
+    `temps` would miss."""
+    while True:
+        tmp = _temporary_name(path)
+        temps.append(tmp)
+        try:
+            if folder:
+                os.mkdir(tmp)
+            else:
+                os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+            return tmp
+        except FileExistsError:  # another writer's name: not ours to clean up
+            temps.pop()
 
 
 def _remove(path: Path) -> None:
@@ -141,6 +149,30 @@ def _remove(path: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
     else:
         path.unlink(missing_ok=True)
+
+
+# Signals held while names move (`hold_signal`): how deep, and which arrived meanwhile.
+_moving = 0
+_held: list[int] = []
+
+
+def hold_signal(signum: int) -> bool:
+    """For a signal handler that raises (the entry points' Ctrl-C / SIGTERM → `Stopped`): while
+    this module moves names (renames its temporaries into place, puts old files back, removes
+    temporaries), the signal is held and True returned, and the handler returns; it is raised
+    again as soon as the names are in order. Python runs a handler between any two bytecodes
+    where it checks for them, so without this a stop could leave a temporary file behind, or
+    one output renamed and the other not."""
+    if _moving:
+        _held.append(signum)
+        return True
+    return False
+
+
+def _release() -> None:
+    """The signals held meanwhile raised again, in order (`_moving` just went back to 0)."""
+    while _held and not _moving:
+        signal.raise_signal(_held.pop(0))
 
 
 def _alive(pid: int) -> bool:
@@ -198,14 +230,25 @@ def glob_escape(name: str) -> str:
 def atomic_path(path: str | Path):
     """Yields a temporary path beside `path` (same folder, same suffix); on success it is
     renamed over `path`, on failure removed."""
+    global _moving
     path = Path(path)
-    tmp = _temporary(path)
+    temps: list[Path] = []
+    moving = False
     try:
+        tmp = _new_temporary(path, temps)
         yield tmp
+        _moving, moving = _moving + 1, True  # no bytecode here where Python runs a signal handler
         os.replace(tmp, path)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        if not moving:
+            _moving, moving = _moving + 1, True
+        for tmp in temps:
+            tmp.unlink(missing_ok=True)
         raise
+    finally:
+        if moving:
+            _moving -= 1
+        _release()
 
 
 @contextmanager
@@ -219,20 +262,29 @@ def atomic_outputs(
     fails instead of both reporting success; with it, the old files are kept aside until the
     last rename succeeded. An output also named in `folders` (a Zarr store) gets an empty
     temporary folder, renamed into place whole (an old one is replaced whole, never merged)."""
+    global _moving
     targets = [Path(p) for p in paths]
     as_folder = {Path(p) for p in folders}
     temps: list[Path] = []
+    moving = False
     try:
         for target in targets:
-            temps.append(_temporary_folder(target) if target in as_folder else _temporary(target))
+            _new_temporary(target, temps, folder=target in as_folder)
         yield list(temps)
+        _moving, moving = _moving + 1, True  # signals held from here (`hold_signal`)
         _commit(targets, temps, overwrite, key)
     except OSError as err:  # a full disk, a folder that became read-only: one line, nothing changed
         names = ", ".join(str(t) for t in targets)
         raise OutputError(f"{key}: writing {names} failed ({err.strerror or err}): no output changed") from None
     finally:
-        for tmp in temps:
-            _remove(tmp)
+        if not moving:
+            _moving, moving = _moving + 1, True
+        try:
+            for tmp in temps:
+                _remove(tmp)
+        finally:
+            _moving -= 1
+            _release()
 
 
 def _claim(tmp: Path, target: Path) -> None:
@@ -255,16 +307,17 @@ def _claim(tmp: Path, target: Path) -> None:
 
 
 def _commit(targets: list[Path], temps: list[Path], overwrite: bool, key: str) -> None:
+    """Each temporary under its target's name (signals are held meanwhile). With `overwrite`,
+    an old target is moved aside first and removed only once every target is in place; on any
+    failure the new ones are removed and the old ones put back."""
     created: list[Path] = []
     kept: list[tuple[Path, Path]] = []  # (the old file aside, its name)
     try:
         for target, tmp in zip(targets, temps, strict=True):
             if overwrite and target.exists():
-                aside = _temporary(target)
-                if target.is_dir():  # a folder is renamed to a free name, not over a file
-                    aside.unlink()
-                os.replace(target, aside)
+                aside = _temporary_name(target)
                 kept.append((aside, target))
+                os.replace(target, aside)
             try:
                 _claim(tmp, target)
             except FileExistsError:
@@ -276,10 +329,16 @@ def _commit(targets: list[Path], temps: list[Path], overwrite: bool, key: str) -
         for target in created:
             _remove(target)
         for aside, target in kept:
-            os.replace(aside, target)
+            _put_back(aside, target)
         raise
     for aside, _ in kept:
         _remove(aside)
+
+
+def _put_back(aside: Path, target: Path) -> None:
+    """The old `target`, moved aside, back under its name (nothing if it is back already)."""
+    if os.path.lexists(aside):
+        os.replace(aside, target)
 
 
 def write_text(path: str | Path, text: str) -> Path:

@@ -25,7 +25,7 @@ from predrnn.command_line import check_syntax
 from predrnn.config_groups import CONF_DIR
 from predrnn.errors import ConfigError, OutputError, PredRNNError
 from predrnn.extras import check_hydra_plugins
-from predrnn.files import check_run_folder, not_writable
+from predrnn.files import check_run_folder, hold_signal, not_writable
 from predrnn.training.noise import quiet_unless_verbose
 from predrnn.training.signals import STOP_SIGNALS, Stopped
 from predrnn.validation import check_group_overrides
@@ -70,6 +70,10 @@ def _chain(err: BaseException):
 
 
 def _stop(signum: int, frame) -> None:
+    """Ctrl-C / SIGTERM outside training: `Stopped`, unless predrnn.files is moving names, which
+    raises it again once they are in order (`hold_signal`)."""
+    if hold_signal(signum):
+        return
     raise Stopped(signum)
 
 
