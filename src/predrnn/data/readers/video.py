@@ -51,7 +51,7 @@ class VideoSource(Source):
         self.path, self.grey, self.name, self.path_key = path, grey, str(path), path_key
         try:
             self.length = _gif_length(path) if self.gif else _video_length(path)
-            first = self._decoded(1)[0]
+            first = self._decoded(0, 1)[0]
         except Exception as err:  # decoders raise many types; all mean the same to the user
             raise self._undecodable(err) from None
         self.frame_shape = tuple(to_chw(first, grey).shape)
@@ -67,13 +67,14 @@ class VideoSource(Source):
             f"{self.path_key}: video {self.path} can't be decoded ({reason}): re-encode it (e.g. ffmpeg -i IN -c:v libx264 OUT.mp4) or remove it"
         )
 
-    def _decoded(self, stop: int) -> list[np.ndarray]:
-        """Frames 0 … stop − 1 (fewer where the video ends first), each (H, W) or (H, W, 3|4)."""
-        return _gif_frames(self.path, stop) if self.gif else _video_frames(self.path, stop)
+    def _decoded(self, start: int, stop: int) -> list[np.ndarray]:
+        """Frames start … stop − 1 (fewer where the video ends first), each (H, W) or (H, W, 3|4):
+        the video is decoded from its start, and only these frames are converted."""
+        return (_gif_frames if self.gif else _video_frames)(self.path, start, stop)
 
     def read(self, index: int, start: int, stop: int) -> np.ndarray:
         try:
-            frames = [to_chw(frame, self.grey) for frame in self._decoded(stop)[start:]]
+            frames = [to_chw(frame, self.grey) for frame in self._decoded(start, stop)]
         except Exception as err:
             raise self._undecodable(err) from None
         if len(frames) < stop - start:
@@ -90,14 +91,15 @@ def _gif_length(path: Path) -> int:
     return int(iio.improps(path, index=None).shape[0])
 
 
-def _gif_frames(path: Path, stop: int) -> list[np.ndarray]:
+def _gif_frames(path: Path, start: int, stop: int) -> list[np.ndarray]:
     import imageio.v3 as iio
 
     frames = []
-    for frame in iio.imiter(path):
-        if len(frames) == stop:
+    for t, frame in enumerate(iio.imiter(path)):
+        if t == stop:
             break
-        frames.append(frame)
+        if t >= start:
+            frames.append(frame)
     return frames
 
 
@@ -110,15 +112,17 @@ def _video_length(path: Path) -> int:
         return stream.frames or sum(1 for packet in container.demux(stream) if packet.size)
 
 
-def _video_frames(path: Path, stop: int) -> list[np.ndarray]:
-    """Frames 0 … stop − 1 as (H, W, 3) RGB, converted on this thread (see the module)."""
+def _video_frames(path: Path, start: int, stop: int) -> list[np.ndarray]:
+    """Frames start … stop − 1 as (H, W, 3) RGB, converted on this thread (see the module); the
+    frames before `start` are decoded, not converted."""
     import av
     from av.video.reformatter import VideoReformatter
 
     rgb, frames = VideoReformatter(), []
     with av.open(str(path)) as container:
-        for frame in container.decode(video=0):
-            if len(frames) == stop:
+        for t, frame in enumerate(container.decode(video=0)):
+            if t == stop:
                 break
-            frames.append(rgb.reformat(frame, format="rgb24", threads=1).to_ndarray())
+            if t >= start:
+                frames.append(rgb.reformat(frame, format="rgb24", threads=1).to_ndarray())
     return frames
